@@ -1,0 +1,105 @@
+"""`rolecall demo`: the main job on the embedded default, from nothing to an investigation."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from pipeline.cli.common import TIME, stdout
+from pipeline.cli.investigate import chain_tree
+from pipeline.cli.materialize import run_materialize
+from pipeline.cli.produce import write_simulation
+from pipeline.queries import ADMIN_POLICY_ARN, Queries
+from pipeline.simulator import SimulationConfig
+from pipeline.timeutil import iso
+
+
+@click.command("demo")
+@click.option(
+    "--data",
+    "data_dir",
+    default="./data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the demo's log and database go (its log and database there are replaced).",
+)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--start", type=TIME, default="2026-01-05T00:00:00Z", show_default=True)
+@click.option("--days", default=3, show_default=True, type=click.IntRange(1, 366))
+@click.option("--no-serve", is_flag=True, help="Print the summary and exit (no dashboard).")
+def demo_command(data_dir: str, seed: int, start: datetime, days: int, no_serve: bool) -> None:
+    """Simulate an organization, materialize it, and print an investigation summary.
+
+    \b
+    Example:
+      rolecall demo --no-serve
+    """
+    data = Path(data_dir)
+    log_dir, db_path = data / "log", data / "rolecall.duckdb"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    db_path.unlink(missing_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
+
+    config = SimulationConfig(start=start, days=days, seed=seed)
+    t0 = time.perf_counter()
+    count = write_simulation(config, f"file:{log_dir}")
+    stdout.print(
+        f"simulated {count:,} events (seed {seed}, {days} days from {iso(start)}) "
+        f"in {time.perf_counter() - t0:.1f} s -> {log_dir}"
+    )
+    stats = run_materialize(f"file:{log_dir}", str(db_path))
+    size = db_path.stat().st_size / 1e6
+    stdout.print(
+        f"materialized {stats.applied:,} events in {stats.seconds:.1f} s "
+        f"({stats.rate:,.0f}/s) -> {db_path} ({size:.1f} MB)"
+    )
+    print_summary(str(db_path))
+
+
+def print_summary(db_path: str) -> None:
+    q = Queries.open(db_path)
+    try:
+        c = q.counts()
+        span = q.time_range()
+        stdout.print()
+        stdout.rule("[bold]Investigation summary")
+        if span:
+            stdout.print(f"History: {iso(span[0])} -> {iso(span[1])}")
+        stdout.print(
+            f"Sessions: {c['sessions']:,} over {c['roles']} roles; "
+            f"{c['actions']:,} recorded actions ({c['denied_actions']} denied); "
+            f"{c['revocations']} revocation(s); {c['policy_changes']} policy changes; "
+            f"{c['dead_letters']} dead letters"
+        )
+        # Standing grants first: the most privileged role is the one that always had it.
+        grants = sorted(
+            q.grant_intervals(ADMIN_POLICY_ARN),
+            key=lambda g: (g.removed_at is not None, g.granted_at, g.role_arn),
+        )
+        for grant in grants:
+            holders = q.holders(grant.role_arn, start=grant.granted_at, end=grant.removed_at)
+            until = iso(grant.removed_at) if grant.removed_at else "the end of the history"
+            stdout.print(
+                f"\n[bold]{grant.role_arn}[/] had AdministratorAccess from "
+                f"{iso(grant.granted_at)} to {until}; held then on behalf of "
+                f"{len(holders)} origin(s):"
+            )
+            for h in holders[:8]:
+                stdout.print(
+                    f"  {h['origin_arn']}: {h['sessions']} session(s), "
+                    f"{iso(h['first'])} -> {iso(h['last'])}"
+                )
+            if len(holders) > 8:
+                stdout.print(f"  ... and {len(holders) - 8} more")
+        deepest = q.deepest_session()
+        if deepest is not None and deepest.access_key_ids:
+            key = deepest.access_key_ids[0]
+            stdout.print(f"\nExample chain: access key [bold]{key}[/] traced to its origin")
+            stdout.print(chain_tree(q.trace(key).chain))
+            stdout.print(f"(rolecall trace {key} --db {db_path})")
+    finally:
+        q.close()

@@ -1,0 +1,172 @@
+"""Avro single-object encoding of events (the one place that knows Avro).
+
+A message is `C3 01`, the writer schema's 8-byte CRC-64-AVRO fingerprint
+(little-endian, over the schema's Parsing Canonical Form), then the Avro binary body.
+Every message so names its writer schema without a registry service. Old writer
+schemas live in `schemas/history/` and are resolved against the current reader schema
+by Avro's rules, so a message written before a field was added still decodes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import to_parsing_canonical_form
+from pydantic import ValidationError
+
+from pipeline.errors import CorruptMessageError, EventValidationError, UnknownSchemaError
+from pipeline.events import EVENT_TYPE_BY_NAME, Event
+
+MAGIC = b"\xc3\x01"
+HEADER_SIZE = 10
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+_EMPTY64 = 0xC15D213AA4D7A795
+
+
+def _crc64_table() -> list[int]:
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (_EMPTY64 & -(fp & 1))
+        table.append(fp)
+    return table
+
+
+_TABLE = _crc64_table()
+
+
+def crc64_avro(data: bytes) -> int:
+    """The Avro specification's 64-bit Rabin fingerprint."""
+    fp = _EMPTY64
+    for byte in data:
+        fp = (fp >> 8) ^ _TABLE[(fp ^ byte) & 0xFF]
+    return fp
+
+
+def fingerprint(schema: Mapping[str, Any]) -> bytes:
+    """The 8 bytes that follow the marker: CRC-64-AVRO of the canonical form, little-endian."""
+    canonical = to_parsing_canonical_form(dict(schema))
+    return crc64_avro(canonical.encode("utf-8")).to_bytes(8, "little")
+
+
+@dataclass(frozen=True)
+class _Writer:
+    event_type: str
+    parsed: Any
+
+
+def load_schema_file(path: Path) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
+
+
+class EventCodec:
+    """Encodes events to single-object Avro and decodes them back into models."""
+
+    def __init__(
+        self,
+        schemas: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        history: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
+        if schemas is None:
+            schemas = {
+                name: load_schema_file(SCHEMA_DIR / f"{name}.avsc") for name in EVENT_TYPE_BY_NAME
+            }
+            history = [
+                *history,
+                *(load_schema_file(p) for p in sorted((SCHEMA_DIR / "history").glob("*.avsc"))),
+            ]
+        self._readers: dict[str, Any] = {}
+        self._current_fp: dict[str, bytes] = {}
+        self._writers: dict[bytes, _Writer] = {}
+        for name, schema in schemas.items():
+            parsed = fastavro.parse_schema(dict(schema), named_schemas={})
+            self._readers[name] = parsed
+            fp = fingerprint(schema)
+            self._current_fp[name] = fp
+            self._writers[fp] = _Writer(name, parsed)
+        for schema in history:
+            name = str(schema["name"])
+            if name not in self._readers:
+                raise UnknownSchemaError(f"history schema {name!r} has no current version")
+            self._writers.setdefault(
+                fingerprint(schema),
+                _Writer(name, fastavro.parse_schema(dict(schema), named_schemas={})),
+            )
+
+    def known_fingerprints(self) -> dict[bytes, str]:
+        return {fp: w.event_type for fp, w in self._writers.items()}
+
+    def encode(self, event: Event) -> bytes:
+        name = event.event_type
+        buf = io.BytesIO()
+        buf.write(MAGIC)
+        buf.write(self._current_fp[name])
+        fastavro.schemaless_writer(buf, self._readers[name], event.model_dump())
+        return buf.getvalue()
+
+    def decode_record(self, message: bytes) -> tuple[str, dict[str, Any]]:
+        """Decode to (event type, Avro record) without model validation."""
+        if len(message) < HEADER_SIZE or message[:2] != MAGIC:
+            raise CorruptMessageError("not an Avro single-object message (missing C3 01 marker)")
+        fp = bytes(message[2:HEADER_SIZE])
+        writer = self._writers.get(fp)
+        if writer is None:
+            raise UnknownSchemaError(f"unknown schema fingerprint {fp.hex()}")
+        body = io.BytesIO(message[HEADER_SIZE:])
+        try:
+            record = fastavro.schemaless_reader(
+                body, writer.parsed, self._readers[writer.event_type]
+            )
+        except Exception as exc:  # fastavro raises many kinds on bad bytes
+            raise CorruptMessageError(
+                f"{writer.event_type} body does not decode: {type(exc).__name__}: {exc}"
+            ) from exc
+        if body.tell() != len(message) - HEADER_SIZE:
+            raise CorruptMessageError(
+                f"{writer.event_type} body has {len(message) - HEADER_SIZE - body.tell()} "
+                "trailing bytes"
+            )
+        if not isinstance(record, dict):
+            raise CorruptMessageError(f"{writer.event_type} body is not a record")
+        return writer.event_type, record
+
+    def decode(self, message: bytes) -> Event:
+        """Decode and validate one message into its event model."""
+        event_type, record = self.decode_record(message)
+        try:
+            return EVENT_TYPE_BY_NAME[event_type].model_validate(record)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or event_type
+            raise EventValidationError(
+                f"invalid {event_type}: {where}: {first['msg']}"
+                + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+            ) from exc
+
+    def event_type_of(self, message: bytes) -> str:
+        """The event type named by a message's fingerprint (no body decoding)."""
+        writer = self._writers.get(bytes(message[2:HEADER_SIZE]))
+        if len(message) < HEADER_SIZE or message[:2] != MAGIC or writer is None:
+            raise UnknownSchemaError("message names no known schema")
+        return writer.event_type
+
+
+_DEFAULT: EventCodec | None = None
+
+
+def default_codec() -> EventCodec:
+    """The codec over the schemas shipped in `schemas/` (built once)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = EventCodec()
+    return _DEFAULT

@@ -1,0 +1,50 @@
+"""Event log backends behind one interface, chosen by a URL.
+
+file:./data/log                         the embedded log (default; no server)
+./data/log                              the same
+kafka://127.0.0.1:9092/rolecall.events  Apache Kafka
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+from pipeline.codec import EventCodec
+from pipeline.errors import InputError
+from pipeline.log.base import DamagedSpan, EventLog, LogConsumer, LogItem, LogRecord
+from pipeline.log.filelog import FileLog
+
+DEFAULT_LOG_URL = "file:./data/log"
+LOG_URL_ENV = "ROLECALL_LOG"
+
+__all__ = [
+    "DEFAULT_LOG_URL",
+    "DamagedSpan",
+    "EventLog",
+    "FileLog",
+    "LogConsumer",
+    "LogItem",
+    "LogRecord",
+    "open_log",
+]
+
+
+def open_log(
+    url: str, *, partitions: int | None = None, codec: EventCodec | None = None, create: bool = True
+) -> EventLog:
+    """Open the log a URL names (see the module doc for the forms)."""
+    if url.startswith("kafka://"):
+        parsed = urlparse(url)
+        if not parsed.hostname or not parsed.port:
+            raise InputError(f"bad Kafka log URL {url!r}: want kafka://HOST:PORT/TOPIC")
+        topic = parsed.path.lstrip("/") or "rolecall.events"
+        raise InputError(
+            f"cannot open {url!r} (topic {topic}): the Kafka backend is not part of this build yet"
+        )
+    if "://" in url:
+        raise InputError(f"unknown log URL {url!r}: use file:DIR or kafka://HOST:PORT/TOPIC")
+    path = url[len("file:") :] if url.startswith("file:") else url
+    if not path:
+        raise InputError("empty log path")
+    return FileLog(os.path.expanduser(path), partitions=partitions or 4, codec=codec, create=create)

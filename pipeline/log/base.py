@@ -1,0 +1,104 @@
+"""The `EventLog` interface that every backend implements (embedded file log, Kafka)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pipeline.codec import EventCodec, default_codec
+from pipeline.events import Event
+
+# Called when partitions are assigned to a consumer: partition -> next offset to read.
+PositionsProvider = Callable[[Sequence[int]], Mapping[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One message as stored in the log, with its position."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedSpan:
+    """Offsets `[start, end)` of a partition that could not be read intact.
+
+    The reader skips them and says why; the materializer records them as dead letters
+    so that nothing damaged is ever applied as if it were good.
+    """
+
+    partition: int
+    start: int
+    end: int
+    reason: str
+
+
+LogItem = LogRecord | DamagedSpan
+
+
+class LogConsumer(ABC):
+    """Reads records from the partitions assigned to it, from positions the caller keeps."""
+
+    @abstractmethod
+    def start(self, positions: PositionsProvider) -> None:
+        """Join and resume: on every assignment, ask `positions` where to resume."""
+
+    @abstractmethod
+    def poll(self, max_records: int, timeout: float = 1.0) -> list[LogItem]:
+        """Up to `max_records` items; an empty list when nothing is there yet."""
+
+    @abstractmethod
+    def caught_up(self) -> bool:
+        """True when every assigned partition has been read to its current end."""
+
+    def commit(self, positions: Mapping[int, int]) -> None:  # noqa: B027 - optional hook
+        """Tell the log how far we got (Kafka: committed offsets, for lag monitoring only)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class EventLog(ABC):
+    """An append-only, partitioned log of encoded events."""
+
+    #: Stable identity of this log, stored beside the positions consumed from it.
+    name: str
+
+    def __init__(self, codec: EventCodec | None = None) -> None:
+        self.codec = codec or default_codec()
+
+    def append(self, events: Sequence[Event]) -> None:
+        """Encode and append events, each keyed by its session so one session stays ordered."""
+        self.append_encoded(
+            [
+                (e.partition_key().encode("utf-8"), self.codec.encode(e), e.event_type)
+                for e in events
+            ]
+        )
+
+    @abstractmethod
+    def append_encoded(self, messages: Sequence[tuple[bytes | None, bytes, str]]) -> None:
+        """Append (key, value, event type) triples that are already encoded."""
+
+    @abstractmethod
+    def partition_count(self) -> int: ...
+
+    @abstractmethod
+    def end_offsets(self) -> dict[int, int]:
+        """Partition -> the offset the next appended record will get."""
+
+    @abstractmethod
+    def consumer(self, *, group: str = "rolecall-materializer") -> LogConsumer: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

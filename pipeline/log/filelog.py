@@ -1,0 +1,466 @@
+"""The embedded log: a directory of partitioned, append-only segment files.
+
+Layout::
+
+    <dir>/log.json                    {"format": 1, "name": <uuid>, "partitions": N}
+    <dir>/p000/00000000000000000000.seg   segments named by the first offset they hold
+
+Each record is an 18-byte header and a body::
+
+    magic 0xD51E (u16) | offset (u64) | body length (u32) | CRC-32 of offset+length+body (u32)
+    body = key length (u16) | key | value
+
+The offset in every header lets a reader re-synchronise after damage and say exactly
+which offsets were lost; the checksum covers the length so a flipped length is caught.
+On opening for writing, a torn last record (a crash mid-write) is cut off and reported.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import struct
+import uuid
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from pipeline.codec import EventCodec
+from pipeline.errors import LogError
+from pipeline.log.base import (
+    DamagedSpan,
+    EventLog,
+    LogConsumer,
+    LogItem,
+    LogRecord,
+    PositionsProvider,
+)
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct(">HQII")
+HEADER_SIZE = _HEADER.size
+_MAGIC = 0xD51E
+_MAGIC_BYTES = _MAGIC.to_bytes(2, "big")
+_KEY_LEN = struct.Struct(">H")
+FORMAT_VERSION = 1
+DEFAULT_PARTITIONS = 4
+DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024
+
+
+def encode_record(offset: int, key: bytes | None, value: bytes) -> bytes:
+    key = key or b""
+    body = _KEY_LEN.pack(len(key)) + key + value
+    head = struct.pack(">QI", offset, len(body))
+    crc = zlib.crc32(body, zlib.crc32(head))
+    return _HEADER.pack(_MAGIC, offset, len(body), crc) + body
+
+
+def partition_for(key: bytes | None, partitions: int) -> int:
+    """Stable partitioner: the same key always lands on the same partition."""
+    return zlib.crc32(key or b"") % partitions
+
+
+@dataclass(slots=True)
+class _Parsed:
+    record: LogRecord | None = None
+    damage: DamagedSpan | None = None
+    next_pos: int = 0
+
+
+def _valid_at(buf: bytes, pos: int) -> tuple[int, int] | None:
+    """(offset, total length) of an intact record starting at `pos`, else None."""
+    if len(buf) - pos < HEADER_SIZE:
+        return None
+    magic, offset, length, crc = _HEADER.unpack_from(buf, pos)
+    end = pos + HEADER_SIZE + length
+    if magic != _MAGIC or end > len(buf):
+        return None
+    if zlib.crc32(buf[pos + HEADER_SIZE : end], zlib.crc32(buf[pos + 2 : pos + 14])) != crc:
+        return None
+    return offset, HEADER_SIZE + length
+
+
+def _resync(buf: bytes, pos: int) -> int | None:
+    """The byte position of the next intact record after `pos`, if any."""
+    probe = pos + 1
+    while True:
+        probe = buf.find(_MAGIC_BYTES, probe)
+        if probe < 0:
+            return None
+        if _valid_at(buf, probe) is not None:
+            return probe
+        probe += 1
+
+
+def _record_at(partition: int, buf: bytes, pos: int, size: int) -> LogRecord:
+    body = buf[pos + HEADER_SIZE : pos + size]
+    (klen,) = _KEY_LEN.unpack_from(body, 0)
+    _, offset, _, _ = _HEADER.unpack_from(buf, pos)
+    key = bytes(body[2 : 2 + klen]) or None
+    return LogRecord(partition, offset, key, bytes(body[2 + klen :]))
+
+
+class _SegmentFiles:
+    """The segment files of one partition, sorted by base offset."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def bases(self) -> list[int]:
+        return sorted(int(p.stem) for p in self.directory.glob("*.seg") if p.stem.isdigit())
+
+    def path(self, base: int) -> Path:
+        return self.directory / f"{base:020d}.seg"
+
+
+def scan_segment(
+    partition: int, buf: bytes, expected: int, *, is_last: bool, next_base: int | None
+) -> Iterator[LogItem]:
+    """Every record and damaged span of one segment's bytes, in order.
+
+    Ends quietly at an incomplete tail of the last segment (it may still be being written).
+    """
+    pos = 0
+    while pos < len(buf):
+        valid = _valid_at(buf, pos)
+        if valid is None:
+            nxt = _resync(buf, pos)
+            if nxt is None:
+                if is_last:
+                    return  # a torn or still-growing tail
+                assert next_base is not None
+                yield DamagedSpan(
+                    partition,
+                    expected,
+                    max(next_base, expected + 1),
+                    "unreadable bytes to the end of the segment",
+                )
+                return
+            (off, _) = _valid_at(buf, nxt) or (expected, 0)
+            yield DamagedSpan(
+                partition,
+                expected,
+                max(off, expected + 1),
+                f"checksum mismatch at byte {pos} of the segment",
+            )
+            expected, pos = max(off, expected + 1), nxt
+            continue
+        offset, size = valid
+        if offset > expected:
+            yield DamagedSpan(partition, expected, offset, "records missing from the segment")
+        if offset >= expected:
+            yield _record_at(partition, buf, pos, size)
+            expected = offset + 1
+        pos += size
+    if not is_last and next_base is not None and expected < next_base:
+        yield DamagedSpan(partition, expected, next_base, "missing segment or records")
+
+
+class FileLog(EventLog):
+    """The embedded, server-less event log (the default backend)."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        partitions: int = DEFAULT_PARTITIONS,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        fsync: bool = True,
+        create: bool = True,
+        codec: EventCodec | None = None,
+    ) -> None:
+        super().__init__(codec)
+        self.directory = Path(directory)
+        self.segment_bytes = segment_bytes
+        self.fsync = fsync
+        meta_path = self.directory / "log.json"
+        if meta_path.exists():
+            try:
+                meta = json.loads(meta_path.read_text())
+                self._partitions = int(meta["partitions"])
+                self.name = str(meta["name"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise LogError(f"{meta_path} is not a rolecall log description: {exc}") from exc
+            if int(meta.get("format", 0)) != FORMAT_VERSION:
+                raise LogError(f"{meta_path}: unsupported log format {meta.get('format')}")
+        elif create:
+            if partitions < 1:
+                raise LogError("a log needs at least one partition")
+            self._partitions = partitions
+            self.name = f"file:{uuid.uuid4()}"
+            for p in range(partitions):
+                (self.directory / f"p{p:03d}").mkdir(parents=True, exist_ok=True)
+            tmp = meta_path.with_suffix(".tmp")
+            tmp.write_text(
+                json.dumps({"format": FORMAT_VERSION, "name": self.name, "partitions": partitions})
+            )
+            os.replace(tmp, meta_path)
+        else:
+            raise LogError(f"no rolecall log at {self.directory} (missing log.json)")
+        self._lock: IO[bytes] | None = None
+        self._active: dict[int, IO[bytes]] = {}
+        self._next: dict[int, int] = {}
+        self.recovered: list[DamagedSpan] = []
+
+    def segments(self, partition: int) -> _SegmentFiles:
+        return _SegmentFiles(self.directory / f"p{partition:03d}")
+
+    def partition_count(self) -> int:
+        return self._partitions
+
+    # -- writing ---------------------------------------------------------------------
+
+    def _open_for_writing(self) -> None:
+        if self._lock is not None:
+            return
+        lock = open(self.directory / ".write.lock", "ab")  # noqa: SIM115 - held until close
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            lock.close()
+            raise LogError(f"another process is writing to the log at {self.directory}") from exc
+        self._lock = lock
+        for p in range(self._partitions):
+            self._next[p] = self._recover(p)
+
+    def _recover(self, partition: int) -> int:
+        """Cut a torn tail off the last segment; return the partition's next offset."""
+        files = self.segments(partition)
+        files.directory.mkdir(parents=True, exist_ok=True)
+        bases = files.bases()
+        if not bases:
+            return 0
+        last = files.path(bases[-1])
+        buf = last.read_bytes()
+        pos, nxt = 0, bases[-1]
+        while pos < len(buf):
+            valid = _valid_at(buf, pos)
+            if valid is None:
+                nxt_pos = _resync(buf, pos)
+                if nxt_pos is None:
+                    break
+                pos = nxt_pos
+                continue
+            offset, size = valid
+            nxt = max(nxt, offset + 1)
+            pos += size
+        if pos < len(buf):
+            log.warning(
+                "log %s partition %d: cut a torn tail of %d bytes after offset %d",
+                self.directory,
+                partition,
+                len(buf) - pos,
+                nxt - 1,
+            )
+            self.recovered.append(
+                DamagedSpan(partition, nxt, nxt, f"torn tail of {len(buf) - pos} bytes cut")
+            )
+            with open(last, "r+b") as fh:
+                fh.truncate(pos)
+                os.fsync(fh.fileno())
+        return nxt
+
+    def _segment_for_append(self, partition: int, first_offset: int) -> IO[bytes]:
+        """The open segment to append to, starting a new one named `first_offset` if full."""
+        fh = self._active.get(partition)
+        if fh is None:
+            bases = self.segments(partition).bases()
+            path = self.segments(partition).path(bases[-1] if bases else first_offset)
+            fh = open(path, "ab")  # noqa: SIM115 - kept open across appends
+            self._active[partition] = fh
+        if fh.tell() >= self.segment_bytes:
+            fh.close()
+            fh = open(self.segments(partition).path(first_offset), "ab")  # noqa: SIM115
+            self._active[partition] = fh
+        return fh
+
+    def append_encoded(self, messages: Sequence[tuple[bytes | None, bytes, str]]) -> None:
+        self._open_for_writing()
+        chunks: dict[int, tuple[int, list[bytes]]] = {}
+        for key, value, _event_type in messages:
+            p = partition_for(key, self._partitions)
+            _first, records = chunks.setdefault(p, (self._next[p], []))
+            records.append(encode_record(self._next[p], key, value))
+            self._next[p] += 1
+            if len(records) >= 4096:  # bound memory on huge appends
+                self._write(p, *chunks.pop(p))
+        for p, (first, records) in chunks.items():
+            self._write(p, first, records)
+
+    def _write(self, partition: int, first_offset: int, records: list[bytes]) -> None:
+        offset, pending = first_offset, list[bytes]()
+        fh = self._segment_for_append(partition, offset)
+        size = fh.tell()
+        try:
+            for record in records:
+                if size >= self.segment_bytes and pending:
+                    fh.write(b"".join(pending))
+                    pending, size = [], self.segment_bytes
+                if size >= self.segment_bytes:
+                    fh.flush()
+                    if self.fsync:
+                        os.fsync(fh.fileno())
+                    fh = self._segment_for_append(partition, offset)
+                    size = fh.tell()
+                pending.append(record)
+                size += len(record)
+                offset += 1
+            fh.write(b"".join(pending))
+            fh.flush()
+            if self.fsync:
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise LogError(f"cannot append to {fh.name}: {exc}") from exc
+
+    # -- reading ---------------------------------------------------------------------
+
+    def end_offsets(self) -> dict[int, int]:
+        if self._next:
+            return dict(self._next)
+        ends = {}
+        for p in range(self._partitions):
+            files = self.segments(p)
+            bases = files.bases()
+            end = 0
+            if bases:
+                end = bases[-1]
+                buf = files.path(bases[-1]).read_bytes()
+                for item in scan_segment(p, buf, bases[-1], is_last=True, next_base=None):
+                    end = (item.offset + 1) if isinstance(item, LogRecord) else item.end
+            ends[p] = end
+        return ends
+
+    def read(self, partition: int, offset: int, max_records: int = 1000) -> list[LogItem]:
+        """Items of one partition from `offset` (a convenience over a one-off consumer)."""
+        consumer = FileLogConsumer(self, partitions=[partition])
+        consumer.start(lambda parts: {p: offset for p in parts})
+        items = consumer.poll(max_records)
+        consumer.close()
+        return items
+
+    def consumer(self, *, group: str = "rolecall-materializer") -> FileLogConsumer:
+        return FileLogConsumer(self)
+
+    def close(self) -> None:
+        for fh in self._active.values():
+            fh.close()
+        self._active.clear()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        self._next.clear()
+
+
+@dataclass
+class _Cursor:
+    partition: int
+    expected: int
+    bases: list[int] = field(default_factory=list)
+    seg: int = -1  # index into bases of the loaded segment
+    buf: bytes = b""
+    items: Iterator[LogItem] | None = None
+    done_with_buf: bool = True
+
+
+class FileLogConsumer(LogConsumer):
+    """Reads every partition of a file log round-robin from stored positions."""
+
+    def __init__(self, log: FileLog, partitions: Sequence[int] | None = None) -> None:
+        self.log = log
+        self._partitions = (
+            list(partitions) if partitions is not None else list(range(log.partition_count()))
+        )
+        self._cursors: dict[int, _Cursor] = {}
+        self._pending: dict[int, list[LogItem]] = {}
+
+    def start(self, positions: PositionsProvider) -> None:
+        resume: Mapping[int, int] = positions(self._partitions)
+        for p in self._partitions:
+            self._cursors[p] = _Cursor(p, int(resume.get(p, 0)))
+            self._pending[p] = []
+
+    def _fill(self, cur: _Cursor, want: int) -> list[LogItem]:
+        """Up to `want` items at or after the cursor's expected offset."""
+        out: list[LogItem] = []
+        files = self.log.segments(cur.partition)
+        while len(out) < want:
+            if cur.items is None:
+                cur.bases = files.bases()
+                if not cur.bases:
+                    return out
+                if cur.seg < 0:
+                    if cur.expected < cur.bases[0]:
+                        out.append(
+                            DamagedSpan(
+                                cur.partition, cur.expected, cur.bases[0], "missing segment"
+                            )
+                        )
+                        cur.expected = cur.bases[0]
+                    idx = max(i for i, b in enumerate(cur.bases) if b <= cur.expected)
+                    cur.seg = idx
+                cur.buf = files.path(cur.bases[cur.seg]).read_bytes()
+                is_last = cur.seg == len(cur.bases) - 1
+                nb = None if is_last else cur.bases[cur.seg + 1]
+                cur.items = scan_segment(
+                    cur.partition, cur.buf, cur.bases[cur.seg], is_last=is_last, next_base=nb
+                )
+            item = next(cur.items, None)
+            if item is None:
+                is_last = cur.seg == len(cur.bases) - 1
+                if is_last:
+                    fresh = files.bases()
+                    if len(fresh) > len(cur.bases):
+                        # a new segment appeared: the one we finished may have grown before
+                        # the roll, so read it once more as a closed segment
+                        cur.bases = fresh
+                        cur.items = self._rescan(cur, files)
+                        continue
+                    cur.items = None  # reread next time: the file may have grown
+                    return out
+                cur.seg += 1
+                cur.items = None
+                continue
+            if isinstance(item, LogRecord):
+                if item.offset < cur.expected:
+                    continue
+                cur.expected = item.offset + 1
+            else:
+                if item.end <= cur.expected:
+                    continue
+                item = DamagedSpan(
+                    item.partition, max(item.start, cur.expected), item.end, item.reason
+                )
+                cur.expected = item.end
+            out.append(item)
+        return out
+
+    def _rescan(self, cur: _Cursor, files: _SegmentFiles) -> Iterator[LogItem]:
+        cur.buf = files.path(cur.bases[cur.seg]).read_bytes()
+        return scan_segment(
+            cur.partition,
+            cur.buf,
+            cur.bases[cur.seg],
+            is_last=False,
+            next_base=cur.bases[cur.seg + 1],
+        )
+
+    def poll(self, max_records: int, timeout: float = 0.0) -> list[LogItem]:
+        out: list[LogItem] = []
+        share = max(1, max_records // max(1, len(self._cursors)))
+        for cur in self._cursors.values():
+            out.extend(self._fill(cur, min(share, max_records - len(out))))
+            if len(out) >= max_records:
+                break
+        return out
+
+    def caught_up(self) -> bool:
+        ends = self.log.end_offsets()
+        return all(c.expected >= ends.get(p, 0) for p, c in self._cursors.items())
+
+    def close(self) -> None:
+        self._cursors.clear()

@@ -1,0 +1,46 @@
+"""The producer API: how the simulator, the CloudTrail importer and applications emit events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pipeline.events import Event
+from pipeline.log.base import EventLog
+
+
+class Producer:
+    """Buffers events and appends them to a log in batches.
+
+    >>> with Producer(open_log("file:./data/log")) as producer:   # doctest: +SKIP
+    ...     producer.emit(RoleAssumed(...))
+    """
+
+    def __init__(self, log: EventLog, *, batch_size: int = 2000) -> None:
+        self.log = log
+        self.batch_size = batch_size
+        self._buffer: list[Event] = []
+        self.emitted = 0
+
+    def emit(self, event: Event) -> None:
+        self._buffer.append(event)
+        if len(self._buffer) >= self.batch_size:
+            self.flush()
+
+    def emit_many(self, events: Iterable[Event]) -> int:
+        before = self.emitted + len(self._buffer)
+        for event in events:
+            self.emit(event)
+        return self.emitted + len(self._buffer) - before
+
+    def flush(self) -> None:
+        if self._buffer:
+            self.log.append(self._buffer)
+            self.emitted += len(self._buffer)
+            self._buffer = []
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.flush()

@@ -1,0 +1,452 @@
+"""The query API: every question the CLI and the dashboard ask, answered from DuckDB.
+
+Readers never write. Chains, origins and revocations are resolved here, at read time,
+because they cross partitions (a parent session's key, a role's revocation) and must
+come out the same whichever materializer wrote which partition.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, field_serializer
+
+from pipeline.errors import InputError, NotFoundError
+from pipeline.store import connect
+from pipeline.timeutil import iso, naive, to_utc
+
+ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
+MAX_CHAIN_DEPTH = 16
+
+# Sessions with the derived times every reader needs. `{where}` narrows the scan before
+# revocations (a small table) are joined in.
+_STATE = """
+WITH RECURSIVE base AS (
+    SELECT s.*,
+           coalesce(s.assumed_at, s.first_issued_at) AS started_at,
+           coalesce(s.expires_at, coalesce(s.assumed_at, s.first_issued_at)
+               + to_seconds(coalesce(s.requested_duration_seconds, 3600))) AS expiry,
+           s.expires_at IS NULL AS expiry_estimated,
+           least(s.exited_at, s.console_exited_at) AS exit_time
+    FROM sessions s
+), candidates AS (
+    SELECT * FROM base WHERE {where}
+), revoked AS (
+    SELECT c.session_id, min(r.event_time) AS revoked_at
+    FROM candidates c JOIN revocations r
+      ON r.role_arn = c.role_arn
+     AND coalesce(c.latest_issued_at, c.started_at) < r.issued_before
+     AND r.event_time > c.started_at
+    GROUP BY c.session_id
+), state AS (
+    SELECT c.*, rv.revoked_at,
+           least(c.expiry, c.exit_time, rv.revoked_at) AS ends_at,
+           CASE
+               WHEN rv.revoked_at IS NOT NULL AND rv.revoked_at <= least(c.expiry, c.exit_time)
+                   THEN 'revoked'
+               WHEN c.exit_time IS NOT NULL AND c.exit_time <= c.expiry THEN 'exited'
+               ELSE 'expired'
+           END AS end_reason
+    FROM candidates c LEFT JOIN revoked rv USING (session_id)
+)
+"""
+
+_ORIGINS = f"""
+, chain(session_id, cur, caller_arn, caller_type, caller_key, depth) AS (
+    SELECT session_id, session_id, caller_arn, caller_type, caller_access_key_id, 0
+    FROM picked
+    UNION ALL
+    SELECT c.session_id, p.session_id, p.caller_arn, p.caller_type, p.caller_access_key_id,
+           c.depth + 1
+    FROM chain c
+    JOIN credentials k ON k.access_key_id = c.caller_key
+    JOIN sessions p ON p.session_id = k.session_id
+    WHERE c.caller_key IS NOT NULL AND c.depth < {MAX_CHAIN_DEPTH} AND p.session_id <> c.cur
+), origins AS (
+    SELECT session_id,
+           arg_max_null(caller_arn, depth) AS origin_arn,
+           arg_max_null(caller_type, depth) AS origin_type,
+           arg_max_null(caller_key, depth) AS unresolved_key,
+           max(depth) AS depth
+    FROM chain GROUP BY session_id
+), parents AS (
+    SELECT p.session_id, min(k.session_id) AS parent_session_id
+    FROM picked p JOIN credentials k ON k.access_key_id = p.caller_access_key_id
+    GROUP BY p.session_id
+)
+"""
+
+_COLUMNS = """
+    p.session_id, p.account_id, p.role_arn, p.session_name, p.session_arn, p.via,
+    p.caller_arn AS principal_arn, p.caller_type AS principal_type, p.caller_access_key_id,
+    o.origin_arn, o.origin_type, o.unresolved_key IS NULL AS origin_resolved, o.depth,
+    pa.parent_session_id, p.source_identity, p.started_at, p.ends_at, p.end_reason,
+    p.expiry AS expires_at, p.expiry_estimated, p.exit_time AS exited_at, p.revoked_at,
+    p.access_key_ids, p.session_tags, p.transitive_tag_keys, p.session_policy,
+    p.session_policy_arns, p.mfa_authenticated, p.source_ip, p.user_agent
+"""
+
+
+class SessionView(BaseModel):
+    """One session as readers see it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    account_id: str | None
+    role_arn: str | None
+    session_name: str | None
+    session_arn: str | None
+    via: str | None
+    principal_arn: str | None
+    principal_type: str | None
+    caller_access_key_id: str | None
+    origin_arn: str | None
+    origin_type: str | None
+    origin_resolved: bool
+    depth: int
+    parent_session_id: str | None
+    source_identity: str | None
+    started_at: datetime
+    ends_at: datetime
+    end_reason: str
+    expires_at: datetime
+    expiry_estimated: bool
+    exited_at: datetime | None
+    revoked_at: datetime | None
+    access_key_ids: list[str]
+    session_tags: dict[str, str]
+    transitive_tag_keys: list[str]
+    session_policy: str | None
+    session_policy_arns: list[str]
+    mfa_authenticated: bool | None
+    source_ip: str | None
+    user_agent: str | None
+
+    @property
+    def sets_aside_caller(self) -> bool:
+        """A console switch: the user's own permissions are set aside for the interval."""
+        return self.via == "CONSOLE_SWITCH_ROLE"
+
+    @field_serializer("started_at", "ends_at", "expires_at", "exited_at", "revoked_at")
+    def _iso(self, value: datetime | None) -> str | None:
+        return iso(value)
+
+
+class ActionView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    event_time: datetime
+    access_key_id: str | None
+    principal_arn: str | None
+    action: str
+    resources: list[str]
+    outcome: str
+    error_code: str | None
+    source_ip: str | None
+
+    @field_serializer("event_time")
+    def _iso(self, value: datetime) -> str | None:
+        return iso(value)
+
+
+class GrantInterval(BaseModel):
+    """A managed policy attached to a role from `granted_at` until `removed_at` (or now)."""
+
+    role_arn: str
+    policy_arn: str
+    granted_at: datetime
+    removed_at: datetime | None
+
+    @field_serializer("granted_at", "removed_at")
+    def _iso(self, value: datetime | None) -> str | None:
+        return iso(value)
+
+
+class Trace(BaseModel):
+    access_key_id: str
+    session_id: str
+    origin_arn: str | None
+    origin_resolved: bool
+    chain: list[SessionView]
+
+
+class SessionDetail(BaseModel):
+    session: SessionView
+    chain: list[SessionView]
+    credentials: list[dict[str, Any]]
+    actions: list[ActionView]
+
+
+def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _session_view(row: dict[str, Any]) -> SessionView:
+    row = dict(row)
+    for key in ("started_at", "ends_at", "expires_at", "exited_at", "revoked_at"):
+        if row.get(key) is not None:
+            row[key] = to_utc(row[key])
+    row["session_tags"] = json.loads(row["session_tags"]) if row.get("session_tags") else {}
+    for key in ("access_key_ids", "transitive_tag_keys", "session_policy_arns"):
+        row[key] = row.get(key) or []
+    row["depth"] = row.get("depth") or 0
+    row["origin_resolved"] = bool(row.get("origin_resolved"))
+    return SessionView.model_validate(row)
+
+
+class Queries:
+    """Read-side API over one DuckDB connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    @classmethod
+    def open(cls, db_path: str | Path) -> Queries:
+        """Open a database file read-only."""
+        return cls(connect(db_path, read_only=True))
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _sessions(
+        self,
+        where: str,
+        params: Sequence[Any],
+        *,
+        order: str = "p.started_at, p.session_id",
+        limit: int | None = None,
+        picked_where: str = "TRUE",
+        picked_params: Sequence[Any] = (),
+    ) -> list[SessionView]:
+        sql = (
+            _STATE.format(where=where)
+            + f", picked AS (SELECT * FROM state WHERE {picked_where})"
+            + _ORIGINS
+            + f"SELECT {_COLUMNS} FROM picked p JOIN origins o USING (session_id) "
+            + "LEFT JOIN parents pa USING (session_id) "
+            + f"ORDER BY {order}"
+            + (" LIMIT ?" if limit is not None else "")
+        )
+        args = [*params, *picked_params, *([limit] if limit is not None else [])]
+        return [_session_view(r) for r in _rows(self.con.execute(sql, args))]
+
+    # -- questions -------------------------------------------------------------------
+
+    def who_held(
+        self,
+        *,
+        at: datetime,
+        role_arn: str | None = None,
+        principal_arn: str | None = None,
+        account_id: str | None = None,
+        via: str | None = None,
+        limit: int | None = None,
+    ) -> list[SessionView]:
+        """Sessions active at `at`: started at or before it, ending after it."""
+        t = naive(at)
+        where = ["started_at <= ?", "least(expiry, coalesce(exit_time, expiry)) > ?"]
+        params: list[Any] = [t, t]
+        if role_arn is not None:
+            where.append("role_arn = ?")
+            params.append(role_arn)
+        if account_id is not None:
+            where.append("account_id = ?")
+            params.append(account_id)
+        if via is not None:
+            where.append("via = ?")
+            params.append(via.upper())
+        picked_where = "ends_at > ?"
+        picked_params: list[Any] = [t]
+        sessions = self._sessions(
+            " AND ".join(where),
+            params,
+            limit=None,
+            picked_where=picked_where,
+            picked_params=picked_params,
+        )
+        if principal_arn is not None:
+            sessions = [
+                s
+                for s in sessions
+                if principal_arn in (s.principal_arn, s.origin_arn, s.session_arn)
+            ]
+        return sessions[:limit] if limit is not None else sessions
+
+    def session(self, session_id: str) -> SessionDetail:
+        found = self._sessions("session_id = ?", [session_id])
+        if not found:
+            raise NotFoundError(f"no session {session_id!r} in the store")
+        view = found[0]
+        return SessionDetail(
+            session=view,
+            chain=self._chain(view),
+            credentials=self._credentials(view.session_id),
+            actions=self.actions(view.session_id),
+        )
+
+    def session_for_key(self, access_key_id: str) -> SessionView:
+        row = self.con.execute(
+            "SELECT session_id FROM credentials WHERE access_key_id = ? "
+            "ORDER BY issued_at DESC, session_id LIMIT 1",
+            [access_key_id],
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no session holds access key {access_key_id!r}")
+        return self._sessions("session_id = ?", [row[0]])[0]
+
+    def trace(self, access_key_id: str) -> Trace:
+        """An access key to its session, up the chain to the origin."""
+        if not access_key_id.strip():
+            raise InputError("empty access key id")
+        view = self.session_for_key(access_key_id)
+        chain = self._chain(view)
+        return Trace(
+            access_key_id=access_key_id,
+            session_id=view.session_id,
+            origin_arn=view.origin_arn,
+            origin_resolved=view.origin_resolved,
+            chain=chain,
+        )
+
+    def _chain(self, view: SessionView) -> list[SessionView]:
+        """Sessions from the origin down to `view` (inclusive)."""
+        chain = [view]
+        seen = {view.session_id}
+        current = view
+        while current.parent_session_id and len(chain) <= MAX_CHAIN_DEPTH:
+            parents = self._sessions("session_id = ?", [current.parent_session_id])
+            if not parents or parents[0].session_id in seen:
+                break
+            current = parents[0]
+            seen.add(current.session_id)
+            chain.append(current)
+        return list(reversed(chain))
+
+    def _credentials(self, session_id: str) -> list[dict[str, Any]]:
+        rows = _rows(
+            self.con.execute(
+                "SELECT access_key_id, min(issued_at) AS issued_at, max(expires_at) AS expires_at "
+                "FROM credentials WHERE session_id = ? GROUP BY access_key_id ORDER BY issued_at",
+                [session_id],
+            )
+        )
+        return [
+            {
+                "access_key_id": r["access_key_id"],
+                "issued_at": iso(r["issued_at"]),
+                "expires_at": iso(r["expires_at"]),
+            }
+            for r in rows
+        ]
+
+    def actions(self, session_id: str, *, limit: int = 1000) -> list[ActionView]:
+        """Calls made with the session's keys (allowed and denied), in time order."""
+        rows = _rows(
+            self.con.execute(
+                "SELECT event_id, event_time, access_key_id, principal_arn, action, resources, "
+                "outcome, error_code, source_ip FROM actions "
+                "WHERE session_id = ? OR access_key_id IN "
+                "(SELECT access_key_id FROM credentials WHERE session_id = ?) "
+                "ORDER BY event_time, event_id LIMIT ?",
+                [session_id, session_id, limit],
+            )
+        )
+        for r in rows:
+            r["event_time"] = to_utc(r["event_time"])
+            r["resources"] = r["resources"] or []
+        return [ActionView.model_validate(r) for r in rows]
+
+    def time_range(self) -> tuple[datetime, datetime] | None:
+        row = self.con.execute(
+            "SELECT min(coalesce(assumed_at, first_issued_at)), max(coalesce(expires_at, "
+            "assumed_at, first_issued_at)) FROM sessions"
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return to_utc(row[0]), to_utc(row[1])
+
+    def counts(self) -> dict[str, int]:
+        sql = """SELECT
+            (SELECT count(*) FROM events) AS events,
+            (SELECT count(*) FROM sessions) AS sessions,
+            (SELECT count(DISTINCT role_arn) FROM sessions) AS roles,
+            (SELECT count(*) FROM actions) AS actions,
+            (SELECT count(*) FROM actions WHERE outcome = 'DENIED') AS denied_actions,
+            (SELECT count(*) FROM revocations) AS revocations,
+            (SELECT count(*) FROM policy_changes) AS policy_changes,
+            (SELECT count(*) FROM dead_letters) AS dead_letters"""
+        return {k: int(v) for k, v in _rows(self.con.execute(sql))[0].items()}
+
+    def grant_intervals(self, policy_arn: str = ADMIN_POLICY_ARN) -> list[GrantInterval]:
+        """When each role had `policy_arn` attached, from the policy history."""
+        rows = self.con.execute(
+            """
+            WITH changes AS (
+                SELECT target_arn, event_time, change_type,
+                       lead(event_time) OVER (PARTITION BY target_arn
+                                              ORDER BY event_time, change_type) AS next_time
+                FROM policy_changes
+                WHERE target_type = 'ROLE' AND policy_arn = ?
+                  AND change_type IN ('ATTACH_MANAGED_POLICY', 'DETACH_MANAGED_POLICY')
+            )
+            SELECT target_arn, event_time, next_time FROM changes
+            WHERE change_type = 'ATTACH_MANAGED_POLICY'
+            ORDER BY target_arn, event_time
+            """,
+            [policy_arn],
+        ).fetchall()
+        return [
+            GrantInterval(
+                role_arn=r[0],
+                policy_arn=policy_arn,
+                granted_at=to_utc(r[1]),
+                removed_at=to_utc(r[2]) if r[2] else None,
+            )
+            for r in rows
+        ]
+
+    def holders(
+        self, role_arn: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Who held a role (within `[start, end)` if given): one row per origin."""
+        where, params = ["role_arn = ?"], list[Any]([role_arn])
+        if start is not None:
+            where.append("least(expiry, coalesce(exit_time, expiry)) > ?")
+            params.append(naive(start))
+        if end is not None:
+            where.append("started_at < ?")
+            params.append(naive(end))
+        sessions = self._sessions(
+            " AND ".join(where),
+            params,
+            picked_where="ends_at > ?" if start else "TRUE",
+            picked_params=[naive(start)] if start else [],
+        )
+        by_origin: dict[str, dict[str, Any]] = {}
+        for s in sessions:
+            key = s.origin_arn or s.principal_arn or "?"
+            entry = by_origin.setdefault(
+                key, {"origin_arn": key, "sessions": 0, "first": s.started_at, "last": s.ends_at}
+            )
+            entry["sessions"] += 1
+            entry["first"] = min(entry["first"], s.started_at)
+            entry["last"] = max(entry["last"], s.ends_at)
+        return sorted(by_origin.values(), key=lambda e: (-e["sessions"], e["origin_arn"]))
+
+    def deepest_session(self) -> SessionView | None:
+        """A session at the end of the longest chain (for the demo's example trace)."""
+        views = self._sessions(
+            "caller_access_key_id IS NOT NULL",
+            [],
+            order="o.depth DESC, p.started_at, p.session_id",
+            limit=1,
+        )
+        return views[0] if views else None

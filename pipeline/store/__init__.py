@@ -1,0 +1,80 @@
+"""The DuckDB store: the materialized state that every reader queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from pipeline.errors import InputError, StoreError, StoreLockedError
+from pipeline.store.batch import Accepted, ApplyResult, Batch, Rejected
+from pipeline.store.schema import DDL, SCHEMA_VERSION, STATE_TABLES
+from pipeline.store.writer import StoreWriter
+
+DEFAULT_DB_PATH = "./data/rolecall.duckdb"
+
+__all__ = [
+    "DEFAULT_DB_PATH",
+    "STATE_TABLES",
+    "Accepted",
+    "ApplyResult",
+    "Batch",
+    "Rejected",
+    "Store",
+    "connect",
+]
+
+
+def connect(path: str | Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file, turning DuckDB's errors into ones a user can act on."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise InputError(f"no rolecall database at {path} (run `rolecall materialize` first)")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise StoreLockedError(
+                f"{path} is open for writing in another process (DuckDB allows one writer); "
+                "stop it, or query through `rolecall serve`"
+            ) from exc
+        raise StoreError(f"cannot open {path}: {exc}") from exc
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open {path}: {exc}") from exc
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+class Store:
+    """A DuckDB file holding rolecall's state; the writer side lives in `writer`."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self.con = connect(self.path, read_only=read_only)
+        if not read_only:
+            self._migrate()
+        self.writer = StoreWriter(self.con)
+
+    def _migrate(self) -> None:
+        self.con.execute(DDL)
+        row = self.con.execute(
+            "SELECT value FROM store_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        if row is None:
+            self.con.execute(
+                "INSERT INTO store_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            )
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer rolecall (schema {row[0]})")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

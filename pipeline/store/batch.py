@@ -1,0 +1,53 @@
+"""What the materializer hands the store: one batch of decoded log items."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A record that decoded into a valid event."""
+
+    partition: int
+    offset: int
+    event: Event
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Log offsets `[offset, end_offset)` that will never become events, and why."""
+
+    partition: int
+    offset: int
+    end_offset: int
+    reason: str
+    body: bytes | None = None
+
+
+@dataclass
+class Batch:
+    """Everything consumed from one log since the last commit, applied atomically."""
+
+    log_name: str
+    accepted: list[Accepted] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    next_offsets: dict[int, int] = field(default_factory=dict)
+
+    def advance(self, partition: int, next_offset: int) -> None:
+        if next_offset > self.next_offsets.get(partition, -1):
+            self.next_offsets[partition] = next_offset
+
+    def __len__(self) -> int:
+        return len(self.accepted) + len(self.rejected)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    applied: int
+    duplicates: int
+    conflicts: int
+    dead_letters: int

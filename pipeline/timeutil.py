@@ -1,0 +1,40 @@
+"""Times in and out: ISO 8601 UTC everywhere a user sees one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pipeline.errors import InputError
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an ISO 8601 time (a date alone means midnight UTC; no zone means UTC)."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"malformed time {text!r}: use ISO 8601, e.g. 2026-01-05T12:00:00Z"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def to_utc(value: datetime) -> datetime:
+    """An aware UTC datetime from a stored (naive UTC) or aware one."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def naive(value: datetime) -> datetime:
+    """The naive-UTC form the store keeps."""
+    return to_utc(value).replace(tzinfo=None)
+
+
+def iso(value: datetime | None) -> str | None:
+    """`2026-01-05T12:00:00Z` (with microseconds only when there are some)."""
+    if value is None:
+        return None
+    value = to_utc(value)
+    spec = "microseconds" if value.microsecond else "seconds"
+    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"

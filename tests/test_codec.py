@@ -1,0 +1,108 @@
+"""Avro single-object encoding: round trips, typed errors, and schema evolution."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from pathlib import Path
+
+import fastavro
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.codec import MAGIC, EventCodec, crc64_avro, default_codec, fingerprint
+from pipeline.errors import CorruptMessageError, EventValidationError, UnknownSchemaError
+from pipeline.events import Event, RoleAssumed
+from tests import builders as b
+from tests.strategies import any_event
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+
+
+@settings(max_examples=300)
+@given(any_event)
+def test_round_trip(event: Event) -> None:
+    codec = default_codec()
+    message = codec.encode(event)
+    assert message[:2] == MAGIC
+    assert codec.decode(message) == event
+
+
+def test_fingerprint_is_crc64_avro_of_canonical_form() -> None:
+    # The Avro spec's published fingerprint of the schema "int" (Parsing Canonical Form).
+    assert crc64_avro(b'"int"') == 0x7275D51A3F395C8F
+    schema = json.loads((SCHEMAS / "RoleAssumed.avsc").read_text())
+    expected = fastavro.schema.fingerprint(
+        fastavro.schema.to_parsing_canonical_form(schema), "CRC-64-AVRO"
+    )
+    assert fingerprint(schema).hex() == expected
+
+
+def test_unknown_fingerprint_is_a_typed_error() -> None:
+    message = bytearray(default_codec().encode(b.assumed("ASIA1", "R")))
+    message[2:10] = b"\x01" * 8
+    with pytest.raises(UnknownSchemaError, match="unknown schema fingerprint 0101"):
+        default_codec().decode(bytes(message))
+
+
+@pytest.mark.parametrize("message", [b"", b"\xc3", b"{}", b"\x00\x01" + b"\x00" * 20])
+def test_not_single_object_encoding(message: bytes) -> None:
+    with pytest.raises(CorruptMessageError, match="C3 01"):
+        default_codec().decode(message)
+
+
+def test_truncated_body_is_corrupt() -> None:
+    message = default_codec().encode(b.assumed("ASIA1", "R", session_policy="x" * 50))
+    with pytest.raises(CorruptMessageError, match="RoleAssumed body"):
+        default_codec().decode(message[:-20])
+
+
+def test_trailing_bytes_are_corrupt() -> None:
+    message = default_codec().encode(b.assumed("ASIA1", "R"))
+    with pytest.raises(CorruptMessageError, match="trailing"):
+        default_codec().decode(message + b"\x00\x00")
+
+
+@given(st.binary(max_size=200))
+def test_random_bytes_never_crash(data: bytes) -> None:
+    codec = default_codec()
+    for message in (data, MAGIC + data, default_codec().encode(b.assumed("K", "R"))[:10] + data):
+        with contextlib.suppress(CorruptMessageError, UnknownSchemaError, EventValidationError):
+            codec.decode(message)
+
+
+def test_invalid_event_is_a_validation_error() -> None:
+    codec = default_codec()
+    good = b.assumed("ASIA1", "R")
+    record = good.model_dump()
+    record["account_id"] = "not-an-account"
+    schema = fastavro.parse_schema(json.loads((SCHEMAS / "RoleAssumed.avsc").read_text()))
+    import io
+
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, schema, record)
+    message = codec.encode(good)[:10] + buf.getvalue()
+    with pytest.raises(EventValidationError, match="account_id"):
+        codec.decode(message)
+
+
+def test_message_from_older_schema_decodes_after_a_field_is_added() -> None:
+    current = {p.stem: json.loads(p.read_text()) for p in SCHEMAS.glob("*.avsc")}
+    # version 1 of RoleAssumed: without the (later added, defaulted) lifecycle_key field
+    old = copy.deepcopy(current["RoleAssumed"])
+    old["fields"] = [f for f in old["fields"] if f["name"] != "lifecycle_key"]
+    old_codec = EventCodec({**current, "RoleAssumed": old})
+    event = b.assumed("ASIAOLD", "Legacy")
+    message = old_codec.encode(event)
+    assert message[2:10] == fingerprint(old) != fingerprint(current["RoleAssumed"])
+
+    # a codec that knows only the current schema cannot place the message ...
+    with pytest.raises(UnknownSchemaError):
+        EventCodec(current).decode(message)
+    # ... one that keeps the old version in its history resolves it by Avro's rules
+    decoded = EventCodec(current, history=[old]).decode(message)
+    assert isinstance(decoded, RoleAssumed)
+    assert decoded.lifecycle_key is None
+    assert decoded.role_arn == event.role_arn

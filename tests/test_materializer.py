@@ -1,0 +1,150 @@
+"""The materializer: exactly once, order-independent, dead letters, resume."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.events import AssumeVia, Event
+from pipeline.log import FileLog
+from pipeline.materializer import materialize
+from pipeline.simulator import SimulationConfig, simulate
+from pipeline.store import Store
+from pipeline.timeutil import parse_time
+from tests import builders as b
+from tests.conftest import state_of
+
+SIM = list(simulate(SimulationConfig(start=parse_time("2026-01-05"), days=2, seed=3)))
+
+
+def _materialize(
+    events: list[Event], path: Path, *, batch_size: int = 5000, partitions: int = 4
+) -> dict[str, list[tuple[object, ...]]]:
+    log = FileLog(path / "log", partitions=partitions, fsync=False)
+    log.append(events)
+    with Store(path / "db.duckdb") as store:
+        materialize(log, store, batch_size=batch_size)
+        state = state_of(store)
+    log.close()
+    return state
+
+
+def test_materialize_is_idempotent_and_resumes(tmp_path: Path) -> None:
+    log = FileLog(tmp_path / "log", fsync=False)
+    log.append(SIM[:500])
+    with Store(tmp_path / "db.duckdb") as store:
+        first = materialize(log, store, batch_size=128)
+        assert first.applied == 500
+        again = materialize(log, store)
+        assert again.read == 0  # resumed from the stored positions: nothing to do
+        log.append(SIM[500:])
+        rest = materialize(log, store)
+        assert rest.read == rest.applied == len(SIM) - 500
+        assert store.con.execute("SELECT count(*) FROM events").fetchone() == (len(SIM),)
+    log.close()
+
+
+def test_same_events_appended_twice_change_nothing(tmp_path: Path) -> None:
+    once = _materialize(SIM, tmp_path / "a")
+    twice = _materialize(SIM + SIM, tmp_path / "b")
+    assert once == twice
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    batch_size=st.sampled_from([17, 97, 5000]),
+    partitions=st.sampled_from([1, 3, 4]),
+)
+def test_state_does_not_depend_on_order_duplicates_or_batching(
+    tmp_path_factory: object, seed: int, batch_size: int, partitions: int
+) -> None:
+    import pytest
+
+    factory: pytest.TempPathFactory = tmp_path_factory  # type: ignore[assignment]
+    events = SIM[:500]
+    rng = random.Random(seed)
+    shuffled = events + rng.sample(events, 80)  # duplicates
+    rng.shuffle(shuffled)
+    reference = _materialize(events, factory.mktemp("ref"))
+    other = _materialize(
+        shuffled, factory.mktemp("shuffled"), batch_size=batch_size, partitions=partitions
+    )
+    assert other == reference
+
+
+def test_credential_before_its_session_and_inferred_then_issuing(materialized) -> None:  # type: ignore[no-untyped-def]
+    key = "ASIAEARLYKEY0001"
+    inferred = b.assumed(key, "Deploy", 2, via=AssumeVia.INFERRED, caller_arn=None)
+    real = b.assumed(key, "Deploy", 0, source_identity="alice")
+    q = materialized([b.issued(key, 0, hours=1), b.call(key, 5), inferred, real])
+    views = q.who_held(at=b.at(10))
+    assert len(views) == 1
+    s = views[0]
+    assert s.via == "ASSUME_ROLE" and s.source_identity == "alice"  # the issuing event wins
+    assert s.started_at == b.at(0) and s.ends_at == b.at(60)
+    assert len(q.actions(s.session_id)) == 1
+
+
+def test_dead_letters_keep_position_and_reason(tmp_path: Path) -> None:
+    log = FileLog(tmp_path / "log", partitions=1, fsync=False)
+    log.append([b.assumed("ASIA1", "R", event_id="good-1")])
+    log.append_encoded([(b"k", b"garbage", "?"), (b"k", b"\xc3\x01" + b"\x00" * 12, "?")])
+    log.append([b.assumed("ASIA2", "R", event_id="good-2")])
+    with Store(tmp_path / "db.duckdb") as store:
+        stats = materialize(log, store)
+        assert (stats.applied, stats.dead_letters) == (2, 2)
+        rows = store.con.execute(
+            'SELECT "offset", reason FROM dead_letters ORDER BY "offset"'
+        ).fetchall()
+        assert rows[0][0] == 1 and "C3 01" in rows[0][1]
+        assert rows[1][0] == 2 and "fingerprint" in rows[1][1]
+        assert store.writer.positions(log.name) == {0: 4}
+    log.close()
+
+
+def test_conflicting_duplicate_first_wins_and_is_reported(tmp_path: Path) -> None:
+    log = FileLog(tmp_path / "log", partitions=1, fsync=False)
+    log.append(
+        [
+            b.assumed("ASIA1", "First", event_id="same"),
+            b.assumed("ASIA1", "Second", event_id="same"),
+        ]
+    )
+    with Store(tmp_path / "db.duckdb") as store:
+        stats = materialize(log, store)
+        assert (stats.applied, stats.conflicts) == (1, 1)
+        assert store.con.execute("SELECT role_arn FROM sessions").fetchone() == (b.role("First"),)
+        assert store.con.execute("SELECT count(*) FROM conflicts").fetchone() == (1,)
+    log.close()
+
+
+def test_hash_chain_extends_per_partition(tmp_path: Path) -> None:
+    import hashlib
+
+    from pipeline.store.writer import GENESIS, chain_link
+
+    log = FileLog(tmp_path / "log", partitions=2, fsync=False)
+    log.append(SIM[:50])
+    with Store(tmp_path / "db.duckdb") as store:
+        materialize(log, store)
+        for p in (0, 1):
+            rows = store.con.execute(
+                'SELECT "offset", body, chain_hash FROM events WHERE partition = ? '
+                'ORDER BY "offset"',
+                [p],
+            ).fetchall()
+            head = GENESIS
+            for offset, body, stored in rows:
+                head = chain_link(head, log.name, p, offset, bytes(body))
+                assert head == bytes(stored)
+            assert store.con.execute(
+                "SELECT head FROM chain_heads WHERE partition = ?", [p]
+            ).fetchone() == (head,)
+        assert len(hashlib.sha256().digest()) == len(GENESIS)
+    log.close()
