@@ -1,0 +1,159 @@
+"""Evaluate a statement's Condition element against a request context.
+
+Rules (IAM User Guide: Condition operators, multivalued context keys):
+
+* Several operators, and several keys under one operator, are ANDed. Several policy values
+  for one key are ORed; a negated operator (``StringNotEquals``...) with several values means
+  "matches none of them".
+* Condition keys are case-insensitive; operator names are read without regard to case too.
+* A **missing key** (absent, or present with no value) makes a positive operator false and a
+  negated operator true, except: ``...IfExists`` is true, ``ForAllValues:`` is true,
+  ``ForAnyValue:`` is false, and ``Null`` tests presence itself.
+* ``ForAllValues:Op`` is true when *every* request value satisfies ``Op``;
+  ``ForAnyValue:Op`` when *at least one* does. For a negated ``Op``, "satisfies" means
+  "matches none of the policy values" (``ForAllValues:StringNotLike`` is true when no request
+  value matches any pattern).
+* Without a qualifier, a multivalued request value matches a positive operator when any of
+  its values matches, and a negated operator when none does.
+* Policy variables are substituted only for string, ARN and Bool operators, and only in
+  2012-10-17 documents. A value whose variable cannot be resolved matches nothing; under a
+  negated operator it makes the condition false (the statement does not apply). So an
+  unresolved variable only ever makes a statement apply to fewer requests.
+* **Unsupported operators never match silently.** A condition that uses an operator this
+  module does not know (or a policy value the operator cannot read, such as
+  ``NumericEquals: "ten"``) is *unknown*. A block with any false condition is false; else a
+  block with an unknown condition is unknown, and the outcome names each problem. What an
+  unknown block means for Allow and Deny is decided in ``evaluate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from pipeline.policy.context import RequestContext
+from pipeline.policy.document import Condition
+from pipeline.policy.operators import InvalidOperand, Operator, Predicate, find_operator
+from pipeline.policy.variables import render
+
+Truth: TypeAlias = Literal["true", "false", "unknown"]
+
+_QUALIFIERS = {"forallvalues": "ForAllValues", "foranyvalue": "ForAnyValue"}
+_IF_EXISTS = "ifexists"
+
+
+@dataclass(frozen=True)
+class ConditionOutcome:
+    """The truth of a condition block, with the reason for each unknown part."""
+
+    truth: Truth
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _ParsedOperator:
+    qualifier: str | None  # "ForAllValues" | "ForAnyValue" | None
+    base: str
+    if_exists: bool
+
+
+def evaluate_conditions(
+    conditions: Sequence[Condition], context: RequestContext, *, variables: bool
+) -> ConditionOutcome:
+    """AND of every condition: false wins over unknown, unknown over true."""
+    problems: list[str] = []
+    for condition in conditions:
+        truth, problem = evaluate_condition(condition, context, variables=variables)
+        if truth == "false":
+            return ConditionOutcome("false")
+        if problem is not None:
+            problems.append(problem)
+    return ConditionOutcome("unknown", tuple(problems)) if problems else ConditionOutcome("true")
+
+
+def evaluate_condition(
+    condition: Condition, context: RequestContext, *, variables: bool
+) -> tuple[Truth, str | None]:
+    """The truth of one ``operator: {key: values}`` entry, and the problem when unknown."""
+    parsed = _parse_operator(condition.operator)
+    unsupported = f"unsupported condition operator '{condition.operator}'"
+    if parsed is None:
+        return "unknown", unsupported
+    request_values = context.values_of(condition.key)
+    if parsed.base.lower() == "null":
+        if parsed.qualifier is not None or parsed.if_exists:
+            return "unknown", unsupported
+        return _null(condition, request_values)
+    spec = find_operator(parsed.base)
+    if spec is None:
+        return "unknown", unsupported
+    if request_values is None:
+        return _missing_key(parsed, spec), None
+    rendered = [
+        render(value, context, variables=variables and spec.variables) for value in condition.values
+    ]
+    resolved = [pattern for pattern in rendered if pattern is not None]
+    if spec.negated and len(resolved) < len(rendered):
+        return "false", None
+    try:
+        matches_any = spec.build(resolved)
+    except InvalidOperand as exc:
+        return "unknown", f"invalid value for condition operator '{condition.operator}': {exc}"
+    return _truth(_apply(parsed.qualifier, spec, matches_any, request_values)), None
+
+
+def _parse_operator(name: str) -> _ParsedOperator | None:
+    qualifier: str | None = None
+    base = name
+    if ":" in name:
+        prefix, _, base = name.partition(":")
+        qualifier = _QUALIFIERS.get(prefix.lower())
+        if qualifier is None:
+            return None
+    if_exists = base.lower().endswith(_IF_EXISTS) and len(base) > len(_IF_EXISTS)
+    if if_exists:
+        base = base[: -len(_IF_EXISTS)]
+    return _ParsedOperator(qualifier=qualifier, base=base, if_exists=if_exists)
+
+
+def _missing_key(parsed: _ParsedOperator, spec: Operator) -> Truth:
+    if parsed.if_exists or parsed.qualifier == "ForAllValues":
+        return "true"
+    if parsed.qualifier == "ForAnyValue":
+        return "false"
+    return _truth(spec.negated)
+
+
+def _apply(
+    qualifier: str | None,
+    spec: Operator,
+    matches_any: Predicate,
+    request_values: tuple[str, ...],
+) -> bool:
+    def satisfies(value: str) -> bool:
+        return matches_any(value) != spec.negated
+
+    if qualifier == "ForAllValues":
+        return all(satisfies(v) for v in request_values)
+    if qualifier == "ForAnyValue":
+        return any(satisfies(v) for v in request_values)
+    return any(matches_any(v) for v in request_values) != spec.negated
+
+
+def _null(condition: Condition, request_values: tuple[str, ...] | None) -> tuple[Truth, str | None]:
+    absent = request_values is None
+    wanted: list[bool] = []
+    for value in condition.values:
+        folded = value.strip().lower()
+        if folded not in ("true", "false"):
+            return "unknown", (
+                f"invalid value for condition operator '{condition.operator}': "
+                f"expected 'true' or 'false', got {value!r}"
+            )
+        wanted.append(folded == "true")
+    return _truth(any(w == absent for w in wanted)), None
+
+
+def _truth(value: bool) -> Truth:
+    return "true" if value else "false"
