@@ -2,7 +2,9 @@
 
     RolecallError                 every error the library raises on purpose
     ├── InputError                a user's input is wrong (bad time, unknown key, bad URL)
-    │   └── NotFoundError         the thing asked for does not exist in the store
+    │   ├── NotFoundError         the thing asked for does not exist in the store
+    │   └── PolicyError           a policy document, context or request is malformed
+    │                             (pipeline.policy.errors draws its own subtree)
     ├── CodecError                a message cannot be turned into an event
     │   ├── UnknownSchemaError    its fingerprint names no schema we know
     │   └── CorruptMessageError   its bytes are not a valid single-object Avro message

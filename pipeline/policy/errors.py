@@ -10,9 +10,11 @@ Unsupported condition operators are *not* errors: they are reported in the decis
 
 from __future__ import annotations
 
+from pipeline.errors import InputError
 
-class PolicyError(Exception):
-    """Root of every error the policy evaluator raises on purpose."""
+
+class PolicyError(InputError):
+    """Root of every error the policy evaluator raises on purpose (a kind of input error)."""
 
 
 class PolicyDocumentError(PolicyError):
