@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 from pydantic import BaseModel, ConfigDict, field_serializer
@@ -19,6 +19,10 @@ from pydantic import BaseModel, ConfigDict, field_serializer
 from pipeline.errors import InputError, NotFoundError
 from pipeline.store import connect
 from pipeline.timeutil import iso, naive, to_utc
+
+if TYPE_CHECKING:
+    from pipeline.permissions import PoliciesInForce, WhoCould
+    from pipeline.policy import Decision
 
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 MAX_CHAIN_DEPTH = 16
@@ -450,3 +454,37 @@ class Queries:
             limit=1,
         )
         return views[0] if views else None
+
+    # -- permissions in time (the logic lives in pipeline.permissions) ------------------
+
+    def policies_in_force(self, principal_arn: str, at: datetime) -> PoliciesInForce:
+        """A role's or IAM user's policies at `at`, from the policy history."""
+        from pipeline.permissions import policies_in_force
+
+        return policies_in_force(self.con, principal_arn, at)
+
+    def can(self, session_id: str, action: str, resource: str, at: datetime) -> Decision:
+        """Could this session do `action` on `resource` at `at`, and why."""
+        from pipeline.permissions import can
+
+        return can(self, session_id, action, resource, at)
+
+    def who_could(
+        self,
+        action: str,
+        resource: str,
+        at: datetime,
+        *,
+        limit: int | None = None,
+        show_denied: bool = False,
+    ) -> WhoCould:
+        """Sessions active at `at` (and IAM users) whose permissions allow the action."""
+        from pipeline.permissions import who_could
+
+        return who_could(self, action, resource, at, limit=limit, show_denied=show_denied)
+
+    def permissions_summary(self, session_id: str, at: datetime) -> str:
+        """A short human summary of a session's permissions at `at`."""
+        from pipeline.permissions import permissions_summary
+
+        return permissions_summary(self, session_id, at)
