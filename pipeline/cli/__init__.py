@@ -14,6 +14,8 @@ from pipeline.cli.common import RolecallGroup
 from pipeline.cli.demo import demo_command
 from pipeline.cli.investigate import session_command, trace_command, who_held_command
 from pipeline.cli.materialize import materialize_command
+from pipeline.cli.permissions import can_command, permissions_command, who_could_command
+from pipeline.cli.policy import import_iam_command, policy_eval_command
 from pipeline.cli.produce import simulate_command
 
 
@@ -42,5 +44,10 @@ for command in (
     who_held_command,
     session_command,
     trace_command,
+    who_could_command,
+    can_command,
+    permissions_command,
+    policy_eval_command,
+    import_iam_command,
 ):
     main.add_command(command)
