@@ -37,6 +37,7 @@ from pipeline.policy import (
 from pipeline.queries import SessionView
 from pipeline.timeutil import iso, naive, to_utc
 
+INLINE_SESSION_POLICY = "session policy"
 USER_SESSION_VIAS = frozenset({"CONSOLE_SIGN_IN", "GET_SESSION_TOKEN", "GET_FEDERATION_TOKEN"})
 
 
@@ -95,7 +96,7 @@ def session_permissions(
         return SessionPermissions(session, at, None, PoliciesInForce("?", at), (), issued, None)
     in_force = policies or policies_in_force(con, principal, at)
     inline = (
-        (PolicyInForce("session policy", "inline", None, session.session_policy, "history"),)
+        (PolicyInForce(INLINE_SESSION_POLICY, "inline", None, session.session_policy, "history"),)
         if session.session_policy
         else ()
     )
@@ -124,7 +125,14 @@ def _ip_or_none(value: str | None) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _parsed(label: str, document: str) -> Policy:
-    return load_policy((label, document))
+    return load_policy((label, document)) if label else load_policy(document)
+
+
+def _session_policy(x: PolicyInForce) -> Policy:
+    # The request's inline session policy has no name of its own; reasons say "session policy".
+    if x.name == INLINE_SESSION_POLICY:
+        return _parsed("", x.document or "")
+    return _parsed(x.label, x.document or "")
 
 
 def decide(perms: SessionPermissions, action: str, resource: str) -> Decision:
@@ -186,7 +194,7 @@ def evaluate_principal(
             action=action,
             resource=resource,
             identity_policies=[_parsed(x.label, x.document or "") for x in known],
-            session_policies=[_parsed(x.label, x.document or "") for x in sessions],
+            session_policies=[_session_policy(x) for x in sessions],
             boundary=_parsed(f"{boundary.label}", boundary.document or "") if boundary else None,
             context=context,
         )
@@ -235,7 +243,7 @@ def summary(perms: SessionPermissions) -> str:
     text = " + ".join(names)
     if perms.session_policies:
         text += " ∩ " + " ∩ ".join(
-            "session policy" if x.name == "session policy" else f"session {_short(x)}"
+            "session policy" if x.name == INLINE_SESSION_POLICY else f"session {_short(x)}"
             for x in perms.session_policies
         )
     if p.boundary is not None:
