@@ -14,6 +14,7 @@ from pipeline.permissions import history
 from pipeline.permissions.in_force import PoliciesInForce, policies_in_force
 from pipeline.permissions.session import (
     SessionPermissions,
+    check_request,
     decide,
     evaluate_principal,
     principal_of,
@@ -75,6 +76,7 @@ def who_could(
 ) -> WhoCould:
     """Every session active at `at` whose permissions allow `action` on `resource` (and,
     with `show_denied`, the others with their reasons), plus the IAM users that could."""
+    check_request(action, resource)
     t = to_utc(at)
     active = queries.who_held(at=t)
     issued = _issue_times(queries, [s.session_id for s in active], t)

@@ -28,7 +28,8 @@ from pipeline.permissions.in_force import (
 from pipeline.policy import (
     Decision,
     Policy,
-    PolicyError,
+    PolicyContextError,
+    PolicyDocumentError,
     RequestContext,
     evaluate,
     load_policy,
@@ -135,8 +136,14 @@ def _session_policy(x: PolicyInForce) -> Policy:
     return _parsed(x.label, x.document or "")
 
 
+def check_request(action: str, resource: str) -> None:
+    """Raise PolicyRequestError for a malformed action or resource, by the evaluator's rules."""
+    evaluate(action=action, resource=resource, identity_policies=[])
+
+
 def decide(perms: SessionPermissions, action: str, resource: str) -> Decision:
     """May this session do `action` on `resource` at `perms.at`? With the reason."""
+    check_request(action, resource)
     s, at = perms.session, perms.at
     if at < s.started_at:
         return Decision(
@@ -198,7 +205,7 @@ def evaluate_principal(
             boundary=_parsed(f"{boundary.label}", boundary.document or "") if boundary else None,
             context=context,
         )
-    except PolicyError as exc:
+    except (PolicyDocumentError, PolicyContextError) as exc:
         return Decision("implicit_deny", f"a policy in force could not be evaluated: {exc}")
     return _with_unknowns(decision, p, session_policies, known)
 
