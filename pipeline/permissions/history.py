@@ -39,7 +39,7 @@ WITH changes AS (
             WHEN 'OTHER' THEN CASE WHEN policy_name = 'Tags' THEN 'tags' END
         END AS kind
     FROM policy_changes
-    WHERE target_arn = ?
+    WHERE {target}
 ), keyed AS (
     SELECT *,
         CASE kind
@@ -51,7 +51,8 @@ WITH changes AS (
     FROM changes WHERE kind IS NOT NULL
 ), timed AS (
     SELECT *,
-        lead(event_time) OVER (PARTITION BY kind, item ORDER BY event_time, event_id)
+        lead(event_time) OVER (PARTITION BY target_arn, kind, item
+                             ORDER BY event_time, event_id)
             AS valid_until
     FROM keyed
 )
@@ -106,85 +107,59 @@ def _interval(row: tuple[Any, ...]) -> PolicyInterval:
 
 def intervals(con: duckdb.DuckDBPyConnection, target_arn: str) -> list[PolicyInterval]:
     """The whole history of one target as intervals, oldest first."""
-    rows = con.execute(_INTERVALS.format(when="TRUE"), [target_arn]).fetchall()
-    return [_interval(r) for r in rows]
+    sql = _INTERVALS.format(target="target_arn = ?", when="TRUE")
+    return [_interval(r) for r in con.execute(sql, [target_arn]).fetchall()]
 
 
 def intervals_at(
-    con: duckdb.DuckDBPyConnection, target_arn: str, at: datetime
+    con: duckdb.DuckDBPyConnection, at: datetime, target_arn: str | None = None
 ) -> list[PolicyInterval]:
-    """The items of one target that are in force at `at`."""
+    """The items in force at `at`: of one target, or of every target (one query)."""
     t = naive(at)
-    rows = con.execute(_INTERVALS.format(when=_AT), [target_arn, t, t]).fetchall()
-    return [_interval(r) for r in rows]
+    if target_arn is None:
+        sql = _INTERVALS.format(target="TRUE", when=_AT)
+        return [_interval(r) for r in con.execute(sql, [t, t]).fetchall()]
+    sql = _INTERVALS.format(target="target_arn = ?", when=_AT)
+    return [_interval(r) for r in con.execute(sql, [target_arn, t, t]).fetchall()]
 
 
-def resolve_target(con: duckdb.DuckDBPyConnection, arn: str, target_type: str) -> str | None:
-    """The ARN the history knows `arn` by, or None when it has no history at all.
-
-    CloudTrail often names a role without its path (`role/Deploy` for
-    `role/ops/Deploy`); a unique match on account, type and name is taken then.
-    """
-    exact = con.execute(
-        "SELECT 1 FROM policy_changes WHERE target_arn = ? LIMIT 1", [arn]
-    ).fetchone()
-    if exact is not None:
-        return arn
-    parts = arn.split(":", 5)
-    if len(parts) != 6:
-        return None
+def known_targets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """Every (target ARN, target type) the history names, at any time."""
     rows = con.execute(
-        "SELECT DISTINCT target_arn FROM policy_changes WHERE target_type = ? "
-        "AND split_part(target_arn, ':', 5) = ? AND regexp_extract(target_arn, '[^/]+$') = ?",
-        [target_type, parts[4], parts[5].rsplit("/", 1)[-1]],
+        "SELECT DISTINCT target_arn, target_type FROM policy_changes ORDER BY 1"
     ).fetchall()
-    return rows[0][0] if len(rows) == 1 else None
+    return [(r[0], r[1]) for r in rows]
 
 
-def group_arn(con: duckdb.DuckDBPyConnection, account_id: str, group_name: str) -> str:
-    """A group's ARN from its name (groups may have paths; the history knows them)."""
-    guess = f"arn:aws:iam::{account_id}:group/{group_name}"
-    return resolve_target(con, guess, "GROUP") or guess
-
-
-def default_version(
-    con: duckdb.DuckDBPyConnection, policy_arn: str, at: datetime
-) -> tuple[str, str | None] | None:
-    """`(version id, document)` of a managed policy's default version at `at`.
-
-    None when the history records no default version of the policy in force then; the
-    document is None when the version is known but its document is not.
-    """
-    t = naive(at)
-    row = con.execute(
+def default_versions_at(
+    con: duckdb.DuckDBPyConnection, at: datetime
+) -> dict[str, tuple[str, str | None]]:
+    """`{policy ARN: (default version id, document)}` for every managed policy whose
+    default version at `at` the history records; the document is None when unknown."""
+    rows = con.execute(
         """
-        WITH defaults AS (
-            SELECT policy_version_id, policy_document, event_time, event_id
-            FROM policy_changes
-            WHERE target_type = 'MANAGED_POLICY' AND (target_arn = ? OR policy_arn = ?)
-              AND (change_type = 'SET_DEFAULT_POLICY_VERSION'
-                   OR (change_type = 'CREATE_POLICY_VERSION' AND coalesce(set_as_default, FALSE)))
-              AND event_time <= ?
+        WITH managed AS (
+            SELECT coalesce(policy_arn, target_arn) AS arn, * FROM policy_changes
+            WHERE target_type = 'MANAGED_POLICY' AND event_time <= ?
+        ), defaults AS (
+            SELECT arn, arg_max_null(policy_version_id, (event_time, event_id)) AS version_id,
+                   arg_max_null(policy_document, (event_time, event_id)) AS document
+            FROM managed
+            WHERE change_type = 'SET_DEFAULT_POLICY_VERSION'
+               OR (change_type = 'CREATE_POLICY_VERSION' AND coalesce(set_as_default, FALSE))
+            GROUP BY arn
+        ), documents AS (
+            SELECT arn, policy_version_id,
+                   arg_max(policy_document, (event_time, event_id)) AS document
+            FROM managed
+            WHERE change_type = 'CREATE_POLICY_VERSION' AND policy_document IS NOT NULL
+            GROUP BY arn, policy_version_id
         )
-        SELECT d.policy_version_id, coalesce(d.policy_document, (
-            SELECT c.policy_document FROM policy_changes c
-            WHERE c.target_type = 'MANAGED_POLICY' AND (c.target_arn = ? OR c.policy_arn = ?)
-              AND c.change_type = 'CREATE_POLICY_VERSION'
-              AND c.policy_version_id = d.policy_version_id
-              AND c.policy_document IS NOT NULL
-            ORDER BY c.event_time DESC, c.event_id DESC LIMIT 1))
-        FROM defaults d ORDER BY d.event_time DESC, d.event_id DESC LIMIT 1
+        SELECT d.arn, d.version_id, coalesce(d.document, v.document)
+        FROM defaults d LEFT JOIN documents v
+          ON v.arn = d.arn AND v.policy_version_id = d.version_id
         """,
-        [policy_arn, policy_arn, t, policy_arn, policy_arn],
-    ).fetchone()
-    if row is None:
-        return None
-    return str(row[0] or "?"), row[1]
-
-
-def long_term_principals(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """IAM users with any recorded policy history."""
-    rows = con.execute(
-        "SELECT DISTINCT target_arn FROM policy_changes WHERE target_type = 'USER' ORDER BY 1"
+        [naive(at)],
     ).fetchall()
-    return [r[0] for r in rows]
+    # arg_max_null: a SET_DEFAULT without a document must win over an older documented one.
+    return {r[0]: (str(r[1] or "?"), r[2]) for r in rows}

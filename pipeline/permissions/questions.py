@@ -10,14 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pipeline.permissions import history
-from pipeline.permissions.in_force import PoliciesInForce, policies_in_force
+from pipeline.permissions.in_force import HistoryAt
 from pipeline.permissions.session import (
     SessionPermissions,
     check_request,
     decide,
     evaluate_principal,
-    principal_of,
     session_permissions,
     summary,
 )
@@ -80,19 +78,12 @@ def who_could(
     t = to_utc(at)
     active = queries.who_held(at=t)
     issued = _issue_times(queries, [s.session_id for s in active], t)
-    by_principal: dict[str, PoliciesInForce] = {}
+    snapshot = HistoryAt(queries.con, t)
     allowed: list[tuple[SessionView, Decision]] = []
     denied: list[tuple[SessionView, Decision]] = []
     for s in active:
-        principal = principal_of(s)
-        in_force = None
-        if principal is not None:
-            if principal not in by_principal:
-                by_principal[principal] = policies_in_force(queries.con, principal, t)
-            in_force = by_principal[principal]
-        perms = session_permissions(
-            queries.con, s, t, issued_at=issued.get(s.session_id, s.started_at), policies=in_force
-        )
+        issued_at = issued.get(s.session_id, s.started_at)
+        perms = session_permissions(queries.con, s, t, issued_at=issued_at, history_at=snapshot)
         decision = decide(perms, action, resource)
         if decision.allowed:
             if limit is None or len(allowed) < limit:
@@ -100,19 +91,18 @@ def who_could(
         elif show_denied:
             denied.append((s, decision))
     principals = []
-    for user in history.long_term_principals(queries.con):
-        decision = _user_decision(queries, user, action, resource, t)
+    users = sorted(arn for arn, kind in snapshot.targets.items() if kind == "USER")
+    for user in users:
+        decision = _user_decision(snapshot, user, action, resource)
         if decision.allowed:
             principals.append((user, decision))
     return WhoCould(action, resource, t, allowed, denied, principals, considered=len(active))
 
 
-def _user_decision(
-    queries: Queries, user_arn: str, action: str, resource: str, at: datetime
-) -> Decision:
+def _user_decision(snapshot: HistoryAt, user_arn: str, action: str, resource: str) -> Decision:
     """An IAM user's own long-term credentials (no token issue time, MFA unknown)."""
-    in_force = policies_in_force(queries.con, user_arn, at)
-    context = session_context(principal_arn=user_arn, at=at, role_tags=in_force.tags)
+    in_force = snapshot.policies_in_force(user_arn)
+    context = session_context(principal_arn=user_arn, at=snapshot.at, role_tags=in_force.tags)
     return evaluate_principal(user_arn, in_force, (), context, action=action, resource=resource)
 
 

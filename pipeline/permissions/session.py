@@ -20,10 +20,9 @@ import duckdb
 
 from pipeline.permissions.catalogue import APPROXIMATION_NOTE
 from pipeline.permissions.in_force import (
+    HistoryAt,
     PoliciesInForce,
     PolicyInForce,
-    policies_in_force,
-    resolve_managed,
 )
 from pipeline.policy import (
     Decision,
@@ -87,21 +86,22 @@ def session_permissions(
     at: datetime,
     *,
     issued_at: datetime | None = None,
-    policies: PoliciesInForce | None = None,
+    history_at: HistoryAt | None = None,
 ) -> SessionPermissions:
-    """Gather a session's policies and request context at `at` (policies may be passed in
-    when many sessions of one role are evaluated at the same moment)."""
+    """Gather a session's policies and request context at `at` (pass `history_at` when
+    many sessions are evaluated at the same moment: the history is then read once)."""
     principal = principal_of(session)
     issued = issued_at or credential_issued_at(con, session, at)
     if principal is None:
         return SessionPermissions(session, at, None, PoliciesInForce("?", at), (), issued, None)
-    in_force = policies or policies_in_force(con, principal, at)
+    snapshot = history_at or HistoryAt(con, at)
+    in_force = snapshot.policies_in_force(principal)
     inline = (
         (PolicyInForce(INLINE_SESSION_POLICY, "inline", None, session.session_policy, "history"),)
         if session.session_policy
         else ()
     )
-    by_arn = tuple(resolve_managed(con, arn, at) for arn in session.session_policy_arns)
+    by_arn = tuple(snapshot.managed(arn) for arn in session.session_policy_arns)
     context = session_context(
         principal_arn=principal,
         at=to_utc(at),

@@ -126,3 +126,10 @@ def test_role_named_without_its_path_finds_its_history(materialized: Build) -> N
     q = materialized([attach(pathed, ADMIN, 0)])
     assert names(q, role("Deploy"), 1) == ["AdministratorAccess"]
     assert not q.policies_in_force(role("Other"), at(1)).recorded
+
+
+def test_one_targets_change_leaves_anothers_item_alone(materialized: Build) -> None:
+    other = role("Other")
+    q = materialized([attach(APP, ADMIN, 0), attach(other, ADMIN, 0), detach(other, ADMIN, 10)])
+    assert names(q, APP, 20) == ["AdministratorAccess"]
+    assert names(q, other, 20) == []
