@@ -7,21 +7,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.events import Event
+from pipeline.events import AssumeVia, Event, EventSource, RoleAssumed
 from pipeline.log import FileLog
 from pipeline.materializer import materialize
 from pipeline.queries import Queries
 from pipeline.simulator import SimulationConfig, org, simulate
 from pipeline.simulator.activity import LEAK_IP
 from pipeline.store import Store
-from tests.builders import exited, session
+from tests.builders import ACCOUNT, exited, session
 from tests.permissions.policy_events import (
     allow,
     at,
     attach,
     boundary,
     deny,
+    group,
     managed,
+    membership,
     put_inline,
     role,
     user,
@@ -211,3 +213,33 @@ def test_who_could_lists_iam_users_with_recorded_policies(materialized: Build) -
     result = q.who_could("s3:PutObject", "arn:aws:s3:::b/k", at(5))
     assert [p for p, _ in result.principals] == [user("builder")]
     assert result.sessions == [] and result.considered == 1
+
+
+def test_user_sessions_carry_the_users_and_groups_policies(materialized: Build) -> None:
+    jane = user("jane")
+    sid = f"{jane}|console@{at(0).isoformat()}"
+    q = materialized(
+        [
+            put_inline(jane, "Own", allow("s3:GetObject"), -10),
+            put_inline(group("Ops"), "OpsDescribe", allow("ec2:Describe*"), -10),
+            membership(jane, "Ops", -10),
+            RoleAssumed(
+                event_id="signin-1",
+                event_time=at(0),
+                account_id=ACCOUNT,
+                source=EventSource.API,
+                session_id=sid,
+                session_arn=jane,
+                via=AssumeVia.CONSOLE_SIGN_IN,
+                caller_arn=jane,
+                caller_type="IAMUser",
+                mfa_authenticated=True,
+                requested_duration_seconds=3600,
+            ),
+        ]
+    )
+    assert q.can(sid, "s3:GetObject", "arn:aws:s3:::b/k", at(5)).effect == "allow"
+    d = q.can(sid, "ec2:DescribeInstances", "*", at(5))
+    assert d.effect == "allow" and "Ops/OpsDescribe" in d.reason
+    assert q.can(sid, "iam:CreateUser", "*", at(5)).effect == "implicit_deny"
+    assert q.permissions_summary(sid, at(5)) == "Own + Ops/OpsDescribe"
