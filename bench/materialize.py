@@ -47,7 +47,13 @@ def run(work: Workload, scratch: Path) -> list[Result]:
         stats = materialize(log, store, batch_size=20_000)
     log.close()
     return [
-        Result(name="materialize (embedded log -> DuckDB)", value=stats.rate, unit="events/s",
-               reference="fastavro raw decode", reference_value=decode, goal="ratio >= 0.5",
-               notes=f"{work.events:,} events, {db.stat().st_size / 1e6:.0f} MB database"),
+        Result(
+            name="materialize (embedded log -> DuckDB)",
+            value=stats.rate,
+            unit="events/s",
+            reference="fastavro raw decode",
+            reference_value=decode,
+            goal="ratio >= 0.5",
+            notes=f"{work.events:,} events, {db.stat().st_size / 1e6:.0f} MB database",
+        ),
     ]

@@ -15,9 +15,20 @@ def peak_rss_mib(log_dir: Path, db: Path) -> float:
     db.unlink(missing_ok=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run(
-        [sys.executable, "-m", "pipeline", "materialize", "--log", f"file:{log_dir}",
-         "--db", str(db), "--batch-size", "20000"],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "materialize",
+            "--log",
+            f"file:{log_dir}",
+            "--db",
+            str(db),
+            "--batch-size",
+            "20000",
+        ],
+        check=True,
+        capture_output=True,
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # ru_maxrss of children is the max over all waited-for children: run this first.
@@ -26,5 +37,11 @@ def peak_rss_mib(log_dir: Path, db: Path) -> float:
 
 def run(log_dir: Path, db: Path, events: int) -> list[Result]:
     peak = peak_rss_mib(log_dir, db)
-    return [Result(name=f"materialize peak memory ({events:,} events)", value=peak,
-                   unit="MiB", goal="value <= 2048" if events >= 10_000_000 else None)]
+    return [
+        Result(
+            name=f"materialize peak memory ({events:,} events)",
+            value=peak,
+            unit="MiB",
+            goal="value <= 2048" if events >= 10_000_000 else None,
+        )
+    ]

@@ -31,8 +31,12 @@ def run(db: Path, events: int, *, repeats: int = 60, seed: int = 3) -> list[Resu
         assert span is not None, "empty store"
         seconds = int((span[1] - span[0]).total_seconds())
         moments = [span[0] + timedelta(seconds=rng.randint(0, seconds)) for _ in range(repeats)]
-        keys = [r[0] for r in q.con.execute(
-            "SELECT access_key_id FROM credentials USING SAMPLE 200 ROWS").fetchall()]
+        keys = [
+            r[0]
+            for r in q.con.execute(
+                "SELECT access_key_id FROM credentials USING SAMPLE 200 ROWS"
+            ).fetchall()
+        ]
         it = iter(moments)
         who_med, who_p95 = _latencies(lambda: q.who_held(at=next(it)), repeats)
         key_it = iter(rng.choices(keys, k=repeats))
@@ -41,8 +45,12 @@ def run(db: Path, events: int, *, repeats: int = 60, seed: int = 3) -> list[Resu
         q.close()
     size = f"{events:,} events"
     return [
-        Result(name=f"who-held median ({size})", value=who_med, unit="ms",
-               goal="value <= 20" if events >= 10_000_000 else None),
+        Result(
+            name=f"who-held median ({size})",
+            value=who_med,
+            unit="ms",
+            goal="value <= 20" if events >= 10_000_000 else None,
+        ),
         Result(name=f"who-held p95 ({size})", value=who_p95, unit="ms"),
         Result(name=f"trace median ({size})", value=trace_med, unit="ms"),
         Result(name=f"trace p95 ({size})", value=trace_p95, unit="ms"),

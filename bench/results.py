@@ -48,8 +48,12 @@ class Result:
 def machine() -> dict[str, object]:
     import os
 
-    return {"python": platform.python_version(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "system": platform.system()}
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "system": platform.system(),
+    }
 
 
 def write(results: list[Result], path: Path) -> None:
@@ -60,9 +64,17 @@ def table(results: list[Result]) -> str:
     rows = [("benchmark", "value", "reference", "ratio", "goal", "met")]
     for r in results:
         ref = "-" if r.reference is None else f"{r.reference} = {r.reference_value:,.1f}"
-        rows.append((r.name, f"{r.value:,.1f} {r.unit}", ref,
-                     "-" if r.ratio is None else f"{r.ratio:.2f}", r.goal or "-",
-                     {True: "yes", False: "NO", None: "-"}[r.met]))
+        rows.append(
+            (
+                r.name,
+                f"{r.value:,.1f} {r.unit}",
+                ref,
+                "-" if r.ratio is None else f"{r.ratio:.2f}",
+                r.goal or "-",
+                {True: "yes", False: "NO", None: "-"}[r.met],
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-                     for row in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+    )

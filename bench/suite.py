@@ -15,8 +15,13 @@ from bench.workload import simulated_log
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
-def run_suite(*, events: int, scratch: Path | None = None, out: Path = RESULTS,
-              say: Callable[[str], object] = print) -> list[Result]:
+def run_suite(
+    *,
+    events: int,
+    scratch: Path | None = None,
+    out: Path = RESULTS,
+    say: Callable[[str], object] = print,
+) -> list[Result]:
     scratch = scratch or Path(tempfile.mkdtemp(prefix="rolecall-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -26,8 +26,7 @@ def simulated_log(directory: Path, events: int, *, seed: int = 11) -> Workload:
     started = time.perf_counter()
     if not marker.exists():
         log = FileLog(log_dir, fsync=False)
-        config = SimulationConfig(start=parse_time("2026-01-05"), days=30, seed=seed,
-                                  events=events)
+        config = SimulationConfig(start=parse_time("2026-01-05"), days=30, seed=seed, events=events)
         with Producer(log, batch_size=20_000) as producer:
             producer.emit_many(simulate(config))
         log.close()
