@@ -23,9 +23,9 @@ class Result:
 
     @property
     def ratio(self) -> float | None:
-        if self.reference_value in (None, 0):
+        if not self.reference_value:
             return None
-        return self.value / self.reference_value  # type: ignore[operator]
+        return self.value / self.reference_value
 
     @property
     def met(self) -> bool | None:
