@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from pipeline.store.batch import Accepted, ApplyResult, Batch
 from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION, fact_row, record_of
-from pipeline.store.schema import ASSUMPTION_COLUMNS
+from pipeline.store.schema import ASSUMPTION_COLUMNS, REFRESH_INTERVALS
 
 GENESIS = b"\x00" * 32
 
@@ -288,6 +288,14 @@ class StoreWriter:
         if keys:
             self._register("b_lifecycle_keys", [{"lifecycle_key": k} for k in sorted(keys)])
             self.con.execute(RESOLVE_CONSOLE_EXITS)
+        touched = [
+            {"session_id": r.get("session_id"), "lifecycle_key": r.get("lifecycle_key")}
+            for t in ("role_assumptions", "credentials", "exits")
+            for r in by_table.get(t, [])
+        ]
+        if touched:
+            self._register("b_touched", touched)
+            self.con.execute(REFRESH_INTERVALS)
 
 
 # Typed empty inputs for the merge where a batch had no rows of a kind.
