@@ -142,9 +142,13 @@ class EventCodec:
 
     def decode(self, message: bytes) -> Event:
         """Decode and validate one message into its event model."""
+        return self.decode_full(message)[0]
+
+    def decode_full(self, message: bytes) -> tuple[Event, dict[str, Any]]:
+        """The validated event and its plain Avro record (what the store writes as a row)."""
         event_type, record = self.decode_record(message)
         try:
-            return EVENT_TYPE_BY_NAME[event_type].model_validate(record)
+            return EVENT_TYPE_BY_NAME[event_type].model_validate(record), record
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or event_type

@@ -52,7 +52,7 @@ def decode_items(log_name: str, items: Sequence[LogItem], codec: EventCodec) -> 
             continue
         batch.advance(item.partition, item.offset + 1)
         try:
-            event = codec.decode(item.value)
+            event, record = codec.decode_full(item.value)
         except (CodecError, EventValidationError) as exc:
             batch.rejected.append(
                 Rejected(
@@ -64,7 +64,7 @@ def decode_items(log_name: str, items: Sequence[LogItem], codec: EventCodec) -> 
                 )
             )
             continue
-        batch.accepted.append(Accepted(item.partition, item.offset, event, item.value))
+        batch.accepted.append(Accepted(item.partition, item.offset, event, item.value, record))
     return batch
 
 

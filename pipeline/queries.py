@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import duckdb
 from pydantic import BaseModel, ConfigDict, field_serializer
@@ -27,19 +27,17 @@ if TYPE_CHECKING:
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 MAX_CHAIN_DEPTH = 16
 
-# Sessions with the derived times every reader needs. `{where}` narrows the scan before
-# revocations (a small table) are joined in.
+# Sessions with the derived times every reader needs. `{where}` narrows the scan on the
+# plain `started_at` / `base_ends_at` columns (zone maps) before revocations (a small
+# table) are joined in.
 _STATE = """
-WITH RECURSIVE base AS (
+WITH candidates AS (
     SELECT s.*,
-           coalesce(s.assumed_at, s.first_issued_at) AS started_at,
-           coalesce(s.expires_at, coalesce(s.assumed_at, s.first_issued_at)
+           coalesce(s.expires_at, s.started_at
                + to_seconds(coalesce(s.requested_duration_seconds, 3600))) AS expiry,
            s.expires_at IS NULL AS expiry_estimated,
            least(s.exited_at, s.console_exited_at) AS exit_time
-    FROM sessions s
-), candidates AS (
-    SELECT * FROM base WHERE {where}
+    FROM sessions s WHERE {where}
 ), revoked AS (
     SELECT c.session_id, min(r.event_time) AS revoked_at
     FROM candidates c JOIN revocations r
@@ -49,10 +47,9 @@ WITH RECURSIVE base AS (
     GROUP BY c.session_id
 ), state AS (
     SELECT c.*, rv.revoked_at,
-           least(c.expiry, c.exit_time, rv.revoked_at) AS ends_at,
+           least(c.base_ends_at, rv.revoked_at) AS ends_at,
            CASE
-               WHEN rv.revoked_at IS NOT NULL AND rv.revoked_at <= least(c.expiry, c.exit_time)
-                   THEN 'revoked'
+               WHEN rv.revoked_at IS NOT NULL AND rv.revoked_at <= c.base_ends_at THEN 'revoked'
                WHEN c.exit_time IS NOT NULL AND c.exit_time <= c.expiry THEN 'exited'
                ELSE 'expired'
            END AS end_reason
@@ -60,40 +57,23 @@ WITH RECURSIVE base AS (
 )
 """
 
-_ORIGINS = f"""
-, chain(session_id, cur, caller_arn, caller_type, caller_key, depth) AS (
-    SELECT session_id, session_id, caller_arn, caller_type, caller_access_key_id, 0
-    FROM picked
-    UNION ALL
-    SELECT c.session_id, p.session_id, p.caller_arn, p.caller_type, p.caller_access_key_id,
-           c.depth + 1
-    FROM chain c
-    JOIN credentials k ON k.access_key_id = c.caller_key
-    JOIN sessions p ON p.session_id = k.session_id
-    WHERE c.caller_key IS NOT NULL AND c.depth < {MAX_CHAIN_DEPTH} AND p.session_id <> c.cur
-), origins AS (
-    SELECT session_id,
-           arg_max_null(caller_arn, depth) AS origin_arn,
-           arg_max_null(caller_type, depth) AS origin_type,
-           arg_max_null(caller_key, depth) AS unresolved_key,
-           max(depth) AS depth
-    FROM chain GROUP BY session_id
-), parents AS (
-    SELECT p.session_id, min(k.session_id) AS parent_session_id
-    FROM picked p JOIN credentials k ON k.access_key_id = p.caller_access_key_id
-    GROUP BY p.session_id
-)
+_COLUMNS = """
+    session_id, account_id, role_arn, session_name, session_arn, via,
+    caller_arn AS principal_arn, caller_type AS principal_type, caller_access_key_id,
+    source_identity, started_at, ends_at, end_reason,
+    expiry AS expires_at, expiry_estimated, exit_time AS exited_at, revoked_at,
+    access_key_ids, session_tags, transitive_tag_keys, session_policy,
+    session_policy_arns, mfa_authenticated, source_ip, user_agent
 """
 
-_COLUMNS = """
-    p.session_id, p.account_id, p.role_arn, p.session_name, p.session_arn, p.via,
-    p.caller_arn AS principal_arn, p.caller_type AS principal_type, p.caller_access_key_id,
-    o.origin_arn, o.origin_type, o.unresolved_key IS NULL AS origin_resolved, o.depth,
-    pa.parent_session_id, p.source_identity, p.started_at, p.ends_at, p.end_reason,
-    p.expiry AS expires_at, p.expiry_estimated, p.exit_time AS exited_at, p.revoked_at,
-    p.access_key_ids, p.session_tags, p.transitive_tag_keys, p.session_policy,
-    p.session_policy_arns, p.mfa_authenticated, p.source_ip, p.user_agent
-"""
+
+class _Caller(NamedTuple):
+    """The session an access key belongs to, and that session's own caller."""
+
+    session_id: str
+    caller_arn: str | None
+    caller_type: str | None
+    caller_key: str | None
 
 
 class SessionView(BaseModel):
@@ -193,6 +173,28 @@ def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _with_origin(row: dict[str, Any], callers: dict[str, _Caller]) -> dict[str, Any]:
+    """Walk a session's chain up to its origin: the caller of the topmost known session."""
+    origin_arn, origin_type = row["principal_arn"], row["principal_type"]
+    key, depth, parent, seen = row["caller_access_key_id"], 0, None, {row["session_id"]}
+    while key and key in callers and depth < MAX_CHAIN_DEPTH:
+        caller = callers[key]
+        if caller.session_id in seen:
+            break  # a loop in bad data: stop where we are
+        seen.add(caller.session_id)
+        parent = parent or caller.session_id
+        origin_arn, origin_type, key = caller.caller_arn, caller.caller_type, caller.caller_key
+        depth += 1
+    return {
+        **row,
+        "origin_arn": origin_arn,
+        "origin_type": origin_type,
+        "origin_resolved": key is None,
+        "depth": depth,
+        "parent_session_id": parent,
+    }
+
+
 def _session_view(row: dict[str, Any]) -> SessionView:
     row = dict(row)
     for key in ("started_at", "ends_at", "expires_at", "exited_at", "revoked_at"):
@@ -225,22 +227,48 @@ class Queries:
         where: str,
         params: Sequence[Any],
         *,
-        order: str = "p.started_at, p.session_id",
+        order: str = "started_at, session_id",
         limit: int | None = None,
         picked_where: str = "TRUE",
         picked_params: Sequence[Any] = (),
     ) -> list[SessionView]:
         sql = (
             _STATE.format(where=where)
-            + f", picked AS (SELECT * FROM state WHERE {picked_where})"
-            + _ORIGINS
-            + f"SELECT {_COLUMNS} FROM picked p JOIN origins o USING (session_id) "
-            + "LEFT JOIN parents pa USING (session_id) "
-            + f"ORDER BY {order}"
+            + f"SELECT {_COLUMNS} FROM state WHERE {picked_where} ORDER BY {order}"
             + (" LIMIT ?" if limit is not None else "")
         )
         args = [*params, *picked_params, *([limit] if limit is not None else [])]
-        return [_session_view(r) for r in _rows(self.con.execute(sql, args))]
+        rows = _rows(self.con.execute(sql, args))
+        callers = self._callers({r["caller_access_key_id"] for r in rows})
+        return [_session_view(_with_origin(r, callers)) for r in rows]
+
+    def _callers(self, keys: set[str | None]) -> dict[str, _Caller]:
+        """Access key -> its session and that session's caller, up every chain from `keys`.
+
+        One indexed lookup per level of chaining: chains are short (role chaining is
+        capped in practice), so this stays a handful of small queries however large the
+        history is.
+        """
+        found: dict[str, _Caller] = {}
+        frontier = {k for k in keys if k}
+        for _ in range(MAX_CHAIN_DEPTH):
+            if not frontier:
+                break
+            rows = self.con.execute(
+                """
+                SELECT k.access_key_id, k.session_id, s.caller_arn, s.caller_type,
+                       s.caller_access_key_id
+                FROM (SELECT access_key_id, min(session_id) AS session_id FROM credentials
+                      WHERE access_key_id IN (SELECT unnest(?::VARCHAR[]))
+                      GROUP BY access_key_id) k
+                JOIN sessions s ON s.session_id = k.session_id
+                """,
+                [sorted(frontier)],
+            ).fetchall()
+            for key, sid, arn, ctype, ckey in rows:
+                found[key] = _Caller(sid, arn, ctype, ckey)
+            frontier = {r[4] for r in rows if r[4] and r[4] not in found}
+        return found
 
     # -- questions -------------------------------------------------------------------
 
@@ -256,7 +284,7 @@ class Queries:
     ) -> list[SessionView]:
         """Sessions active at `at`: started at or before it, ending after it."""
         t = naive(at)
-        where = ["started_at <= ?", "least(expiry, coalesce(exit_time, expiry)) > ?"]
+        where = ["started_at <= ?", "base_ends_at > ?"]
         params: list[Any] = [t, t]
         if role_arn is not None:
             where.append("role_arn = ?")
@@ -369,10 +397,7 @@ class Queries:
         return [ActionView.model_validate(r) for r in rows]
 
     def time_range(self) -> tuple[datetime, datetime] | None:
-        row = self.con.execute(
-            "SELECT min(coalesce(assumed_at, first_issued_at)), max(coalesce(expires_at, "
-            "assumed_at, first_issued_at)) FROM sessions"
-        ).fetchone()
+        row = self.con.execute("SELECT min(started_at), max(base_ends_at) FROM sessions").fetchone()
         if row is None or row[0] is None:
             return None
         return to_utc(row[0]), to_utc(row[1])
@@ -423,7 +448,7 @@ class Queries:
         """Who held a role (within `[start, end)` if given): one row per origin."""
         where, params = ["role_arn = ?"], list[Any]([role_arn])
         if start is not None:
-            where.append("least(expiry, coalesce(exit_time, expiry)) > ?")
+            where.append("base_ends_at > ?")
             params.append(naive(start))
         if end is not None:
             where.append("started_at < ?")
@@ -447,13 +472,14 @@ class Queries:
 
     def deepest_session(self) -> SessionView | None:
         """A session at the end of the longest chain (for the demo's example trace)."""
-        views = self._sessions(
-            "caller_access_key_id IS NOT NULL",
-            [],
-            order="o.depth DESC, p.started_at, p.session_id",
-            limit=1,
+        chained_twice = (
+            "caller_access_key_id IN (SELECT k.access_key_id FROM credentials k "
+            "JOIN sessions p USING (session_id) WHERE p.caller_access_key_id IS NOT NULL)"
         )
-        return views[0] if views else None
+        views = self._sessions(chained_twice, [], limit=500) or self._sessions(
+            "caller_access_key_id IS NOT NULL", [], limit=500
+        )
+        return max(views, key=lambda v: (v.depth, -v.started_at.timestamp()), default=None)
 
     # -- permissions in time (the logic lives in pipeline.permissions) ------------------
 

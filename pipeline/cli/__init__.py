@@ -10,6 +10,7 @@ import logging
 import click
 
 from pipeline import __version__
+from pipeline.cli.bench import bench_command
 from pipeline.cli.common import RolecallGroup
 from pipeline.cli.demo import demo_command
 from pipeline.cli.investigate import session_command, trace_command, who_held_command
@@ -44,6 +45,7 @@ for command in (
     who_held_command,
     session_command,
     trace_command,
+    bench_command,
     who_could_command,
     can_command,
     permissions_command,

@@ -119,13 +119,20 @@ class _SegmentFiles:
 
 
 def scan_segment(
-    partition: int, buf: bytes, expected: int, *, is_last: bool, next_base: int | None
-) -> Iterator[LogItem]:
-    """Every record and damaged span of one segment's bytes, in order.
+    partition: int,
+    buf: bytes,
+    expected: int,
+    *,
+    is_last: bool,
+    next_base: int | None,
+    start: int = 0,
+) -> Iterator[tuple[LogItem, int]]:
+    """Every record and damaged span of one segment's bytes from byte `start`, in order,
+    each with the byte position just after it.
 
     Ends quietly at an incomplete tail of the last segment (it may still be being written).
     """
-    pos = 0
+    pos = start
     while pos < len(buf):
         valid = _valid_at(buf, pos)
         if valid is None:
@@ -134,31 +141,25 @@ def scan_segment(
                 if is_last:
                     return  # a torn or still-growing tail
                 assert next_base is not None
-                yield DamagedSpan(
-                    partition,
-                    expected,
-                    max(next_base, expected + 1),
-                    "unreadable bytes to the end of the segment",
-                )
+                end = max(next_base, expected + 1)
+                reason = f"unreadable bytes from byte {pos} to the end of the segment"
+                yield DamagedSpan(partition, expected, end, reason), len(buf)
                 return
             (off, _) = _valid_at(buf, nxt) or (expected, 0)
-            yield DamagedSpan(
-                partition,
-                expected,
-                max(off, expected + 1),
-                f"checksum mismatch at byte {pos} of the segment",
-            )
-            expected, pos = max(off, expected + 1), nxt
+            end = max(off, expected + 1)
+            reason = f"checksum mismatch at byte {pos} of the segment"
+            yield DamagedSpan(partition, expected, end, reason), nxt
+            expected, pos = end, nxt
             continue
         offset, size = valid
         if offset > expected:
-            yield DamagedSpan(partition, expected, offset, "records missing from the segment")
+            yield DamagedSpan(partition, expected, offset, "records missing from the segment"), pos
         if offset >= expected:
-            yield _record_at(partition, buf, pos, size)
+            yield _record_at(partition, buf, pos, size), pos + size
             expected = offset + 1
         pos += size
     if not is_last and next_base is not None and expected < next_base:
-        yield DamagedSpan(partition, expected, next_base, "missing segment or records")
+        yield DamagedSpan(partition, expected, next_base, "missing segment or records"), pos
 
 
 class FileLog(EventLog):
@@ -330,7 +331,7 @@ class FileLog(EventLog):
             if bases:
                 end = bases[-1]
                 buf = files.path(bases[-1]).read_bytes()
-                for item in scan_segment(p, buf, bases[-1], is_last=True, next_base=None):
+                for item, _ in scan_segment(p, buf, bases[-1], is_last=True, next_base=None):
                     end = (item.offset + 1) if isinstance(item, LogRecord) else item.end
             ends[p] = end
         return ends
@@ -358,13 +359,16 @@ class FileLog(EventLog):
 
 @dataclass
 class _Cursor:
+    """Where one partition's reading stands: the segment, the byte in it, the next offset."""
+
     partition: int
     expected: int
     bases: list[int] = field(default_factory=list)
-    seg: int = -1  # index into bases of the loaded segment
+    seg: int = -1  # index into bases of the segment being read
+    pos: int = 0  # byte position in that segment after the last item returned
     buf: bytes = b""
-    items: Iterator[LogItem] | None = None
-    done_with_buf: bool = True
+    items: Iterator[tuple[LogItem, int]] | None = None
+    drained_size: int = -1  # the last segment's size when we last read all of it
 
 
 class FileLogConsumer(LogConsumer):
@@ -376,55 +380,66 @@ class FileLogConsumer(LogConsumer):
             list(partitions) if partitions is not None else list(range(log.partition_count()))
         )
         self._cursors: dict[int, _Cursor] = {}
-        self._pending: dict[int, list[LogItem]] = {}
 
     def start(self, positions: PositionsProvider) -> None:
         resume: Mapping[int, int] = positions(self._partitions)
-        for p in self._partitions:
-            self._cursors[p] = _Cursor(p, int(resume.get(p, 0)))
-            self._pending[p] = []
+        self._cursors = {p: _Cursor(p, int(resume.get(p, 0))) for p in self._partitions}
+
+    def _open_segment(self, cur: _Cursor, files: _SegmentFiles) -> bool:
+        """Load the cursor's segment and start scanning it; False when there is none."""
+        if cur.seg < 0:
+            cur.bases = files.bases()
+            if not cur.bases:
+                return False
+            # resume: the last segment whose base is at or before the next offset to read
+            cur.seg = max([i for i, b in enumerate(cur.bases) if b <= cur.expected] or [0])
+            cur.pos = 0
+        cur.buf = files.path(cur.bases[cur.seg]).read_bytes()
+        is_last = cur.seg == len(cur.bases) - 1
+        cur.items = scan_segment(
+            cur.partition,
+            cur.buf,
+            cur.bases[cur.seg] if cur.pos == 0 else cur.expected,
+            is_last=is_last,
+            next_base=None if is_last else cur.bases[cur.seg + 1],
+            start=cur.pos,
+        )
+        return True
 
     def _fill(self, cur: _Cursor, want: int) -> list[LogItem]:
-        """Up to `want` items at or after the cursor's expected offset."""
+        """Up to `want` items at or after the cursor's next offset."""
         out: list[LogItem] = []
         files = self.log.segments(cur.partition)
+        if cur.seg < 0 and files.bases() and cur.expected < files.bases()[0]:
+            first = files.bases()[0]
+            out.append(DamagedSpan(cur.partition, cur.expected, first, "missing segment"))
+            cur.expected = first
         while len(out) < want:
             if cur.items is None:
-                cur.bases = files.bases()
-                if not cur.bases:
-                    return out
-                if cur.seg < 0:
-                    if cur.expected < cur.bases[0]:
-                        out.append(
-                            DamagedSpan(
-                                cur.partition, cur.expected, cur.bases[0], "missing segment"
-                            )
-                        )
-                        cur.expected = cur.bases[0]
-                    idx = max(i for i, b in enumerate(cur.bases) if b <= cur.expected)
-                    cur.seg = idx
-                cur.buf = files.path(cur.bases[cur.seg]).read_bytes()
-                is_last = cur.seg == len(cur.bases) - 1
-                nb = None if is_last else cur.bases[cur.seg + 1]
-                cur.items = scan_segment(
-                    cur.partition, cur.buf, cur.bases[cur.seg], is_last=is_last, next_base=nb
-                )
-            item = next(cur.items, None)
-            if item is None:
-                is_last = cur.seg == len(cur.bases) - 1
-                if is_last:
+                if cur.seg >= 0 and cur.seg == len(cur.bases) - 1:
+                    # at the tail: reread only when the file grew or a segment was added
                     fresh = files.bases()
-                    if len(fresh) > len(cur.bases):
-                        # a new segment appeared: the one we finished may have grown before
-                        # the roll, so read it once more as a closed segment
-                        cur.bases = fresh
-                        cur.items = self._rescan(cur, files)
-                        continue
-                    cur.items = None  # reread next time: the file may have grown
+                    size = files.path(cur.bases[cur.seg]).stat().st_size
+                    if size == cur.drained_size and len(fresh) == len(cur.bases):
+                        return out
+                    cur.bases = fresh
+                if not self._open_segment(cur, files):
                     return out
-                cur.seg += 1
+            assert cur.items is not None
+            step = next(cur.items, None)
+            if step is None:
                 cur.items = None
+                if cur.seg == len(cur.bases) - 1:
+                    cur.drained_size = len(cur.buf)
+                    fresh = files.bases()
+                    if len(fresh) == len(cur.bases):
+                        return out
+                    # a segment was added: finish this one as a closed segment first
+                    cur.bases = fresh
+                    continue
+                cur.seg, cur.pos, cur.drained_size = cur.seg + 1, 0, -1
                 continue
+            item, cur.pos = step
             if isinstance(item, LogRecord):
                 if item.offset < cur.expected:
                     continue
@@ -439,16 +454,6 @@ class FileLogConsumer(LogConsumer):
             out.append(item)
         return out
 
-    def _rescan(self, cur: _Cursor, files: _SegmentFiles) -> Iterator[LogItem]:
-        cur.buf = files.path(cur.bases[cur.seg]).read_bytes()
-        return scan_segment(
-            cur.partition,
-            cur.buf,
-            cur.bases[cur.seg],
-            is_last=False,
-            next_base=cur.bases[cur.seg + 1],
-        )
-
     def poll(self, max_records: int, timeout: float = 0.0) -> list[LogItem]:
         out: list[LogItem] = []
         share = max(1, max_records // max(1, len(self._cursors)))
@@ -459,8 +464,17 @@ class FileLogConsumer(LogConsumer):
         return out
 
     def caught_up(self) -> bool:
-        ends = self.log.end_offsets()
-        return all(c.expected >= ends.get(p, 0) for p, c in self._cursors.items())
+        """Every partition read to the end of what is on disk now."""
+        for cur in self._cursors.values():
+            files = self.log.segments(cur.partition)
+            bases = files.bases()
+            if not bases:
+                continue
+            if cur.seg < len(bases) - 1 or cur.items is not None:
+                return False
+            if files.path(bases[-1]).stat().st_size != cur.drained_size:
+                return False
+        return True
 
     def close(self) -> None:
         self._cursors.clear()

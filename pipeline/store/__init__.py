@@ -8,7 +8,7 @@ import duckdb
 
 from pipeline.errors import InputError, StoreError, StoreLockedError
 from pipeline.store.batch import Accepted, ApplyResult, Batch, Rejected
-from pipeline.store.schema import DDL, SCHEMA_VERSION, STATE_TABLES
+from pipeline.store.schema import DDL, REFRESH_INTERVALS, SCHEMA_VERSION, STATE_TABLES
 from pipeline.store.writer import StoreWriter
 
 DEFAULT_DB_PATH = "./data/rolecall.duckdb"
@@ -67,8 +67,24 @@ class Store:
             self.con.execute(
                 "INSERT INTO store_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
             )
+        elif int(row[0]) == 1:
+            self._migrate_v1()
+            self.con.execute(
+                "UPDATE store_meta SET value = ? WHERE key = 'schema_version'",
+                [str(SCHEMA_VERSION)],
+            )
         elif int(row[0]) > SCHEMA_VERSION:
             raise StoreError(f"{self.path} was written by a newer rolecall (schema {row[0]})")
+
+    def _migrate_v1(self) -> None:
+        """Schema 1 -> 2: derived interval columns on sessions, an index on access keys."""
+        self.con.execute("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS started_at TIMESTAMP")
+        self.con.execute("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS base_ends_at TIMESTAMP")
+        self.con.execute(
+            "CREATE TEMP TABLE b_touched AS SELECT session_id, lifecycle_key FROM sessions"
+        )
+        self.con.execute(REFRESH_INTERVALS)
+        self.con.execute("DROP TABLE b_touched")
 
     def close(self) -> None:
         self.con.close()

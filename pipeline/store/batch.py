@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipeline.events import Event
 
@@ -15,6 +17,9 @@ class Accepted:
     offset: int
     event: Event
     body: bytes
+    # The decoded Avro record (plain values, aware UTC times): written as the fact row
+    # without a second conversion. Derived from `event` when absent.
+    record: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

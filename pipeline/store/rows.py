@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -34,34 +35,33 @@ def naive_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return naive_utc(value)
-    return value
+def fact_row(event_type: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The row of an event in its fact table, from its plain Avro record.
 
-
-def fact_row(event: Event) -> dict[str, Any]:
-    """The row of `event` in its fact table."""
-    row = {name: _plain(getattr(event, name)) for name in type(event).model_fields}
-    if isinstance(event, RoleAssumed):
-        row["session_tags"] = json.dumps(event.session_tags, sort_keys=True)
-        row["pref"] = preference(event)
-    if isinstance(event, RoleExited):
-        row["reason"] = event.reason.value
+    Times stay aware (UTC): DuckDB stores them in TIMESTAMP columns as UTC because the
+    connection's zone is pinned to UTC.
+    """
+    row = dict(record)
+    if event_type == "RoleAssumed":
+        row["session_tags"] = json.dumps(record["session_tags"], sort_keys=True)
+        row["pref"] = preference(str(record["via"]), record["event_time"], str(record["event_id"]))
     return row
 
 
-def preference(event: RoleAssumed) -> str:
+def record_of(event: Event) -> dict[str, Any]:
+    """The plain record of a model (what the codec's decode gives back)."""
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in event.model_dump().items()}
+
+
+def preference(via: str, event_time: datetime, event_id: str) -> str:
     """Sort key of the assumption a session takes its attributes from (smallest wins).
 
     An issuing event beats one inferred from calls; then the earliest; then the event id,
     so that the choice is the same whatever order the events arrive in.
     """
-    rank = "1" if event.via is AssumeVia.INFERRED else "0"
-    micros = (event.event_time - _EPOCH) // timedelta(microseconds=1)
-    return f"{rank}|{micros:020d}|{event.event_id}"
+    rank = "1" if via == AssumeVia.INFERRED.value else "0"
+    micros = (event_time - _EPOCH) // timedelta(microseconds=1)
+    return f"{rank}|{micros:020d}|{event_id}"
 
 
 NO_ASSUMPTION = "9"

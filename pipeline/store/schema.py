@@ -11,7 +11,7 @@ Times are TIMESTAMP columns holding UTC (the connection's zone is pinned to UTC)
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS store_meta (
@@ -168,8 +168,28 @@ CREATE TABLE IF NOT EXISTS sessions (
     exited_at TIMESTAMP,
     exit_reason VARCHAR,
     console_exited_at TIMESTAMP,
-    access_key_ids VARCHAR[]
+    access_key_ids VARCHAR[],
+    -- Derived on write so that point-in-time filters read plain columns (zone maps):
+    -- the start, and the earliest of expiry (estimated when unknown) and exit.
+    started_at TIMESTAMP,
+    base_ends_at TIMESTAMP
 );
+CREATE INDEX IF NOT EXISTS credentials_by_key ON credentials (access_key_id);
+"""
+
+# The default lifetime of a session whose credential expiry was never seen (AssumeRole's).
+DEFAULT_SESSION_SECONDS = 3600
+
+# Recomputes the derived interval columns of the sessions a batch touched.
+REFRESH_INTERVALS = f"""
+UPDATE sessions SET
+    started_at = coalesce(assumed_at, first_issued_at),
+    base_ends_at = least(
+        coalesce(expires_at, coalesce(assumed_at, first_issued_at)
+            + to_seconds(coalesce(requested_duration_seconds, {DEFAULT_SESSION_SECONDS}))),
+        exited_at, console_exited_at)
+WHERE session_id IN (SELECT session_id FROM b_touched)
+   OR lifecycle_key IN (SELECT lifecycle_key FROM b_touched)
 """
 
 # Columns of `sessions` taken whole from the preferred RoleAssumed of the session.

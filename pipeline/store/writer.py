@@ -14,10 +14,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipeline.events import Event
 from pipeline.store.batch import Accepted, ApplyResult, Batch
-from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION, fact_row, naive_utc
-from pipeline.store.schema import ASSUMPTION_COLUMNS
+from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION, fact_row, record_of
+from pipeline.store.schema import ASSUMPTION_COLUMNS, REFRESH_INTERVALS
 
 GENESIS = b"\x00" * 32
 
@@ -189,7 +188,7 @@ class StoreWriter:
                     )
         new = sorted(first.values(), key=lambda a: (a.partition, a.offset))
         self._store_events(batch.log_name, new)
-        self._store_facts([a.event for a in new])
+        self._store_facts(new)
         # 3. bookkeeping: dead letters, conflicts, positions
         if batch.rejected:
             con.executemany(  # rare path: a handful of rows, never the hot path
@@ -243,7 +242,7 @@ class StoreWriter:
                     "offset": a.offset,
                     "event_id": a.event.event_id,
                     "event_type": a.event.event_type,
-                    "event_time": naive_utc(a.event.event_time),
+                    "event_time": a.event.event_time,
                     "account_id": a.event.account_id,
                     "body": a.body,
                     "chain_hash": head,
@@ -259,10 +258,11 @@ class StoreWriter:
                 [log_name, p, last[p], n, heads[p]],
             )
 
-    def _store_facts(self, events: list[Event]) -> None:
+    def _store_facts(self, new: list[Accepted]) -> None:
         by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for event in events:
-            by_table[FACT_TABLE[type(event)]].append(fact_row(event))
+        for a in new:
+            record = a.record if a.record is not None else record_of(a.event)
+            by_table[FACT_TABLE[type(a.event)]].append(fact_row(a.event.event_type, record))
         for cls, table in FACT_TABLE.items():
             rows = by_table.get(table)
             if rows:
@@ -288,6 +288,14 @@ class StoreWriter:
         if keys:
             self._register("b_lifecycle_keys", [{"lifecycle_key": k} for k in sorted(keys)])
             self.con.execute(RESOLVE_CONSOLE_EXITS)
+        touched = [
+            {"session_id": r.get("session_id"), "lifecycle_key": r.get("lifecycle_key")}
+            for t in ("role_assumptions", "credentials", "exits")
+            for r in by_table.get(t, [])
+        ]
+        if touched:
+            self._register("b_touched", touched)
+            self.con.execute(REFRESH_INTERVALS)
 
 
 # Typed empty inputs for the merge where a batch had no rows of a kind.

@@ -1,0 +1,80 @@
+"""A benchmark figure, its reference measured in the same run, and the goal."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+Goal = Literal["ratio>=", "value<=", "value>=", "none"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    name: str
+    value: float
+    unit: str
+    reference: str | None = None
+    reference_value: float | None = None
+    goal: str | None = None  # e.g. "ratio >= 0.5", "value <= 20"
+    notes: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.reference_value:
+            return None
+        return self.value / self.reference_value
+
+    @property
+    def met(self) -> bool | None:
+        if not self.goal:
+            return None
+        subject, op, bound = self.goal.split()
+        actual = self.ratio if subject == "ratio" else self.value
+        if actual is None:
+            return None
+        limit = float(bound)
+        return actual >= limit if op == ">=" else actual <= limit
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = asdict(self)
+        out["ratio"] = None if self.ratio is None else round(self.ratio, 4)
+        out["met"] = self.met
+        return out
+
+
+def machine() -> dict[str, object]:
+    import os
+
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "system": platform.system(),
+    }
+
+
+def write(results: list[Result], path: Path) -> None:
+    path.write_text(json.dumps([r.as_json() for r in results], indent=2) + "\n")
+
+
+def table(results: list[Result]) -> str:
+    rows = [("benchmark", "value", "reference", "ratio", "goal", "met")]
+    for r in results:
+        ref = "-" if r.reference is None else f"{r.reference} = {r.reference_value:,.1f}"
+        rows.append(
+            (
+                r.name,
+                f"{r.value:,.1f} {r.unit}",
+                ref,
+                "-" if r.ratio is None else f"{r.ratio:.2f}",
+                r.goal or "-",
+                {True: "yes", False: "NO", None: "-"}[r.met],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+    )
