@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -12,8 +13,11 @@ from pipeline.cli.common import TIME, log_option, stderr
 from pipeline.errors import InputError
 from pipeline.log import open_log
 from pipeline.permissions.iam_import import read_snapshot, snapshot_events
+from pipeline.permissions.in_force import HistoryAt
+from pipeline.permissions.reconcile import removals
 from pipeline.policy import evaluate_cases
 from pipeline.producer import Producer
+from pipeline.queries import Queries
 from pipeline.timeutil import iso
 
 
@@ -52,9 +56,17 @@ def policy_eval_command(cases: TextIO) -> None:
     help="When the snapshot was taken (default: now); the same time again adds nothing.",
 )
 @click.option("--account", "account_id", default=None, help="Account id for ARNs that lack one.")
+@click.option(
+    "--db",
+    "db_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also close what this database's history holds at --as-of but the file no longer "
+    "lists (detached, deleted, removed).",
+)
 @log_option
 def import_iam_command(
-    file: str, as_of: datetime | None, account_id: str | None, log_url: str
+    file: str, as_of: datetime | None, account_id: str | None, db_path: str | None, log_url: str
 ) -> None:
     """Import `aws iam get-account-authorization-details` output as policy history.
 
@@ -62,18 +74,27 @@ def import_iam_command(
     boundaries, trust policies, tags and group memberships become PolicyChanged events at
     the --as-of time. Event ids come from the content and the time: importing the same
     file at the same time again adds nothing.
+    With --db, what the stored history holds at --as-of but the file no longer lists is
+    closed at that time: a later snapshot is a complete statement of its account.
 
     \b
     Examples:
       aws iam get-account-authorization-details > iam.json
       rolecall import-iam iam.json --as-of 2026-01-05T00:00:00Z --log file:./data/log
+      rolecall import-iam iam-feb.json --as-of 2026-02-01T00:00:00Z \\
+        --db ./data/rolecall.duckdb
     """
     if account_id is not None and not (account_id.isdigit() and len(account_id) == 12):
         raise InputError(f"--account must be a 12-digit account id, got {account_id!r}")
     when = as_of or datetime.now(UTC)
     snapshot = snapshot_events(read_snapshot(file), as_of=when, account_id=account_id)
+    closed = []
+    if db_path is not None:
+        with closing(Queries.open(db_path)) as q:
+            closed = removals(snapshot, HistoryAt(q.con, when))
     with open_log(log_url) as event_log, Producer(event_log) as producer:
         producer.emit_many(snapshot.events)
+        producer.emit_many(closed)
         producer.flush()
     names = {
         "ROLE": "roles",
@@ -85,6 +106,7 @@ def import_iam_command(
     stderr.print(
         f"imported {len(snapshot.events)} policy events ({targets or 'nothing'}) "
         f"as of {iso(when)} -> {log_url}"
+        + (f"; {len(closed)} removals of items no longer listed" if db_path else "")
     )
     if as_of is None:
         stderr.print(f"re-import with --as-of {iso(when)} to add nothing twice")

@@ -42,7 +42,10 @@ _SECTIONS = ("RoleDetailList", "UserDetailList", "GroupDetailList", "Policies")
 class IamSnapshot:
     """The events of one snapshot, and what they cover."""
 
+    as_of: datetime
+    account_id: str | None = None
     events: list[PolicyChanged] = field(default_factory=list)
+    covers: set[str] = field(default_factory=set)  # target types whose section was present
     targets: Counter[str] = field(default_factory=Counter)
 
     def changes(self) -> Counter[str]:
@@ -75,6 +78,8 @@ def snapshot_events(
 ) -> IamSnapshot:
     """Turn a decoded authorization-details document into PolicyChanged events."""
     builder = _Builder(as_of, account_id or _first_account(data))
+    sections = zip(_SECTIONS, ("ROLE", "USER", "GROUP", "MANAGED_POLICY"), strict=True)
+    builder.snapshot.covers = {kind for key, kind in sections if key in data}
     for i, role in enumerate(_list(data, "RoleDetailList", "")):
         builder.principal(role, f"RoleDetailList[{i}]", PolicyTargetType.ROLE, "RolePolicyList")
     for i, user in enumerate(_list(data, "UserDetailList", "")):
@@ -93,32 +98,14 @@ def snapshot_events(
 
 class _Builder:
     def __init__(self, as_of: datetime, account_id: str | None) -> None:
-        self.as_of = as_of
-        self.account_id = account_id
-        self.snapshot = IamSnapshot()
+        self.snapshot = IamSnapshot(as_of, account_id)
 
     def add(
         self, target_type: PolicyTargetType, arn: str, change: PolicyChangeType, **fields: Any
     ) -> None:
-        account = _account_of(arn) or self.account_id
-        if account is None:
-            raise IamImportError(f"{arn}: no account id in the ARN; pass --account")
-        body = [iso(self.as_of), target_type.value, arn, change.value, sorted(fields.items())]
-        digest = hashlib.sha256(json.dumps(body, default=str).encode()).hexdigest()[:32]
-        try:
-            event = PolicyChanged(
-                event_id=f"iam:{digest}",
-                event_time=self.as_of,
-                account_id=account,
-                source=EventSource.API,
-                target_type=target_type,
-                target_arn=arn,
-                change_type=change,
-                **fields,
-            )
-        except ValueError as exc:
-            raise IamImportError(f"{arn}: {exc}") from None
-        self.snapshot.events.append(event)
+        self.snapshot.events.append(
+            snapshot_event(self.snapshot, target_type, arn, change, **fields)
+        )
 
     def principal(self, item: object, where: str, kind: PolicyTargetType, inline_key: str) -> str:
         entry = _object(item, where)
@@ -175,6 +162,34 @@ class _Builder:
                 if is_default is not None
                 else version_id == default,
             )
+
+
+def snapshot_event(
+    snapshot: IamSnapshot,
+    target_type: PolicyTargetType,
+    arn: str,
+    change: PolicyChangeType,
+    **fields: Any,
+) -> PolicyChanged:
+    """One event of a snapshot, its id a hash of the as-of time and its content."""
+    account = _account_of(arn) or snapshot.account_id
+    if account is None:
+        raise IamImportError(f"{arn}: no account id in the ARN; pass --account")
+    body = [iso(snapshot.as_of), target_type.value, arn, change.value, sorted(fields.items())]
+    digest = hashlib.sha256(json.dumps(body, default=str).encode()).hexdigest()[:32]
+    try:
+        return PolicyChanged(
+            event_id=f"iam:{digest}",
+            event_time=snapshot.as_of,
+            account_id=account,
+            source=EventSource.API,
+            target_type=target_type,
+            target_arn=arn,
+            change_type=change,
+            **fields,
+        )
+    except ValueError as exc:
+        raise IamImportError(f"{arn}: {exc}") from None
 
 
 def _first_account(data: Mapping[str, Any]) -> str | None:

@@ -12,6 +12,8 @@ from pipeline.log import FileLog
 from pipeline.materializer import materialize
 from pipeline.permissions import IamImportError
 from pipeline.permissions.iam_import import read_snapshot, snapshot_events
+from pipeline.permissions.in_force import HistoryAt
+from pipeline.permissions.reconcile import removals
 from pipeline.queries import Queries
 from pipeline.store import Store
 
@@ -128,3 +130,38 @@ def test_malformed_files_give_one_clean_error(tmp_path: Path, content: str, mess
     with pytest.raises(IamImportError, match=None) as err:
         snapshot_events(read_snapshot(f), as_of=AS_OF)
     assert message in str(err.value)
+
+
+def test_later_snapshot_with_db_closes_what_it_no_longer_lists(tmp_path: Path) -> None:
+    q, _ = imported(tmp_path, ACME)
+    later = json.loads(ACME.read_text())
+    deploy = next(r for r in later["RoleDetailList"] if r["RoleName"] == "Deploy")
+    deploy["AttachedManagedPolicies"] = []  # PowerUserAccess detached
+    deploy["Tags"] = []
+    jane = next(u for u in later["UserDetailList"] if u["UserName"] == "ops-jane")
+    jane["GroupList"], jane["UserPolicyList"] = [], []
+    del later["Policies"]  # a missing section closes nothing: managed versions stay
+    second = datetime(2026, 2, 1, tzinfo=UTC)
+    snapshot = snapshot_events(later, as_of=second)
+    closed = removals(snapshot, HistoryAt(q.con, second))
+    q.close()
+    assert sorted((e.target_arn.rsplit("/", 1)[-1], e.change_type.value) for e in closed) == [
+        ("Deploy", "DETACH_MANAGED_POLICY"),
+        ("Deploy", "OTHER"),
+        ("ops-jane", "DELETE_INLINE_POLICY"),
+        ("ops-jane", "REMOVE_USER_FROM_GROUP"),
+    ]
+    log = FileLog(tmp_path / "log", partitions=4, fsync=False)
+    log.append([*snapshot.events, *closed])
+    with Store(tmp_path / "db.duckdb") as s:
+        materialize(log, s)
+    log.close()
+    q = Queries.open(tmp_path / "db.duckdb")
+    role_arn = f"arn:aws:iam::{PROD}:role/Deploy"
+    assert [p.name for p in q.policies_in_force(role_arn, LATER).identity] == ["PowerUserAccess"]
+    after = q.policies_in_force(role_arn, second)
+    assert after.identity == () and after.tags == {}
+    jane_after = q.policies_in_force(f"arn:aws:iam::{PROD}:user/ops-jane", second)
+    assert jane_after.identity == () and jane_after.groups == ()
+    # Reconciling the same snapshot again finds nothing left to close.
+    assert removals(snapshot, HistoryAt(q.con, second)) == []
