@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.results import Result
 from pipeline.log import FileLog
 from pipeline.materializer import materialize
 from pipeline.permissions.catalogue import catalogued
@@ -179,6 +180,31 @@ def bench_who_could(days: int, scale: int, moments: int) -> dict[str, Any]:
         "who_could_ms_p95": round(1000 * timings[int(0.95 * (len(timings) - 1))], 1),
         "who_could_ms_max": round(1000 * timings[-1], 1),
     }
+
+
+def run(decisions: int = 20_000) -> list[Result]:
+    """The suite's figures: decisions per second, and who-could latency on a small org."""
+    cases = realistic_cases(decisions)
+    rates = bench_evaluate(cases)
+    lines = bench_policy_eval(cases)
+    who = bench_who_could(days=3, scale=2, moments=20)
+    return [
+        Result(
+            name="policy evaluation (parsed policies)",
+            value=rates["decisions_per_second_parsed"],
+            unit="decisions/s",
+            reference="from JSON text",
+            reference_value=rates["decisions_per_second_json_text"],
+        ),
+        Result(
+            name="policy-eval --cases", value=lines["policy_eval_lines_per_second"], unit="lines/s"
+        ),
+        Result(
+            name=f"who-could median ({who['events']:,} events)",
+            value=who["who_could_ms_median"],
+            unit="ms",
+        ),
+    ]
 
 
 def main() -> None:

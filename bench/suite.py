@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import materialize, memory, queries
+from bench import materialize, memory, policy_eval, queries
 from bench.results import Result, machine, table, write
 from bench.workload import simulated_log
 
@@ -34,6 +34,8 @@ def run_suite(
     results += materialize.run(work, scratch)
     say("point-in-time queries ...")
     results += queries.run(scratch / f"materialize-{events}.duckdb", events)
+    say("policy evaluation ...")
+    results += policy_eval.run()
     write(results, out)
     (out.with_suffix(".machine.json")).write_text(json.dumps(machine(), indent=2) + "\n")
     say(table(results))
