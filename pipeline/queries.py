@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 from pydantic import BaseModel, ConfigDict, field_serializer
@@ -19,6 +19,16 @@ from pydantic import BaseModel, ConfigDict, field_serializer
 from pipeline.errors import InputError, NotFoundError
 from pipeline.store import connect
 from pipeline.timeutil import iso, naive, to_utc
+
+if TYPE_CHECKING:
+    from pipeline.replay import (
+        ActiveSessions,
+        Facets,
+        LaneKind,
+        ReplayEvent,
+        SessionFilter,
+        Timeline,
+    )
 
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 MAX_CHAIN_DEPTH = 16
@@ -450,3 +460,52 @@ class Queries:
             limit=1,
         )
         return views[0] if views else None
+
+    # -- replay (issue 6): thin doors into pipeline.replay ------------------------------
+    # Imported on call: pipeline.replay builds on this module's SQL fragments.
+
+    def active_sessions(
+        self, at: datetime, flt: SessionFilter | None = None, *, limit: int | None = 200
+    ) -> ActiveSessions:
+        from pipeline import replay
+
+        return replay.active_sessions(self.con, at, flt or replay.SessionFilter(), limit=limit)
+
+    def timeline(
+        self,
+        start: datetime,
+        end: datetime,
+        flt: SessionFilter | None = None,
+        *,
+        lane: LaneKind = "principal",
+        max_bars: int | None = None,
+    ) -> Timeline:
+        from pipeline import replay
+
+        return replay.timeline(
+            self.con,
+            start,
+            end,
+            flt or replay.SessionFilter(),
+            lane=lane,
+            max_bars=replay.MAX_TIMELINE_BARS if max_bars is None else max_bars,
+        )
+
+    def replay_events(
+        self, start: datetime, end: datetime, flt: SessionFilter | None = None
+    ) -> list[ReplayEvent]:
+        from pipeline import replay
+
+        return replay.replay_events(self.con, start, end, flt or replay.SessionFilter())
+
+    def sessions_of(
+        self, flt: SessionFilter, *, limit: int = 200
+    ) -> tuple[int, list[SessionView]]:
+        from pipeline import replay
+
+        return replay.sessions_of(self.con, flt, limit=limit)
+
+    def facets(self) -> Facets:
+        from pipeline import replay
+
+        return replay.facets(self.con)
