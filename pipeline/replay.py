@@ -259,7 +259,7 @@ def timeline(
     if flt.principal:
         picked += " AND (caller_arn = ? OR session_arn = ?)"
         picked_params += [flt.principal, flt.principal]
-    lane_col = "coalesce(caller_arn, '?')" if lane == "principal" else "coalesce(role_arn, '?')"
+    lane_col = "coalesce(caller_arn, '?')" if lane == "principal" else "coalesce(role_arn, '(no role)')"
     head = _STATE.format(where=" AND ".join(where)) + f", picked AS (SELECT * FROM state WHERE {picked})"
     row = con.execute(head + " SELECT count(*) FROM picked", [*params, *picked_params]).fetchone()
     total = int(row[0]) if row else 0

@@ -11,6 +11,7 @@ import click
 
 from pipeline import __version__
 from pipeline.cli.common import RolecallGroup
+from pipeline.cli.dashboard import dashboard_command, replay_command, serve_command
 from pipeline.cli.demo import demo_command
 from pipeline.cli.investigate import session_command, trace_command, who_held_command
 from pipeline.cli.materialize import materialize_command
@@ -42,5 +43,8 @@ for command in (
     who_held_command,
     session_command,
     trace_command,
+    dashboard_command,
+    serve_command,
+    replay_command,
 ):
     main.add_command(command)
