@@ -33,6 +33,7 @@ h3 { margin: 18px 0 8px; font-size: 16px; }
 .filters > div, .filters > input { min-width: 210px; }
 .moment { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; }
 .muted { color: #667085; }
+.nowrap { white-space: nowrap; }
 button { font-size: 14px; padding: 5px 12px; border: 1px solid #b8c0cc; border-radius: 4px;
          background: #fff; cursor: pointer; }
 button:hover { background: #eef2f7; }

@@ -35,14 +35,7 @@ def layout(q: Queries) -> html.Div:
         return html.Div([html.H2("Replay"), html.P("The store holds no sessions yet.")])
     start = span[0].replace(second=0, microsecond=0)
     minutes = max(1, int((span[1] - start).total_seconds() // 60) + 1)
-    first_day = start.replace(hour=0, minute=0)
-    marks = {}
-    day = first_day
-    while day <= span[1]:
-        offset = int((day - start).total_seconds() // 60)
-        if offset >= 0:
-            marks[offset] = day.strftime("%b %d")
-        day += timedelta(days=1)
+    marks = _marks(start, span[1])
     keep = {"persistence": True, "persistence_type": "session"}
     return html.Div(
         [
@@ -100,6 +93,20 @@ def layout(q: Queries) -> html.Div:
     )
 
 
+def _marks(start: datetime, end: datetime) -> dict[int, str]:
+    """Slider labels: every day, and every 6 hours while the range is short enough."""
+    days = (end - start).days + 1
+    every = timedelta(hours=6) if days <= 4 else timedelta(days=max(1, days // 8))
+    mark = start.replace(hour=0, minute=0)
+    marks: dict[int, str] = {}
+    while mark <= end:
+        offset = int((mark - start).total_seconds() // 60)
+        if offset >= 0:
+            marks[offset] = mark.strftime("%b %d" if mark.hour == 0 else "%H:%M")
+        mark += every
+    return marks
+
+
 def _moment(origin: str, minutes: int) -> datetime:
     return parse_time(origin) + timedelta(minutes=int(minutes or 0))
 
@@ -113,8 +120,8 @@ def session_rows(q: Queries, at: datetime, sessions: list[Any]) -> list[list[Any
             name(s.role_arn),
             name(s.origin_arn),
             via_pill(s.via),
-            when(s.started_at),
-            html.Span([when(s.ends_at), " ", end_label(s.end_reason)]),
+            html.Span(when(s.started_at), className="nowrap"),
+            html.Span([when(s.ends_at), " ", end_label(s.end_reason)], className="nowrap"),
             summary(s.session_id, at),
         ]
         for s in sessions
