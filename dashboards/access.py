@@ -49,9 +49,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def access_rule(
-    host: str, user: str | None, password: str | None
-) -> BasicCredentials | None:
+def access_rule(host: str, user: str | None, password: str | None) -> BasicCredentials | None:
     """The credentials to demand when bound to `host` (None: loopback, no login needed)."""
     if user and password:
         return BasicCredentials(user=user, password=password)

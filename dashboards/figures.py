@@ -50,8 +50,13 @@ def activity_figure(tl: Timeline, at: datetime | None) -> go.Figure:
     for t, role in tl.revocations:
         fig.add_vline(x=t, line_color=END_COLORS["revoked"], line_dash="dot")
         fig.add_annotation(
-            x=t, y=1, yref="paper", text=f"revoked {short_name(role)}", showarrow=False,
-            font={"color": END_COLORS["revoked"], "size": 11}, xanchor="left",
+            x=t,
+            y=1,
+            yref="paper",
+            text=f"revoked {short_name(role)}",
+            showarrow=False,
+            font={"color": END_COLORS["revoked"], "size": 11},
+            xanchor="left",
         )
     if at is not None:
         fig.add_vline(x=at, line_color="#d62728", line_width=2)
@@ -91,8 +96,12 @@ def timeline_figure(tl: Timeline) -> go.Figure:
                 customdata=[[b.session_id, short_name(b.role_arn), reason] for b in ends],
                 mode="markers",
                 name=reason,
-                marker={"symbol": symbol, "size": 9, "color": END_COLORS[reason],
-                        "line": {"width": 2, "color": END_COLORS[reason]}},
+                marker={
+                    "symbol": symbol,
+                    "size": 9,
+                    "color": END_COLORS[reason],
+                    "line": {"width": 2, "color": END_COLORS[reason]},
+                },
                 hovertemplate="%{customdata[0]} %{customdata[2]} at %{x|%H:%M:%S}<extra></extra>",
             )
     fig.update_layout(**_base(max(260, 26 * len(lanes) + 90)), barmode="overlay")

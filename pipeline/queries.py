@@ -498,9 +498,7 @@ class Queries:
 
         return replay.replay_events(self.con, start, end, flt or replay.SessionFilter())
 
-    def sessions_of(
-        self, flt: SessionFilter, *, limit: int = 200
-    ) -> tuple[int, list[SessionView]]:
+    def sessions_of(self, flt: SessionFilter, *, limit: int = 200) -> tuple[int, list[SessionView]]:
         from pipeline import replay
 
         return replay.sessions_of(self.con, flt, limit=limit)
@@ -509,3 +507,8 @@ class Queries:
         from pipeline import replay
 
         return replay.facets(self.con)
+
+    def data_version(self) -> int:
+        from pipeline import replay
+
+        return replay.data_version(self.con)

@@ -132,9 +132,38 @@ class Facets(BaseModel):
     vias: list[str]
 
 
+def _window_prefilter() -> list[str]:
+    """Conditions on stored columns implied by "started by the end, not ended by the start".
+
+    Parameters: end, start. They change no result; they let DuckDB skip whole row groups
+    by their min/max (the sessions table is mostly in time order), which the derived
+    `started_at` and `expiry` cannot.
+    """
+    return ["(assumed_at <= ? OR assumed_at IS NULL)", "(expires_at >= ? OR expires_at IS NULL)"]
+
+
 def _check_window(start: datetime, end: datetime) -> None:
     if end <= start:
         raise InputError(f"the window must end after it starts ({iso(start)} -> {iso(end)})")
+
+
+# Chains resolved against the keys and sessions of a recent period only: a chain's links
+# are keys issued shortly before their use, and both tables are mostly in time order, so
+# DuckDB's zone maps skip the rest of the history. A chain that leaves the period ends on
+# an unresolved ASIA key; the query flags it and is run again over the whole history.
+NEAR_PERIOD = timedelta(days=7)
+_NEAR = """
+, keys AS MATERIALIZED (
+    SELECT access_key_id, session_id FROM credentials WHERE issued_at >= ? AND issued_at <= ?
+), near AS MATERIALIZED (
+    SELECT session_id, caller_arn, caller_type, caller_access_key_id FROM sessions
+    WHERE (assumed_at >= ? AND assumed_at <= ?) OR (first_issued_at >= ? AND first_issued_at <= ?)
+)
+"""
+_ORIGINS_NEAR = _ORIGINS.replace("JOIN credentials k", "JOIN keys k").replace(
+    "JOIN sessions p", "JOIN near p"
+)
+assert _ORIGINS_NEAR.count("JOIN keys k") == 2 and "JOIN near p" in _ORIGINS_NEAR
 
 
 def _resolved_sessions(
@@ -147,26 +176,51 @@ def _resolved_sessions(
     *,
     order: str,
     limit: int | None,
+    near: tuple[datetime, datetime] | None = None,
 ) -> tuple[int, list[SessionView]]:
-    """Sessions with chains resolved, filtered by principal/origin, and their total count."""
+    """Sessions with chains resolved, filtered by principal/origin, and their total count.
+
+    With `near` = (first, last) moment of interest, chains are first resolved over the
+    keys issued from `first - NEAR_PERIOD` to `last` (see `_NEAR`).
+    """
     outer, outer_params = "TRUE", list[Any]()
     if principal:
-        outer = "(p.caller_arn = ? OR o.origin_arn = ? OR p.session_arn = ?)"
+        # `cut` rows stay in so that a chain cut by the period is seen and re-resolved.
+        outer = "(principal_arn = ? OR origin_arn = ? OR session_arn = ? OR cut)"
         outer_params = [principal, principal, principal]
+    if near is not None:
+        lo, hi = naive(near[0] - NEAR_PERIOD), naive(near[1])
+        origins, near_params = _NEAR + _ORIGINS_NEAR, [lo, hi, lo, hi, lo, hi]
+        cut = "coalesce(o.unresolved_key LIKE 'ASIA%', false)"
+    else:
+        origins, near_params, cut = _ORIGINS, [], "false"
     sql = (
         _STATE.format(where=" AND ".join(where) or "TRUE")
         + f", picked AS (SELECT * FROM state WHERE {picked_where})"
-        + _ORIGINS
-        + f", chosen AS (SELECT {_COLUMNS}, count(*) OVER () AS total "
+        + origins
+        + f", resolved AS (SELECT {_COLUMNS}, {cut} AS cut "
         + "FROM picked p JOIN origins o USING (session_id) "
-        + f"LEFT JOIN parents pa USING (session_id) WHERE {outer}) "
+        + "LEFT JOIN parents pa USING (session_id)) "
+        + ", flagged AS (SELECT *, bool_or(cut) OVER () AS any_cut FROM resolved) "
+        + f", chosen AS (SELECT *, count(*) OVER () AS total FROM flagged WHERE {outer}) "
         + f"SELECT * FROM chosen ORDER BY {order}"
         + (" LIMIT ?" if limit is not None else "")
     )
-    args = [*params, *picked_params, *outer_params, *([limit] if limit is not None else [])]
+    args = [
+        *params,
+        *picked_params,
+        *near_params,
+        *outer_params,
+        *([limit] if limit is not None else []),
+    ]
     rows = _rows(con.execute(sql, args))
+    if near is not None and rows and rows[0]["any_cut"]:
+        return _resolved_sessions(
+            con, where, params, picked_where, picked_params, principal, order=order, limit=limit
+        )
     total = int(rows[0]["total"]) if rows else 0
-    return total, [_session_view({k: v for k, v in r.items() if k != "total"}) for r in rows]
+    extra = ("total", "cut", "any_cut")
+    return total, [_session_view({k: v for k, v in r.items() if k not in extra}) for r in rows]
 
 
 def active_sessions(
@@ -179,16 +233,22 @@ def active_sessions(
     """Sessions whose `[started_at, ends_at)` holds `at`, newest first."""
     t = naive(at)
     where, params = flt.base_sql()
-    where = ["started_at <= ?", "least(expiry, coalesce(exit_time, expiry)) > ?", *where]
+    where = [
+        *_window_prefilter(),
+        "started_at <= ?",
+        "least(expiry, coalesce(exit_time, expiry)) > ?",
+        *where,
+    ]
     total, sessions = _resolved_sessions(
         con,
         where,
-        [t, t, *params],
+        [t, t, t, t, *params],
         "ends_at > ?",
         [t],
         flt.principal,
         order="started_at DESC, session_id",
         limit=limit,
+        near=(at, at),
     )
     return ActiveSessions(at=to_utc(at), total=total, sessions=sessions)
 
@@ -205,16 +265,22 @@ def replay_events(
     where, params = flt.base_sql()
     # A session matters if it starts or ends in the window; revocations only shorten it,
     # so its end before revocations bounds the scan and the state gives the exact end.
-    where = ["started_at < ?", "least(expiry, coalesce(exit_time, expiry)) >= ?", *where]
+    where = [
+        *_window_prefilter(),
+        "started_at < ?",
+        "least(expiry, coalesce(exit_time, expiry)) >= ?",
+        *where,
+    ]
     _, sessions = _resolved_sessions(
         con,
         where,
-        [e, s, *params],
+        [e, s, e, s, *params],
         "(started_at >= ? AND started_at < ?) OR (ends_at >= ? AND ends_at < ?)",
         [s, e, s, e],
         flt.principal,
         order="started_at, session_id",
         limit=None,
+        near=(start, end),
     )
     kinds = {"exited": "exit", "expired": "expiry", "revoked": "revocation"}
     out: list[ReplayEvent] = []
@@ -253,16 +319,28 @@ def timeline(
     _check_window(start, end)
     s, e = naive(start), naive(end)
     where, params = flt.base_sql()
-    where = ["started_at < ?", "least(expiry, coalesce(exit_time, expiry)) > ?", *where]
-    params = [e, s, *params]
+    where = [
+        *_window_prefilter(),
+        "started_at < ?",
+        "least(expiry, coalesce(exit_time, expiry)) > ?",
+        *where,
+    ]
+    params = [e, s, e, s, *params]
     picked, picked_params = "ends_at > ?", [s]
     if flt.principal:
         picked += " AND (caller_arn = ? OR session_arn = ?)"
         picked_params += [flt.principal, flt.principal]
-    lane_col = "coalesce(caller_arn, '?')" if lane == "principal" else "coalesce(role_arn, '(no role)')"
-    head = _STATE.format(where=" AND ".join(where)) + f", picked AS (SELECT * FROM state WHERE {picked})"
-    row = con.execute(head + " SELECT count(*) FROM picked", [*params, *picked_params]).fetchone()
-    total = int(row[0]) if row else 0
+    lane_col = (
+        "coalesce(caller_arn, '?')" if lane == "principal" else "coalesce(role_arn, '(no role)')"
+    )
+    head = (
+        _STATE.format(where=" AND ".join(where))
+        + f", picked AS (SELECT * FROM state WHERE {picked})"
+    )
+    total = 0
+    if max_bars > 0:
+        row = con.execute(head + " SELECT count(*) FROM picked", [*params, *picked_params])
+        total = int((row.fetchone() or (0,))[0])
     revocations = [
         (to_utc(r[0]), str(r[1]))
         for r in con.execute(
@@ -273,7 +351,7 @@ def timeline(
         ).fetchall()
     ]
     width = max(60, int((end - start).total_seconds() // buckets))
-    if total <= max_bars:
+    if max_bars > 0 and total <= max_bars:
         rows = _rows(
             con.execute(
                 head + f" SELECT session_id, {lane_col} AS lane, role_arn, "
@@ -297,12 +375,13 @@ def timeline(
             bucket_seconds=width,
             revocations=revocations,
         )
+    total, buckets_ = _buckets(con, head, [*params, *picked_params], s, e, width)
     return Timeline(
         start=to_utc(start),
         end=to_utc(end),
         total=total,
         bars=[],
-        buckets=_buckets(con, head, [*params, *picked_params], s, e, width),
+        buckets=buckets_,
         bucket_seconds=width,
         revocations=revocations,
     )
@@ -315,8 +394,11 @@ def _buckets(
     start: datetime,
     end: datetime,
     width: int,
-) -> list[ActivityBucket]:
-    """Sessions active during each bucket, counted by bucket index arithmetic (no range join)."""
+) -> tuple[int, list[ActivityBucket]]:
+    """Sessions active during each bucket, counted by bucket index arithmetic (no range join).
+
+    Also returns how many sessions the window holds, from the same scan.
+    """
     sql = (
         head
         + """
@@ -324,19 +406,22 @@ def _buckets(
             SELECT coalesce(via, '?') AS via,
                    greatest(0, floor(epoch(started_at - ?::TIMESTAMP) / ?))::BIGINT AS first_b,
                    least(floor(epoch(ends_at - ?::TIMESTAMP) / ?),
-                         floor(epoch(?::TIMESTAMP - ?::TIMESTAMP) / ?) - 1)::BIGINT AS last_b
+                         floor(epoch(?::TIMESTAMP - ?::TIMESTAMP) / ?) - 1)::BIGINT AS last_b,
+                   count(*) OVER () AS total
             FROM picked
         )
-        SELECT b, via, count(*) AS n
-        FROM (SELECT via, unnest(range(first_b, last_b + 1)) AS b FROM spans)
+        SELECT b, via, count(*) AS n, any_value(total) AS total
+        FROM (SELECT via, total, unnest(range(first_b, last_b + 1)) AS b FROM spans)
         GROUP BY b, via ORDER BY b, via
         """
     )
     args = [*params, start, width, start, width, end, start, width]
-    return [
+    rows = con.execute(sql, args).fetchall()
+    buckets = [
         ActivityBucket(start=to_utc(start + timedelta(seconds=int(b) * width)), via=v, sessions=n)
-        for b, v, n in con.execute(sql, args).fetchall()
+        for b, v, n, _total in rows
     ]
+    return (int(rows[0][3]) if rows else 0), buckets
 
 
 def facets(con: duckdb.DuckDBPyConnection) -> Facets:
@@ -366,3 +451,9 @@ def sessions_of(
         order="started_at DESC, session_id",
         limit=limit,
     )
+
+
+def data_version(con: duckdb.DuckDBPyConnection) -> int:
+    """Grows whenever the materializer applies a batch: a cache key for derived pictures."""
+    row = con.execute("SELECT coalesce(sum(next_offset), 0) FROM positions").fetchone()
+    return int(row[0]) if row else 0

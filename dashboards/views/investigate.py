@@ -53,9 +53,21 @@ def layout(q: Queries) -> html.Div:
                     html.H3("Who could do action A on resource R at time T"),
                     html.Div(
                         [
-                            dcc.Input(id="could-action", placeholder="s3:GetObject", style={"width": "260px"}),
-                            dcc.Input(id="could-resource", placeholder="arn:aws:s3:::bucket/key", style={"width": "260px"}),
-                            dcc.Input(id="could-at", placeholder="2026-01-05T12:00:00Z", style={"width": "260px"}),
+                            dcc.Input(
+                                id="could-action",
+                                placeholder="s3:GetObject",
+                                style={"width": "260px"},
+                            ),
+                            dcc.Input(
+                                id="could-resource",
+                                placeholder="arn:aws:s3:::bucket/key",
+                                style={"width": "260px"},
+                            ),
+                            dcc.Input(
+                                id="could-at",
+                                placeholder="2026-01-05T12:00:00Z",
+                                style={"width": "260px"},
+                            ),
                             html.Button("Ask", id="could-go", disabled=not could),
                         ],
                         className="row",
@@ -80,14 +92,22 @@ def _trace(q: Queries, key: str) -> html.Div:
     for s in trace.chain:
         steps.append(
             html.Li(
-                [session_link(s.session_id), " ", via_pill(s.via), " ", name(s.role_arn),
-                 html.Span(f"  {when(s.started_at)} → {when(s.ends_at)}", className="muted")],
+                [
+                    session_link(s.session_id),
+                    " ",
+                    via_pill(s.via),
+                    " ",
+                    name(s.role_arn),
+                    html.Span(f"  {when(s.started_at)} → {when(s.ends_at)}", className="muted"),
+                ],
                 className="current" if s.session_id == trace.session_id else "",
             )
         )
     return html.Div(
-        [html.H3(f"{key} belongs to session {trace.session_id}"),
-         html.Ul(steps, className="chain", id="investigate-chain")],
+        [
+            html.H3(f"{key} belongs to session {trace.session_id}"),
+            html.Ul(steps, className="chain", id="investigate-chain"),
+        ],
         className="card",
     )
 
@@ -100,8 +120,10 @@ def _sessions(q: Queries, flt: SessionFilter, title: str) -> html.Div:
         body.append(
             grid(
                 ["origin", "sessions", "first", "last"],
-                [[name(h["origin_arn"]), h["sessions"], when(h["first"]), when(h["last"])]
-                 for h in holders],
+                [
+                    [name(h["origin_arn"]), h["sessions"], when(h["first"]), when(h["last"])]
+                    for h in holders
+                ],
             )
         )
         body.append(html.H3("Sessions"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dash
@@ -22,6 +23,7 @@ from dashboards.widgets import (
     when,
 )
 from pipeline.queries import Queries
+from pipeline.replay import SessionFilter, Timeline
 from pipeline.timeutil import iso, parse_time
 
 ROWS_SHOWN = 200
@@ -75,7 +77,9 @@ def layout(q: Queries) -> html.Div:
                         style={"marginTop": "14px"},
                     ),
                     dcc.Graph(
-                        id="replay-activity", config={"displayModeBar": False}, clear_on_unhover=True
+                        id="replay-activity",
+                        config={"displayModeBar": False},
+                        clear_on_unhover=True,
                     ),
                     html.Div(
                         "Bars: sessions active per interval, by how they were assumed. "
@@ -86,9 +90,7 @@ def layout(q: Queries) -> html.Div:
                 className="card",
             ),
             html.Div(filter_controls("replay", q.facets()), className="card"),
-            html.Div(
-                [html.H3(id="replay-summary"), html.Div(id="replay-table")], className="card"
-            ),
+            html.Div([html.H3(id="replay-summary"), html.Div(id="replay-table")], className="card"),
         ]
     )
 
@@ -109,6 +111,32 @@ def _marks(start: datetime, end: datetime) -> dict[int, str]:
 
 def _moment(origin: str, minutes: int) -> datetime:
     return parse_time(origin) + timedelta(minutes=int(minutes or 0))
+
+
+_activity_cache: dict[tuple[SessionFilter, int], Timeline] = {}
+_activity_lock = threading.Lock()
+
+
+def history_activity(q: Queries, flt: SessionFilter) -> Timeline:
+    """The whole history's activity for a filter, computed once per filter and data version.
+
+    It does not depend on the slider, and on a large store it costs more than the
+    moment's sessions do, so a slider move reuses it until the materializer adds events.
+    """
+    key = (flt, q.data_version())
+    with _activity_lock:
+        cached = _activity_cache.get(key)
+    if cached is not None:
+        return cached
+    span = q.time_range()
+    now = datetime.now(UTC)
+    start, end = span if span else (now, now + timedelta(hours=1))
+    activity = q.timeline(start, end + timedelta(minutes=1), flt, max_bars=0)
+    with _activity_lock:
+        if len(_activity_cache) >= 64:
+            _activity_cache.clear()
+        _activity_cache[key] = activity
+    return activity
 
 
 def session_rows(q: Queries, at: datetime, sessions: list[Any]) -> list[list[Any]]:
@@ -164,8 +192,14 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         prevent_initial_call=True,
     )
     def step(
-        _b: Any, _f: Any, _t: Any, click: dict[str, Any] | None,
-        value: int, top: int, size: str, origin: str,
+        _b: Any,
+        _f: Any,
+        _t: Any,
+        click: dict[str, Any] | None,
+        value: int,
+        top: int,
+        size: str,
+        origin: str,
     ) -> int:
         if ctx.triggered_id == "replay-activity":
             if not click or not click.get("points"):
@@ -185,16 +219,18 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         State("replay-origin", "data"),
     )
     def show_moment(
-        minutes: int, account: str | None, role: str | None, principal: str | None,
-        via: str | None, origin: str,
+        minutes: int,
+        account: str | None,
+        role: str | None,
+        principal: str | None,
+        via: str | None,
+        origin: str,
     ) -> tuple[Any, ...]:
         at = _moment(origin, minutes)
         flt = session_filter(account, role, principal, via)
         with source.queries() as q:
             active = q.active_sessions(at, flt, limit=ROWS_SHOWN)
-            span = q.time_range()
-            start, end = span if span else (at, at + timedelta(hours=1))
-            activity = q.timeline(start, end + timedelta(minutes=1), flt, max_bars=0)
+            activity = history_activity(q, flt)
             rows = session_rows(q, at, active.sessions)
         shown = f" (showing the newest {len(rows)})" if active.total > len(rows) else ""
         summary = f"{active.total} session(s) active at {iso(at)}{shown}"

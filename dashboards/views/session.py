@@ -89,8 +89,11 @@ def _chain(detail: SessionDetail) -> html.Ul:
 
 def _credentials(detail: SessionDetail) -> html.Table | html.P:
     rows = [
-        [html.Span(c["access_key_id"], className="mono"), c["issued_at"] or "-",
-         c["expires_at"] or "-"]
+        [
+            html.Span(c["access_key_id"], className="mono"),
+            c["issued_at"] or "-",
+            c["expires_at"] or "-",
+        ]
         for c in detail.credentials
     ]
     return grid(["access key", "issued", "expires"], rows) if rows else html.P("No key recorded.")

@@ -33,18 +33,27 @@ def layout(q: Queries) -> html.Div:
                         [
                             html.Label("From"),
                             dcc.Input(
-                                id="timeline-from", value=iso(start), debounce=True,
-                                style={"width": "200px"}, **keep,
+                                id="timeline-from",
+                                value=iso(start),
+                                debounce=True,
+                                style={"width": "200px"},
+                                **keep,
                             ),
                             html.Label("to"),
                             dcc.Input(
-                                id="timeline-to", value=iso(end), debounce=True,
-                                style={"width": "200px"}, **keep,
+                                id="timeline-to",
+                                value=iso(end),
+                                debounce=True,
+                                style={"width": "200px"},
+                                **keep,
                             ),
                             html.Label("lanes by"),
                             dcc.RadioItems(
-                                ["principal", "role"], "principal", id="timeline-lane",
-                                inline=True, **keep,
+                                ["principal", "role"],
+                                "principal",
+                                id="timeline-lane",
+                                inline=True,
+                                **keep,
                             ),
                         ],
                         className="row",
@@ -79,14 +88,21 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         *[Input(f, "value") for f in FILTERS],
     )
     def draw(
-        start_text: str, end_text: str, lane: str, account: str | None, role: str | None,
-        principal: str | None, via: str | None,
+        start_text: str,
+        end_text: str,
+        lane: str,
+        account: str | None,
+        role: str | None,
+        principal: str | None,
+        via: str | None,
     ) -> tuple[Any, str]:
         try:
             start, end = parse_time(start_text or ""), parse_time(end_text or "")
             with source.queries() as q:
                 tl = q.timeline(
-                    start, end, session_filter(account, role, principal, via),
+                    start,
+                    end,
+                    session_filter(account, role, principal, via),
                     lane="role" if lane == "role" else "principal",
                 )
         except RolecallError as exc:

@@ -34,9 +34,9 @@ USER_ENV, PASSWORD_ENV = "ROLECALL_DASHBOARD_USER", "ROLECALL_DASHBOARD_PASSWORD
 
 
 def _host_option(func):  # type: ignore[no-untyped-def]
-    func = click.option(
-        "--port", default=8050, show_default=True, type=click.IntRange(0, 65535)
-    )(func)
+    func = click.option("--port", default=8050, show_default=True, type=click.IntRange(0, 65535))(
+        func
+    )
     return click.option(
         "--host",
         default="127.0.0.1",

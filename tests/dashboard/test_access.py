@@ -41,7 +41,11 @@ def test_cli_refuses_non_loopback_without_credentials(org_db: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROLECALL_DASHBOARD_")}
     r = subprocess.run(
         [sys.executable, "-m", "pipeline", "dashboard", "--db", str(org_db), "--host", "0.0.0.0"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
     )
     assert r.returncode != 0
     assert "refusing to serve the dashboard on 0.0.0.0 without credentials" in r.stderr
@@ -77,13 +81,16 @@ def test_every_request_needs_basic_auth_when_configured(org_db: Path) -> None:
 def test_serve_materializes_and_serves_in_one_process(tmp_path: Path) -> None:
     log, db = f"file:{tmp_path}/log", tmp_path / "live.duckdb"
     r = CliRunner().invoke(
-        main, ["simulate", "--seed", "3", "--start", "2026-01-05T00:00:00Z", "--days", "1",
-               "--log", log],
+        main,
+        ["simulate", "--seed", "3", "--start", "2026-01-05T00:00:00Z", "--days", "1", "--log", log],
     )
     assert r.exit_code == 0, r.output
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "serve", "--log", log, "--db", str(db), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     try:
         assert proc.stdout is not None

@@ -78,13 +78,15 @@ def test_replay_table_follows_the_slider(page: Page, dashboard_url: str, org: Qu
     assert rail is not None
     page.mouse.click(rail["x"] + rail["width"] * 0.72, rail["y"] + rail["height"] / 2)
     page.wait_for_function(
-        "m => document.querySelector('#replay-moment').innerText !== m", arg=first,
+        "m => document.querySelector('#replay-moment').innerText !== m",
+        arg=first,
         timeout=TIMEOUT,
     )
     moved = moment(page)
     page.click("#replay-forward")
     page.wait_for_function(
-        "m => document.querySelector('#replay-moment').innerText !== m", arg=moved,
+        "m => document.querySelector('#replay-moment').innerText !== m",
+        arg=moved,
         timeout=TIMEOUT,
     )
     page.wait_for_selector("#replay-summary:has-text('active at')", timeout=TIMEOUT)

@@ -113,12 +113,15 @@ def test_replay_command(org_db: Path) -> None:
     r = CliRunner().invoke(main, [*args, "--db", str(org_db), "--json"])
     assert r.exit_code == 0, r.output
     events = json.loads(r.output)
-    assert events and {"time", "kind", "principal_arn", "role_arn", "origin_arn"} <= events[0].keys()
+    assert (
+        events and {"time", "kind", "principal_arn", "role_arn", "origin_arn"} <= events[0].keys()
+    )
     assert any(e["kind"] == "revocation" for e in events)
     text = CliRunner().invoke(main, [*args, "--db", str(org_db), "--via", "ASSUME_ROLE"])
     assert text.exit_code == 0
     lines = [ln for ln in text.output.splitlines() if ln.startswith("2026-")]
     assert lines and all("via ASSUME_ROLE" in ln for ln in lines)
-    bad = CliRunner().invoke(main, ["replay", "--from", "2026-01-06", "--to", "2026-01-05",
-                                    "--db", str(org_db)])
+    bad = CliRunner().invoke(
+        main, ["replay", "--from", "2026-01-06", "--to", "2026-01-05", "--db", str(org_db)]
+    )
     assert bad.exit_code != 0
