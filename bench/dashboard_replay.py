@@ -3,12 +3,13 @@
 Builds a store of synthetic sessions directly with DuckDB SQL (faster than simulating
 and materializing a million; the rows have the shapes the materializer writes: chained
 sessions whose caller key is another session's key, SAML and service origins, exits and
-role revocations), then times what the Replay callback asks DuckDB for: on each slider move, the sessions
-active at a random moment (with a random filter half the time); on each filter change,
-the activity aggregate over the whole history (the page caches it per filter and data
-version, so a slider move does not recompute it). Prints medians and p95s.
+role revocations), then times what the Replay callback asks DuckDB for: on each slider
+move, the sessions active at a random moment (with a random filter half the time); on
+each filter change, the activity aggregate over the whole history (the page caches it
+per filter and data version, so a slider move does not recompute it). Prints medians
+and p95s.
 
-    python bench/dashboard_replay.py --sessions 1000000 --moments 200
+    PYTHONPATH=. python bench/dashboard_replay.py --sessions 1000000 --moments 200
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pipeline.store import Store
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 ROLES = 40
+OKTA = "arn:aws:iam::111122223333:saml-provider/Okta"
 ACCOUNTS = ["111122223333", "444455556666", "777788889999"]
 
 SYNTHESIZE = """
@@ -152,9 +154,7 @@ def main() -> None:
             SessionFilter(),
             SessionFilter(role_arn="arn:aws:iam::444455556666:role/Role1"),
             SessionFilter(via="SAML"),
-            SessionFilter(
-                principal="arn:aws:iam::111122223333:saml-provider/Okta#user42@acme.example"
-            ),
+            SessionFilter(principal=f"{OKTA}#user42@acme.example"),
             SessionFilter(account_id="777788889999"),
         ]
         moment_sessions(q, START + timedelta(days=1), SessionFilter())  # warm the caches

@@ -20,7 +20,7 @@ def create_app(source: QuerySource) -> dash.Dash:
         __name__,
         title="rolecall",
         suppress_callback_exceptions=True,  # each page's components exist only on that page
-        update_title=None,
+        update_title="",
         serve_locally=True,
     )
     app.index_string = INDEX

@@ -35,7 +35,8 @@ class DashboardServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{name}:{port}/"
 
     def serve_forever(self) -> None:
         self._server.serve_forever()

@@ -59,7 +59,7 @@ def session_link(session_id: str) -> dcc.Link:
 
 
 def grid(headers: Sequence[str], rows: Sequence[Sequence[Any]], table_id: str = "") -> html.Table:
-    attrs = {"id": table_id} if table_id else {}
+    attrs: dict[str, Any] = {"id": table_id} if table_id else {}
     return html.Table(
         [
             html.Thead(html.Tr([html.Th(h) for h in headers])),
@@ -72,7 +72,7 @@ def grid(headers: Sequence[str], rows: Sequence[Sequence[Any]], table_id: str = 
 
 def filter_controls(prefix: str, facets: Facets) -> html.Div:
     """Account, role, principal/origin and how-assumed filters, persisted per browser tab."""
-    keep = {"persistence": True, "persistence_type": "session"}
+    keep: dict[str, Any] = {"persistence": True, "persistence_type": "session"}
     return html.Div(
         [
             dcc.Dropdown(

@@ -282,7 +282,7 @@ def replay_events(
         limit=None,
         near=(start, end),
     )
-    kinds = {"exited": "exit", "expired": "expiry", "revoked": "revocation"}
+    kinds: dict[str, Any] = {"exited": "exit", "expired": "expiry", "revoked": "revocation"}
     out: list[ReplayEvent] = []
     for v in sessions:
         common = {
@@ -295,7 +295,7 @@ def replay_events(
         if start <= v.started_at < end:
             out.append(ReplayEvent(time=v.started_at, kind="start", **common))
         if start <= v.ends_at < end:
-            out.append(ReplayEvent(time=v.ends_at, kind=kinds[v.end_reason], **common))  # type: ignore[arg-type]
+            out.append(ReplayEvent(time=v.ends_at, kind=kinds[v.end_reason], **common))
     order = {"start": 1, "exit": 0, "expiry": 0, "revocation": 0}
     return sorted(out, key=lambda r: (r.time, order[r.kind], r.session_id))
 
@@ -326,7 +326,7 @@ def timeline(
         *where,
     ]
     params = [e, s, e, s, *params]
-    picked, picked_params = "ends_at > ?", [s]
+    picked, picked_params = "ends_at > ?", list[Any]([s])
     if flt.principal:
         picked += " AND (caller_arn = ? OR session_arn = ?)"
         picked_params += [flt.principal, flt.principal]

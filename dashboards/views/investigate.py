@@ -16,6 +16,7 @@ from pipeline.queries import Queries
 from pipeline.replay import SessionFilter
 from pipeline.timeutil import parse_time
 
+NOT_YET = "Available once the permissions query (who_could) is in the query API."
 KINDS = {"key": "access key id", "principal": "principal or origin ARN", "role": "role ARN"}
 
 
@@ -74,9 +75,7 @@ def layout(q: Queries) -> html.Div:
                     ),
                     html.Div(
                         id="could-result",
-                        children=""
-                        if could
-                        else "Available once the permissions query (who_could) is in the store's API.",
+                        children="" if could else NOT_YET,
                         className="muted",
                     ),
                 ],

@@ -38,7 +38,7 @@ def layout(q: Queries) -> html.Div:
     start = span[0].replace(second=0, microsecond=0)
     minutes = max(1, int((span[1] - start).total_seconds() // 60) + 1)
     marks = _marks(start, span[1])
-    keep = {"persistence": True, "persistence_type": "session"}
+    keep: dict[str, Any] = {"persistence": True, "persistence_type": "session"}
     return html.Div(
         [
             dcc.Store(id="replay-origin", data=iso(start)),
@@ -203,7 +203,7 @@ def register(app: dash.Dash, source: QuerySource) -> None:
     ) -> int:
         if ctx.triggered_id == "replay-activity":
             if not click or not click.get("points"):
-                return dash.no_update  # type: ignore[no-any-return]
+                return dash.no_update  # type: ignore[return-value]
             x = parse_time(str(click["points"][0]["x"]))
             return max(0, min(top, int((x - parse_time(origin)).total_seconds() // 60)))
         delta = STEPS.get(size, 5) * (-1 if ctx.triggered_id == "replay-back" else 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from dash import html
 
@@ -34,12 +35,12 @@ def layout(q: Queries, session_id: str) -> html.Div:
 
 
 def _facts(s: SessionView) -> html.Dl:
-    end = [when(s.ends_at), " ", end_label(s.end_reason)]
+    end: list[Any] = [when(s.ends_at), " ", end_label(s.end_reason)]
     if s.end_reason == "revoked":
         end.append(" (revoke active sessions on the role)")
     elif s.expiry_estimated:
         end.append(" (expiry estimated from the requested duration)")
-    pairs = [
+    pairs: list[tuple[str, Any]] = [
         ("role", name(s.role_arn)),
         ("session name", s.session_name or "-"),
         ("principal", name(s.principal_arn)),
@@ -48,7 +49,12 @@ def _facts(s: SessionView) -> html.Dl:
         ("started", when(s.started_at)),
         ("ended", html.Span(end)),
         ("source identity", s.source_identity or "-"),
-        ("MFA", {True: "yes", False: "no"}.get(s.mfa_authenticated, "not reported")),
+        (
+            "MFA",
+            "not reported"
+            if s.mfa_authenticated is None
+            else ("yes" if s.mfa_authenticated else "no"),
+        ),
         ("source IP", s.source_ip or "-"),
         ("user agent", s.user_agent or "-"),
     ]

@@ -24,7 +24,7 @@ def layout(q: Queries) -> html.Div:
         return html.Div([html.H2("Timeline"), html.P("The store holds no sessions yet.")])
     start = span[0].replace(minute=0, second=0, microsecond=0)
     end = min(span[1], start + timedelta(hours=24))
-    keep = {"persistence": True, "persistence_type": "session"}
+    keep: dict[str, Any] = {"persistence": True, "persistence_type": "session"}
     return html.Div(
         [
             html.Div(
@@ -67,7 +67,7 @@ def layout(q: Queries) -> html.Div:
                     html.H3(id="timeline-summary"),
                     html.Div(
                         "Bars are sessions coloured by how they were assumed; markers show how "
-                        "each ended (| exited, ○ expired, × revoked). Click a bar to open it.",
+                        "each ended (| exited, ○ expired, x revoked). Click a bar to open it.",
                         className="muted",
                     ),
                     dcc.Graph(id="timeline-graph", config={"displayModeBar": False}),
@@ -124,5 +124,5 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         points = (click or {}).get("points") or []
         data = points[0].get("customdata") if points else None
         if not data:
-            return dash.no_update  # type: ignore[no-any-return]
+            return dash.no_update  # type: ignore[return-value]
         return session_href(str(data[0]))

@@ -6,8 +6,10 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from types import FrameType
+from typing import Any, TypeVar
 
 import click
 
@@ -30,10 +32,11 @@ from pipeline.timeutil import iso
 
 log = logging.getLogger(__name__)
 
+F = TypeVar("F", bound=Callable[..., Any])
 USER_ENV, PASSWORD_ENV = "ROLECALL_DASHBOARD_USER", "ROLECALL_DASHBOARD_PASSWORD"
 
 
-def _host_option(func):  # type: ignore[no-untyped-def]
+def _host_option(func: F) -> F:
     func = click.option("--port", default=8050, show_default=True, type=click.IntRange(0, 65535))(
         func
     )
