@@ -52,9 +52,9 @@ def page(browser: Browser) -> Iterator[Page]:
     assert not errors, errors
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, name: str, *, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
 def table_sessions(page: Page) -> set[str]:
@@ -71,7 +71,7 @@ def test_replay_table_follows_the_slider(page: Page, dashboard_url: str, org: Qu
     first = moment(page)
     at = parse_time(first.replace(" ", "T") + "Z")
     assert table_sessions(page) == {s.session_id for s in org.who_held(at=at)}
-    shot(page, "replay")
+    shot(page, "replay", full_page=False)
 
     # Move the slider: a click on its rail near the right end, then a step forward.
     rail = page.locator("#replay-slider").bounding_box()
