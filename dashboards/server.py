@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -23,6 +24,10 @@ class DashboardServer:
         port: int = 8050,
         credentials: BasicCredentials | None = None,
     ) -> None:
+        # One line per request is noise in a terminal; `-v` on the CLI still shows them.
+        werkzeug_log = logging.getLogger("werkzeug")
+        if werkzeug_log.level == logging.NOTSET:
+            werkzeug_log.setLevel(logging.getLogger().getEffectiveLevel())
         app = create_app(source)
         if credentials is not None:
             require_basic_auth(app.server, credentials)
