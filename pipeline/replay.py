@@ -151,7 +151,7 @@ def _check_window(start: datetime, end: datetime) -> None:
 # are keys issued shortly before their use, and both tables are mostly in time order, so
 # DuckDB's zone maps skip the rest of the history. A chain that leaves the period ends on
 # an unresolved ASIA key; the query flags it and is run again over the whole history.
-NEAR_PERIOD = timedelta(days=7)
+NEAR_PERIOD = timedelta(days=3)
 _NEAR = """
 , keys AS MATERIALIZED (
     SELECT access_key_id, session_id FROM credentials WHERE issued_at >= ? AND issued_at <= ?
