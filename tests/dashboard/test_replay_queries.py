@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from click.testing import CliRunner
 
 from pipeline.cli import main
 from pipeline.errors import InputError
+from pipeline.events import AssumeVia, Event
 from pipeline.queries import Queries
 from pipeline.replay import SessionFilter
+from tests import builders as b
 
 
 def test_active_sessions_equal_who_held_at_random_moments(org: Queries) -> None:
@@ -125,3 +128,38 @@ def test_replay_command(org_db: Path) -> None:
         main, ["replay", "--from", "2026-01-06", "--to", "2026-01-05", "--db", str(org_db)]
     )
     assert bad.exit_code != 0
+
+
+def test_chain_older_than_the_near_period_still_resolves(
+    materialized: Callable[[Sequence[Event]], Queries],
+) -> None:
+    """A chain link issued long before the moment falls back to the whole history."""
+    saml = "arn:aws:iam::111122223333:saml-provider/Okta#alice@example.com"
+    week = 7 * 24 * 60
+    q = materialized(
+        [
+            *b.session(
+                "ASIAOLDPARENT001",
+                "Engineer",
+                0,
+                hours=24 * 10,
+                via=AssumeVia.SAML,
+                caller_arn=saml,
+            ),
+            *b.session(
+                "ASIACHILDNOW0002",
+                "Deploy",
+                week,
+                caller_key="ASIAOLDPARENT001",
+                caller_arn="arn:aws:sts::111122223333:assumed-role/Engineer/alice",
+            ),
+        ]
+    )
+    at = b.at(week + 10)
+    active = q.active_sessions(at, limit=None)
+    child = next(s for s in active.sessions if s.session_id == "ASIACHILDNOW0002")
+    assert child.origin_arn == saml and child.origin_resolved
+    assert child.parent_session_id == "ASIAOLDPARENT001"
+    assert q.active_sessions(at, SessionFilter(principal=saml)).total == 2
+    events = q.replay_events(b.at(week - 1), b.at(week + 1))
+    assert [(e.kind, e.origin_arn) for e in events] == [("start", saml)]
