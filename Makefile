@@ -4,6 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
+# The browser tests drive Debian's Chromium (no test tool may download a browser).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: demo test lint typecheck unit bench clean help
 
 help:
@@ -33,10 +37,15 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-unit: $(VENV)/.installed-dev
+unit: $(VENV)/.installed-dev $(CHROMIUM)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests"
+	@$(SUDO) apt-get update -qq >/dev/null
+	@DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null
 
 bench: $(VENV)/.installed
 	$(BIN)/rolecall bench

@@ -23,6 +23,14 @@ from pipeline.timeutil import iso, naive, to_utc
 if TYPE_CHECKING:
     from pipeline.permissions import PoliciesInForce, WhoCould
     from pipeline.policy import Decision
+    from pipeline.replay import (
+        ActiveSessions,
+        Facets,
+        LaneKind,
+        ReplayEvent,
+        SessionFilter,
+        Timeline,
+    )
 
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 MAX_CHAIN_DEPTH = 16
@@ -173,7 +181,35 @@ def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _with_origin(row: dict[str, Any], callers: dict[str, _Caller]) -> dict[str, Any]:
+def resolve_callers(con: duckdb.DuckDBPyConnection, keys: set[str | None]) -> dict[str, _Caller]:
+    """Access key -> its session and that session's caller, up every chain from `keys`.
+
+    One indexed lookup per level of chaining: chains are short (role chaining is capped
+    in practice), so this stays a handful of small queries however large the history is.
+    """
+    found: dict[str, _Caller] = {}
+    frontier = {k for k in keys if k}
+    for _ in range(MAX_CHAIN_DEPTH):
+        if not frontier:
+            break
+        rows = con.execute(
+            """
+            SELECT k.access_key_id, k.session_id, s.caller_arn, s.caller_type,
+                   s.caller_access_key_id
+            FROM (SELECT access_key_id, min(session_id) AS session_id FROM credentials
+                  WHERE access_key_id IN (SELECT unnest(?::VARCHAR[]))
+                  GROUP BY access_key_id) k
+            JOIN sessions s ON s.session_id = k.session_id
+            """,
+            [sorted(frontier)],
+        ).fetchall()
+        for key, sid, arn, ctype, ckey in rows:
+            found[key] = _Caller(sid, arn, ctype, ckey)
+        frontier = {r[4] for r in rows if r[4] and r[4] not in found}
+    return found
+
+
+def with_origin(row: dict[str, Any], callers: dict[str, _Caller]) -> dict[str, Any]:
     """Walk a session's chain up to its origin: the caller of the topmost known session."""
     origin_arn, origin_type = row["principal_arn"], row["principal_type"]
     key, depth, parent, seen = row["caller_access_key_id"], 0, None, {row["session_id"]}
@@ -195,7 +231,7 @@ def _with_origin(row: dict[str, Any], callers: dict[str, _Caller]) -> dict[str, 
     }
 
 
-def _session_view(row: dict[str, Any]) -> SessionView:
+def session_view(row: dict[str, Any]) -> SessionView:
     row = dict(row)
     for key in ("started_at", "ends_at", "expires_at", "exited_at", "revoked_at"):
         if row.get(key) is not None:
@@ -240,35 +276,10 @@ class Queries:
         args = [*params, *picked_params, *([limit] if limit is not None else [])]
         rows = _rows(self.con.execute(sql, args))
         callers = self._callers({r["caller_access_key_id"] for r in rows})
-        return [_session_view(_with_origin(r, callers)) for r in rows]
+        return [session_view(with_origin(r, callers)) for r in rows]
 
     def _callers(self, keys: set[str | None]) -> dict[str, _Caller]:
-        """Access key -> its session and that session's caller, up every chain from `keys`.
-
-        One indexed lookup per level of chaining: chains are short (role chaining is
-        capped in practice), so this stays a handful of small queries however large the
-        history is.
-        """
-        found: dict[str, _Caller] = {}
-        frontier = {k for k in keys if k}
-        for _ in range(MAX_CHAIN_DEPTH):
-            if not frontier:
-                break
-            rows = self.con.execute(
-                """
-                SELECT k.access_key_id, k.session_id, s.caller_arn, s.caller_type,
-                       s.caller_access_key_id
-                FROM (SELECT access_key_id, min(session_id) AS session_id FROM credentials
-                      WHERE access_key_id IN (SELECT unnest(?::VARCHAR[]))
-                      GROUP BY access_key_id) k
-                JOIN sessions s ON s.session_id = k.session_id
-                """,
-                [sorted(frontier)],
-            ).fetchall()
-            for key, sid, arn, ctype, ckey in rows:
-                found[key] = _Caller(sid, arn, ctype, ckey)
-            frontier = {r[4] for r in rows if r[4] and r[4] not in found}
-        return found
+        return resolve_callers(self.con, keys)
 
     # -- questions -------------------------------------------------------------------
 
@@ -514,3 +525,55 @@ class Queries:
         from pipeline.permissions import permissions_summary
 
         return permissions_summary(self, session_id, at)
+
+    # -- replay (issue 6): thin doors into pipeline.replay ------------------------------
+    # Imported on call: pipeline.replay builds on this module's SQL fragments.
+
+    def active_sessions(
+        self, at: datetime, flt: SessionFilter | None = None, *, limit: int | None = 200
+    ) -> ActiveSessions:
+        from pipeline import replay
+
+        return replay.active_sessions(self.con, at, flt or replay.SessionFilter(), limit=limit)
+
+    def timeline(
+        self,
+        start: datetime,
+        end: datetime,
+        flt: SessionFilter | None = None,
+        *,
+        lane: LaneKind = "principal",
+        max_bars: int | None = None,
+    ) -> Timeline:
+        from pipeline import replay
+
+        return replay.timeline(
+            self.con,
+            start,
+            end,
+            flt or replay.SessionFilter(),
+            lane=lane,
+            max_bars=replay.MAX_TIMELINE_BARS if max_bars is None else max_bars,
+        )
+
+    def replay_events(
+        self, start: datetime, end: datetime, flt: SessionFilter | None = None
+    ) -> list[ReplayEvent]:
+        from pipeline import replay
+
+        return replay.replay_events(self.con, start, end, flt or replay.SessionFilter())
+
+    def sessions_of(self, flt: SessionFilter, *, limit: int = 200) -> tuple[int, list[SessionView]]:
+        from pipeline import replay
+
+        return replay.sessions_of(self.con, flt, limit=limit)
+
+    def facets(self) -> Facets:
+        from pipeline import replay
+
+        return replay.facets(self.con)
+
+    def data_version(self) -> int:
+        from pipeline import replay
+
+        return replay.data_version(self.con)

@@ -12,6 +12,7 @@ import click
 from pipeline import __version__
 from pipeline.cli.bench import bench_command
 from pipeline.cli.common import RolecallGroup
+from pipeline.cli.dashboard import dashboard_command, replay_command, serve_command
 from pipeline.cli.demo import demo_command
 from pipeline.cli.investigate import session_command, trace_command, who_held_command
 from pipeline.cli.materialize import materialize_command
@@ -51,5 +52,8 @@ for command in (
     permissions_command,
     policy_eval_command,
     import_iam_command,
+    dashboard_command,
+    serve_command,
+    replay_command,
 ):
     main.add_command(command)

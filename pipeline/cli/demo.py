@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli.common import TIME, stdout
+from pipeline.cli.dashboard import serve_dashboard
 from pipeline.cli.investigate import chain_tree
 from pipeline.cli.materialize import run_materialize
 from pipeline.cli.produce import write_simulation
@@ -32,7 +33,7 @@ from pipeline.timeutil import iso
 @click.option("--days", default=3, show_default=True, type=click.IntRange(1, 366))
 @click.option("--no-serve", is_flag=True, help="Print the summary and exit (no dashboard).")
 def demo_command(data_dir: str, seed: int, start: datetime, days: int, no_serve: bool) -> None:
-    """Simulate an organization, materialize it, and print an investigation summary.
+    """Simulate an organization, materialize it, print a summary, and serve the dashboard.
 
     \b
     Example:
@@ -58,6 +59,9 @@ def demo_command(data_dir: str, seed: int, start: datetime, days: int, no_serve:
         f"({stats.rate:,.0f}/s) -> {db_path} ({size:.1f} MB)"
     )
     print_summary(str(db_path))
+    if not no_serve:
+        stdout.print()
+        serve_dashboard(str(db_path))
 
 
 def print_summary(db_path: str) -> None:

@@ -1,0 +1,188 @@
+"""How long one step of the Replay page takes the server on a million sessions.
+
+Builds a store of synthetic sessions directly with DuckDB SQL (faster than simulating
+and materializing a million; the rows have the shapes the materializer writes: chained
+sessions whose caller key is another session's key, SAML and service origins, exits and
+role revocations), then times what the Replay callback asks DuckDB for: on each slider
+move, the sessions active at a random moment (with a random filter half the time); on
+each filter change, the activity aggregate over the whole history (the page caches it
+per filter and data version, so a slider move does not recompute it). Prints medians
+and p95s.
+
+    PYTHONPATH=. python bench/dashboard_replay.py --sessions 1000000 --moments 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+from pipeline.queries import Queries
+from pipeline.replay import SessionFilter
+from pipeline.store import Store
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+ROLES = 40
+OKTA = "arn:aws:iam::111122223333:saml-provider/Okta"
+ACCOUNTS = ["111122223333", "444455556666", "777788889999"]
+
+SYNTHESIZE = """
+INSERT INTO sessions
+SELECT
+    'ASIA' || lpad(i::VARCHAR, 16, '0') AS session_id,
+    'assume' AS pref,
+    $accounts[1 + i % 3] AS account_id,
+    'arn:aws:iam::' || $accounts[1 + i % 3] || ':role/Role' || (i % $roles) AS role_arn,
+    'session' || i AS session_name,
+    NULL AS session_arn,
+    CASE WHEN i % 10 < 3 THEN 'SAML' WHEN i % 10 < 5 THEN 'AWS_SERVICE'
+         ELSE 'ASSUME_ROLE' END AS via,
+    CASE WHEN i % 10 < 3 THEN 'arn:aws:iam::111122223333:saml-provider/Okta#user'
+                              || (i % 5000) || '@acme.example'
+         WHEN i % 10 < 5 THEN 'ec2.amazonaws.com'
+         ELSE 'arn:aws:iam::111122223333:user/user' || (i % 2000) END AS caller_arn,
+    CASE WHEN i % 10 < 3 THEN 'SAMLUser' WHEN i % 10 < 5 THEN 'AWSService'
+         ELSE 'IAMUser' END AS caller_type,
+    -- Every fourth assumed-role session is chained from a session started shortly before.
+    CASE WHEN i % 10 >= 5 AND i % 4 = 0 AND i > 20
+         THEN 'ASIA' || lpad((i - 7)::VARCHAR, 16, '0') END AS caller_access_key_id,
+    NULL, NULL, [], NULL, [], true, '198.51.100.7', 'aws-cli/2.15.0',
+    dur AS requested_duration_seconds,
+    NULL AS lifecycle_key,
+    t AS assumed_at, t AS first_issued_at, t AS latest_issued_at,
+    t + to_seconds(dur) AS expires_at,
+    CASE WHEN i % 17 = 0 THEN t + to_seconds(dur // 3) END AS exited_at,
+    CASE WHEN i % 17 = 0 THEN 'EXIT' END AS exit_reason,
+    NULL AS console_exited_at,
+    ['ASIA' || lpad(i::VARCHAR, 16, '0')] AS access_key_ids,
+    t AS started_at,
+    CASE WHEN i % 17 = 0 THEN t + to_seconds(dur // 3) ELSE t + to_seconds(dur) END
+        AS base_ends_at
+FROM (
+    SELECT i,
+           $start::TIMESTAMP + to_microseconds((i * $step)::BIGINT) AS t,
+           CASE WHEN i % 10 < 3 THEN 28800 WHEN i % 10 < 5 THEN 21600
+                WHEN i % 7 = 0 THEN 900 ELSE 3600 END AS dur
+    FROM range($n) r(i)
+)
+"""
+
+CREDENTIALS = """
+INSERT INTO credentials
+SELECT 'ct:' || session_id, first_issued_at, account_id, 'SIMULATOR', session_id,
+       session_id, first_issued_at, expires_at
+FROM sessions
+"""
+
+
+def build(path: Path, sessions: int, days: int) -> None:
+    with Store(path) as store:
+        step = days * 86_400 * 1_000_000 / sessions
+        store.con.execute(
+            SYNTHESIZE,
+            {
+                "accounts": ACCOUNTS,
+                "roles": ROLES,
+                "start": START.replace(tzinfo=None),
+                "step": step,
+                "n": sessions,
+            },
+        )
+        store.con.execute(CREDENTIALS)
+        for k in range(12):  # a revocation on some role every week or so
+            at = START + timedelta(days=k * days / 12 + 1)
+            store.con.execute(
+                "INSERT INTO revocations VALUES (?, ?, ?, 'API', ?, ?)",
+                [
+                    f"rev{k}",
+                    at.replace(tzinfo=None),
+                    ACCOUNTS[k % 3],
+                    f"arn:aws:iam::{ACCOUNTS[k % 3]}:role/Role{k}",
+                    at.replace(tzinfo=None),
+                ],
+            )
+        store.con.execute("CHECKPOINT")
+
+
+def moment_sessions(q: Queries, at: datetime, flt: SessionFilter) -> int:
+    """What a slider move asks DuckDB for: the sessions active then (first 200, and the count)."""
+    return q.active_sessions(at, flt, limit=200).total
+
+
+def history_activity(q: Queries, flt: SessionFilter) -> int:
+    """The activity over the whole history (asked again only when a filter changes)."""
+    span = q.time_range()
+    assert span is not None
+    return len(q.timeline(span[0], span[1] + timedelta(minutes=1), flt, max_bars=0).buckets)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def figures(times: list[float]) -> dict[str, float]:
+    times = sorted(times)
+    return {
+        "median_ms": round(statistics.median(times) * 1000, 1),
+        "p95_ms": round(times[int(0.95 * (len(times) - 1))] * 1000, 1),
+        "max_ms": round(times[-1] * 1000, 1),
+    }
+
+
+def _step(q: Queries, at: datetime, flt: SessionFilter, actives: list[int]) -> None:
+    actives.append(moment_sessions(q, at, flt))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--moments", type=int, default=200)
+    parser.add_argument("--db", type=Path, help="reuse (or keep) this store")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.db or Path(tmp) / "bench.duckdb"
+        if not path.exists():
+            t0 = time.perf_counter()
+            build(path, args.sessions, args.days)
+            print(f"built {args.sessions:,} sessions in {time.perf_counter() - t0:.1f} s -> {path}")
+        q = Queries.open(path)
+        rng = random.Random(6)
+        filters = [
+            SessionFilter(),
+            SessionFilter(role_arn="arn:aws:iam::444455556666:role/Role1"),
+            SessionFilter(via="SAML"),
+            SessionFilter(principal=f"{OKTA}#user42@acme.example"),
+            SessionFilter(account_id="777788889999"),
+        ]
+        moment_sessions(q, START + timedelta(days=1), SessionFilter())  # warm the caches
+        steps: list[float] = []
+        actives: list[int] = []
+        for k in range(args.moments):
+            at = START + timedelta(seconds=rng.randrange(args.days * 86_400))
+            flt = filters[0] if k % 2 == 0 else rng.choice(filters[1:])
+            steps.append(timed(partial(_step, q, at, flt, actives)))
+        aggregates = [timed(partial(history_activity, q, f)) for f in filters for _ in range(3)]
+        q.close()
+    result = {
+        "sessions": args.sessions,
+        "moments": args.moments,
+        "mean_active_sessions": round(statistics.mean(actives)),
+        "slider_step": figures(steps),
+        "history_activity_per_filter_change": figures(aggregates),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

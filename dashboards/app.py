@@ -1,0 +1,64 @@
+"""The Dash app: a header, one page per view chosen by the URL, callbacks per view."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+import dash
+from dash import Input, Output, dcc, html
+
+from dashboards.source import QuerySource
+from dashboards.style import INDEX
+from dashboards.views import investigate, replay, session, timeline
+
+PAGES = {"/": "Replay", "/timeline": "Timeline", "/investigate": "Investigate"}
+
+
+def create_app(source: QuerySource) -> dash.Dash:
+    app = dash.Dash(
+        __name__,
+        title="rolecall",
+        suppress_callback_exceptions=True,  # each page's components exist only on that page
+        update_title="",
+        serve_locally=True,
+    )
+    app.index_string = INDEX
+    app.layout = html.Div(
+        [
+            dcc.Location(id="url", refresh="callback-nav"),
+            html.Header(
+                [html.Span("rolecall", className="brand"), html.Nav(id="nav", className="row")]
+            ),
+            html.Main(id="page"),
+        ]
+    )
+
+    @app.callback(
+        Output("page", "children"),
+        Output("nav", "children"),
+        Input("url", "pathname"),
+        Input("url", "search"),
+    )
+    def route(pathname: str | None, search: str | None) -> tuple[Any, Any]:
+        path = pathname or "/"
+        nav = [
+            dcc.Link(label, href=href, className="active" if href == path else "")
+            for href, label in PAGES.items()
+        ]
+        with source.queries() as q:
+            if path == "/timeline":
+                page = timeline.layout(q)
+            elif path == "/investigate":
+                page = investigate.layout(q)
+            elif path == "/session":
+                ids = parse_qs((search or "").lstrip("?")).get("id", [""])
+                page = session.layout(q, ids[0])
+            else:
+                page = replay.layout(q)
+        return page, nav
+
+    replay.register(app, source)
+    timeline.register(app, source)
+    investigate.register(app, source)
+    return app

@@ -1,0 +1,203 @@
+"""Investigate: an access key to its chain; a principal's or a role's sessions; who could."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, State, dcc, html
+
+from dashboards import hooks
+from dashboards.source import QuerySource
+from dashboards.views.replay import HEADERS, session_rows
+from dashboards.widgets import grid, name, session_link, via_pill, when
+from pipeline.errors import RolecallError
+from pipeline.permissions import WhoCould
+from pipeline.queries import Queries
+from pipeline.replay import SessionFilter
+from pipeline.timeutil import parse_time
+
+NOT_YET = "Available once the permissions query (who_could) is in the query API."
+KINDS = {"key": "access key id", "principal": "principal or origin ARN", "role": "role ARN"}
+
+
+def layout(q: Queries) -> html.Div:
+    could = hooks.who_could(q) is not None
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.H2("Investigate"),
+                    html.Div(
+                        [
+                            dcc.RadioItems(
+                                [{"label": v, "value": k} for k, v in KINDS.items()],
+                                "key",
+                                id="investigate-kind",
+                                inline=True,
+                            ),
+                            dcc.Input(
+                                id="investigate-query",
+                                placeholder="ASIA... or an ARN",
+                                style={"width": "560px"},
+                                debounce=True,
+                            ),
+                            html.Button("Search", id="investigate-go"),
+                        ],
+                        className="row",
+                    ),
+                ],
+                className="card",
+            ),
+            html.Div(id="investigate-result"),
+            html.Div(
+                [
+                    html.H3("Who could do action A on resource R at time T"),
+                    html.Div(
+                        [
+                            dcc.Input(
+                                id="could-action",
+                                placeholder="s3:GetObject",
+                                style={"width": "260px"},
+                            ),
+                            dcc.Input(
+                                id="could-resource",
+                                placeholder="arn:aws:s3:::bucket/key",
+                                style={"width": "260px"},
+                            ),
+                            dcc.Input(
+                                id="could-at",
+                                placeholder="2026-01-05T12:00:00Z",
+                                style={"width": "260px"},
+                            ),
+                            html.Button("Ask", id="could-go", disabled=not could),
+                        ],
+                        className="row",
+                    ),
+                    html.Div(
+                        id="could-result",
+                        children="" if could else NOT_YET,
+                        className="muted",
+                    ),
+                ],
+                className="card",
+            ),
+        ]
+    )
+
+
+def _could_answer(answer: WhoCould) -> html.Div:
+    """Sessions and IAM users whose permissions allowed the action, with the deciding reason."""
+    rows = [
+        [
+            session_link(s.session_id),
+            name(s.origin_arn),
+            name(s.role_arn),
+            via_pill(s.via),
+            d.reason,
+        ]
+        for s, d in answer.sessions
+    ]
+    users = [[name(arn), d.reason] for arn, d in answer.principals]
+    parts: list[Any] = [
+        html.P(
+            f"{len(answer.sessions)} of {answer.considered} active sessions could "
+            f"({answer.action} on {answer.resource}).",
+            id="could-count",
+        ),
+    ]
+    if rows:
+        parts.append(grid(["session", "origin", "role", "how", "why"], rows, "could-table"))
+    if users:
+        parts.append(html.H4("IAM users whose own policies allow it"))
+        parts.append(grid(["user", "why"], users))
+    parts.append(html.P(answer.note, className="muted"))
+    return html.Div(parts)
+
+
+def _trace(q: Queries, key: str) -> html.Div:
+    trace = q.trace(key)
+    steps = [html.Li([name(trace.origin_arn), "  origin"], className="origin")]
+    for s in trace.chain:
+        steps.append(
+            html.Li(
+                [
+                    session_link(s.session_id),
+                    " ",
+                    via_pill(s.via),
+                    " ",
+                    name(s.role_arn),
+                    html.Span(f"  {when(s.started_at)} → {when(s.ends_at)}", className="muted"),
+                ],
+                className="current" if s.session_id == trace.session_id else "",
+            )
+        )
+    return html.Div(
+        [
+            html.H3(f"{key} belongs to session {trace.session_id}"),
+            html.Ul(steps, className="chain", id="investigate-chain"),
+        ],
+        className="card",
+    )
+
+
+def _sessions(q: Queries, flt: SessionFilter, title: str) -> html.Div:
+    total, sessions = q.sessions_of(flt, limit=200)
+    body: list[Any] = [html.H3(f"{title}: {total} session(s), newest first")]
+    if flt.role_arn:
+        holders = q.holders(flt.role_arn)
+        body.append(
+            grid(
+                ["origin", "sessions", "first", "last"],
+                [
+                    [name(h["origin_arn"]), h["sessions"], when(h["first"]), when(h["last"])]
+                    for h in holders
+                ],
+            )
+        )
+        body.append(html.H3("Sessions"))
+    rows = [r for r in session_rows(q, sessions[0].started_at, sessions)] if sessions else []
+    body.append(grid(HEADERS, rows) if rows else html.P("None found."))
+    return html.Div(body, className="card")
+
+
+def register(app: dash.Dash, source: QuerySource) -> None:
+    @app.callback(
+        Output("investigate-result", "children"),
+        Input("investigate-go", "n_clicks"),
+        Input("investigate-query", "value"),
+        State("investigate-kind", "value"),
+        prevent_initial_call=True,
+    )
+    def search(_n: Any, text: str | None, kind: str) -> Any:
+        value = (text or "").strip()
+        if not value:
+            return html.P("Type an access key id or an ARN.", className="muted")
+        try:
+            with source.queries() as q:
+                if kind == "key":
+                    return _trace(q, value)
+                if kind == "role":
+                    return _sessions(q, SessionFilter(role_arn=value), value)
+                return _sessions(q, SessionFilter(principal=value), value)
+        except RolecallError as exc:
+            return html.Div(html.P(str(exc)), className="card")
+
+    @app.callback(
+        Output("could-result", "children"),
+        Input("could-go", "n_clicks"),
+        State("could-action", "value"),
+        State("could-resource", "value"),
+        State("could-at", "value"),
+        prevent_initial_call=True,
+    )
+    def could(_n: Any, action: str | None, resource: str | None, at: str | None) -> Any:
+        try:
+            with source.queries() as q:
+                ask = hooks.who_could(q)
+                if ask is None:
+                    return "Not available yet."
+                answers = ask(action or "", resource or "", parse_time(at or ""))
+        except RolecallError as exc:
+            return str(exc)
+        return _could_answer(answers)

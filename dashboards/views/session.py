@@ -1,0 +1,144 @@
+"""Session view: the chain from the origin, the credentials, policy, tags, actions and end."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dash import html
+
+from dashboards.widgets import end_label, grid, name, session_link, via_pill, when
+from pipeline.errors import NotFoundError
+from pipeline.queries import Queries, SessionDetail, SessionView
+
+
+def layout(q: Queries, session_id: str) -> html.Div:
+    try:
+        detail = q.session(session_id)
+    except NotFoundError as exc:
+        return html.Div([html.H2("Session"), html.P(str(exc))])
+    s = detail.session
+    return html.Div(
+        [
+            html.H2(["Session ", html.Span(s.session_id, className="mono")]),
+            html.Div([_facts(s)], className="card"),
+            html.Div([html.H3("Chain from the origin"), _chain(detail)], className="card"),
+            html.Div([html.H3("Credentials"), _credentials(detail)], className="card"),
+            html.Div([html.H3("Session policy and tags"), *_policy(s)], className="card"),
+            html.Div(
+                [html.H3(f"Actions with its keys ({len(detail.actions)})"), _actions(detail)],
+                className="card",
+            ),
+        ],
+        id="session-view",
+    )
+
+
+def _facts(s: SessionView) -> html.Dl:
+    end: list[Any] = [when(s.ends_at), " ", end_label(s.end_reason)]
+    if s.end_reason == "revoked":
+        end.append(" (revoke active sessions on the role)")
+    elif s.expiry_estimated:
+        end.append(" (expiry estimated from the requested duration)")
+    pairs: list[tuple[str, Any]] = [
+        ("role", name(s.role_arn)),
+        ("session name", s.session_name or "-"),
+        ("principal", name(s.principal_arn)),
+        ("origin", html.Span([name(s.origin_arn), f" ({s.origin_type or '?'})"])),
+        ("how assumed", via_pill(s.via)),
+        ("started", when(s.started_at)),
+        ("ended", html.Span(end)),
+        ("source identity", s.source_identity or "-"),
+        (
+            "MFA",
+            "not reported"
+            if s.mfa_authenticated is None
+            else ("yes" if s.mfa_authenticated else "no"),
+        ),
+        ("source IP", s.source_ip or "-"),
+        ("user agent", s.user_agent or "-"),
+    ]
+    items: list[html.Dt | html.Dd] = []
+    for label, value in pairs:
+        items += [html.Dt(label), html.Dd(value)]
+    return html.Dl(items, className="facts")
+
+
+def _chain(detail: SessionDetail) -> html.Ul:
+    chain = detail.chain
+    root = chain[0]
+    items = [
+        html.Li(
+            [name(root.origin_arn or root.principal_arn), f"  origin ({root.origin_type or '?'})"],
+            className="origin",
+        )
+    ]
+    for s in chain:
+        items.append(
+            html.Li(
+                [
+                    session_link(s.session_id),
+                    " ",
+                    via_pill(s.via),
+                    " ",
+                    name(s.role_arn),
+                    html.Span(
+                        f"  {when(s.started_at)} → {when(s.ends_at)} ({s.end_reason})",
+                        className="muted",
+                    ),
+                ],
+                className="current" if s.session_id == detail.session.session_id else "",
+            )
+        )
+    return html.Ul(items, className="chain", id="session-chain")
+
+
+def _credentials(detail: SessionDetail) -> html.Table | html.P:
+    rows = [
+        [
+            html.Span(c["access_key_id"], className="mono"),
+            c["issued_at"] or "-",
+            c["expires_at"] or "-",
+        ]
+        for c in detail.credentials
+    ]
+    return grid(["access key", "issued", "expires"], rows) if rows else html.P("No key recorded.")
+
+
+def _policy(s: SessionView) -> list[html.Div | html.P | html.Pre | html.Table]:
+    out: list[html.Div | html.P | html.Pre | html.Table] = []
+    if s.session_policy:
+        try:
+            text = json.dumps(json.loads(s.session_policy), indent=2)
+        except ValueError:
+            text = s.session_policy
+        out.append(html.Pre(text, className="policy"))
+    else:
+        out.append(html.P("No inline session policy."))
+    if s.session_policy_arns:
+        out.append(html.P("Policy ARNs: " + ", ".join(s.session_policy_arns)))
+    if s.session_tags:
+        rows = [
+            [k, v, "transitive" if k in s.transitive_tag_keys else ""]
+            for k, v in sorted(s.session_tags.items())
+        ]
+        out.append(grid(["tag", "value", ""], rows))
+    else:
+        out.append(html.P("No session tags."))
+    return out
+
+
+def _actions(detail: SessionDetail) -> html.Table | html.P:
+    rows = [
+        [
+            when(a.event_time),
+            html.Span(a.access_key_id or "-", className="mono"),
+            a.action,
+            html.Span(", ".join(a.resources) or "-", className="mono"),
+            html.Span(a.outcome.lower(), className=a.outcome.lower()),
+            a.error_code or "",
+        ]
+        for a in detail.actions
+    ]
+    headers = ["time", "key", "action", "resources", "outcome", "error"]
+    return grid(headers, rows) if rows else html.P("No action recorded with its keys.")

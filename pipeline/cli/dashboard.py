@@ -1,0 +1,189 @@
+"""`dashboard`, `serve` and `replay`: watching the history, in a browser or a terminal."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from types import FrameType
+from typing import Any, TypeVar
+
+import click
+
+from pipeline.cli.common import (
+    TIME,
+    db_option,
+    emit_json,
+    json_option,
+    log_option,
+    stderr,
+    stdout,
+)
+from pipeline.errors import RolecallError
+from pipeline.log import open_log
+from pipeline.materializer import materialize
+from pipeline.queries import Queries
+from pipeline.replay import SessionFilter
+from pipeline.store import Store
+from pipeline.timeutil import iso
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+USER_ENV, PASSWORD_ENV = "ROLECALL_DASHBOARD_USER", "ROLECALL_DASHBOARD_PASSWORD"
+
+
+def _host_option(func: F) -> F:
+    func = click.option("--port", default=8050, show_default=True, type=click.IntRange(0, 65535))(
+        func
+    )
+    return click.option(
+        "--host",
+        default="127.0.0.1",
+        show_default=True,
+        help=f"Address to bind. Any non-loopback address needs {USER_ENV} and {PASSWORD_ENV} "
+        "(HTTP basic auth on every request).",
+    )(func)
+
+
+def _wait_until_stopped(stop: threading.Event) -> None:
+    """Block the main thread until Ctrl-C or SIGTERM."""
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def serve_dashboard(db_path: str, *, host: str = "127.0.0.1", port: int = 8050) -> None:
+    """Serve the dashboard over a read-only database until interrupted."""
+    # Imported here: the dashboard pulls in Dash and Flask, which other commands never need.
+    from dashboards.access import access_rule
+    from dashboards.server import DashboardServer
+    from dashboards.source import QuerySource
+
+    credentials = access_rule(host, os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV))
+    source = QuerySource.open_read_only(db_path)
+    server = DashboardServer(source, host=host, port=port, credentials=credentials).start()
+    stdout.print(f"dashboard at {server.url} (database {db_path}, read-only; Ctrl-C to stop)")
+    try:
+        _wait_until_stopped(threading.Event())
+    finally:
+        server.stop()
+        source.close()
+
+
+@click.command("dashboard")
+@db_option
+@_host_option
+def dashboard_command(db_path: str, host: str, port: int) -> None:
+    """Serve the replay dashboard over the database (opened read-only).
+
+    \b
+    Examples:
+      rolecall dashboard --db ./data/rolecall.duckdb
+      ROLECALL_DASHBOARD_USER=audit ROLECALL_DASHBOARD_PASSWORD=... \\
+        rolecall dashboard --host 0.0.0.0 --port 8050
+    """
+    serve_dashboard(db_path, host=host, port=port)
+
+
+@click.command("serve")
+@log_option
+@db_option
+@_host_option
+def serve_command(log_url: str, db_path: str, host: str, port: int) -> None:
+    """Keep materializing from the log and serve the dashboard, in one process.
+
+    DuckDB lets one process write a file, so the materializer and the dashboard share
+    one database instance: the materializer writes on its connection, every request
+    reads on its own cursor and sees each committed batch.
+
+    \b
+    Example:
+      rolecall serve --log file:./data/log --db ./data/rolecall.duckdb --port 8050
+    """
+    from dashboards.access import access_rule
+    from dashboards.server import DashboardServer
+    from dashboards.source import QuerySource
+
+    credentials = access_rule(host, os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV))
+    stop = threading.Event()
+    failure: list[BaseException] = []
+    with open_log(log_url, create=False) as event_log, Store(db_path) as store:
+        # The readers' root cursor is taken here, before the writer thread starts using
+        # the connection: DuckDB connections are not shared across threads, cursors are.
+        source = QuerySource(store.con.cursor())
+
+        def follow() -> None:
+            try:
+                materialize(event_log, store, follow=True, stop=stop)
+            except RolecallError as exc:
+                failure.append(exc)
+                stop.set()
+
+        worker = threading.Thread(target=follow, name="materializer", daemon=True)
+        worker.start()
+        server = DashboardServer(source, host=host, port=port, credentials=credentials).start()
+        stdout.print(f"dashboard at {server.url}; materializing {log_url} -> {db_path}")
+        try:
+            _wait_until_stopped(stop)
+        finally:
+            stop.set()
+            server.stop()
+            worker.join(timeout=30)
+            source.close()
+    if failure:
+        raise failure[0] if isinstance(failure[0], RolecallError) else RuntimeError(failure[0])
+
+
+@click.command("replay")
+@click.option("--from", "start", type=TIME, required=True, help="Window start (ISO 8601).")
+@click.option("--to", "end", type=TIME, required=True, help="Window end (ISO 8601, exclusive).")
+@click.option("--role", "role_arn", help="Only this role ARN.")
+@click.option("--principal", help="Only sessions whose caller, origin or session ARN is this.")
+@click.option("--account", "account_id", help="Only this 12-digit account.")
+@click.option("--via", help="Only sessions assumed this way (e.g. SAML, ASSUME_ROLE).")
+@db_option
+@json_option
+def replay_command(
+    start: datetime,
+    end: datetime,
+    role_arn: str | None,
+    principal: str | None,
+    account_id: str | None,
+    via: str | None,
+    db_path: str,
+    as_json: bool,
+) -> None:
+    """Replay a window in the terminal: every session start, exit, expiry and revocation.
+
+    \b
+    Examples:
+      rolecall replay --from 2026-01-05T09:00:00Z --to 2026-01-05T12:00:00Z
+      rolecall replay --from 2026-01-06 --to 2026-01-07 --via SAML --json
+    """
+    flt = SessionFilter(account_id=account_id, role_arn=role_arn, principal=principal, via=via)
+    q = Queries.open(db_path)
+    try:
+        events = q.replay_events(start, end, flt)
+    finally:
+        q.close()
+    if as_json:
+        emit_json(events)
+        return
+    for e in events:
+        click.echo(
+            f"{iso(e.time)}  {e.kind:<10}  {e.role_arn or '-'}  principal {e.principal_arn or '-'}"
+            f"  origin {e.origin_arn or '-'}  via {e.via or '-'}  {e.session_id}"
+        )
+    stderr.print(f"{len(events)} event(s) from {iso(start)} to {iso(end)}")
