@@ -1,0 +1,172 @@
+"""Streams CloudTrail records out of files, archives, directory trees and stdin.
+
+Shapes read, with bounded memory:
+- a CloudTrail log file, `{"Records": [...]}` (streamed record by record with ijson's C
+  backend, so a file of any size is never held whole), plain or gzipped;
+- a JSON array of records;
+- JSON Lines, including Logstash exports (time in `@timestamp`, the record possibly
+  nested) and lines that are themselves `{"Records": [...]}`;
+- directory trees in CloudTrail's S3 layout (`AWSLogs/<account>/CloudTrail/<region>/
+  YYYY/MM/DD/*.json.gz`, also with an organization's `<o-id>/`), digests left out;
+- `-` for standard input.
+
+A file that is truncated or corrupt raises `CorruptInput` after yielding every record
+read before the damage; the importer reports it and goes on with the next file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import re
+import sys
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import ijson
+
+STDIN = "-"
+_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".gz")
+_PEEK = 1 << 16
+_RECORDS_FIRST = re.compile(rb'^\s*\{\s*"Records"\s*:\s*\[')
+# Where a Logstash or EventBridge export nests the CloudTrail record.
+_NESTS = ("cloudtrail", "detail", "_source", "aws", "event", "json", "message")
+
+
+class CorruptInput(Exception):
+    """A file could not be read to its end (truncated gzip, broken JSON...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One input: a file path, or standard input."""
+
+    name: str
+    path: Path | None  # None: standard input
+
+    def open(self) -> IO[bytes]:
+        if self.path is None:
+            return sys.stdin.buffer
+        return self.path.open("rb")
+
+
+def sources(paths: Iterable[str]) -> list[Source]:
+    """Every file named by `paths`, directories walked in a stable order."""
+    found: list[Source] = []
+    for raw in paths:
+        if raw == STDIN:
+            found.append(Source("<stdin>", None))
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                # Digest files sign the logs; they hold no records.
+                dirs[:] = sorted(d for d in dirs if d != "CloudTrail-Digest")
+                for name in sorted(files):
+                    if name.endswith(_SUFFIXES):
+                        file = Path(root) / name
+                        found.append(Source(str(file), file))
+        else:
+            found.append(Source(str(path), path))
+    return found
+
+
+def read_records(source: Source) -> Iterator[Any]:
+    """The records of one input, in file order. Raises `CorruptInput` on damage."""
+    try:
+        raw = source.open()
+    except OSError as exc:
+        raise CorruptInput(f"cannot open: {exc.strerror or exc}") from None
+    try:
+        yield from _records(raw)
+    except CorruptInput:
+        raise
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise CorruptInput(f"corrupt or truncated gzip: {exc or type(exc).__name__}") from None
+    except ijson.JSONError as exc:
+        raise CorruptInput(f"broken JSON: {str(exc)[:200]}") from None
+    except UnicodeDecodeError as exc:
+        raise CorruptInput(f"not UTF-8: {exc.reason}") from None
+    except OSError as exc:
+        raise CorruptInput(f"read error: {exc}") from None
+    finally:
+        if source.path is not None:
+            raw.close()
+
+
+def _records(raw: IO[bytes]) -> Iterator[Any]:
+    stream = io.BufferedReader(raw, buffer_size=_PEEK)  # type: ignore[arg-type]
+    if stream.peek(2)[:2] == b"\x1f\x8b":
+        stream = io.BufferedReader(gzip.GzipFile(fileobj=stream), buffer_size=_PEEK)  # type: ignore[arg-type]
+    head = stream.peek(_PEEK)
+    first = head.lstrip()[:1]
+    if not first:
+        return
+    if first == b"[":
+        yield from ijson.items(stream, "item", use_float=True)
+    elif _RECORDS_FIRST.match(head) and not _first_line_is_complete(head):
+        yield from ijson.items(stream, "Records.item", use_float=True, multiple_values=True)
+    elif first == b"{":
+        yield from _json_lines(stream)
+    else:
+        raise CorruptInput(f"not JSON: starts with {head[:20]!r}")
+
+
+def _first_line_is_complete(head: bytes) -> bool:
+    """A JSON Lines file whose first line is a whole object (maybe a small Records file)."""
+    end = head.find(b"\n")
+    if end < 0:
+        return False
+    try:
+        json.loads(head[:end])
+    except ValueError:
+        return False
+    return True
+
+
+def _json_lines(stream: IO[bytes]) -> Iterator[Any]:
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            if number > 1 and not line.endswith(b"\n"):
+                raise CorruptInput(f"truncated last line {number}: {exc}") from None
+            yield InvalidLine(number, str(exc)[:120])
+            continue
+        if isinstance(value, dict) and isinstance(value.get("Records"), list):
+            yield from value["Records"]
+        else:
+            yield value
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidLine:
+    """A line of a JSON Lines file that is not JSON: skipped, and counted with its reason."""
+
+    line: int
+    reason: str
+
+
+def unwrap(record: dict[str, Any]) -> dict[str, Any]:
+    """The CloudTrail record inside a Logstash or EventBridge envelope (or the record itself)."""
+    if "eventName" in record:
+        return record
+    for key in _NESTS:
+        inner = record.get(key)
+        if isinstance(inner, str) and inner[:1] == "{":
+            try:
+                inner = json.loads(inner)
+            except ValueError:
+                continue
+        if isinstance(inner, dict) and "eventName" in inner:
+            if "eventTime" not in inner and "@timestamp" in record:
+                inner = {**inner, "@timestamp": record["@timestamp"]}
+            return inner
+    return record
