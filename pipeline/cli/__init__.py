@@ -10,6 +10,7 @@ import logging
 import click
 
 from pipeline import __version__
+from pipeline.cli.cloudtrail import import_cloudtrail_command
 from pipeline.cli.common import RolecallGroup
 from pipeline.cli.demo import demo_command
 from pipeline.cli.investigate import session_command, trace_command, who_held_command
@@ -42,5 +43,6 @@ for command in (
     who_held_command,
     session_command,
     trace_command,
+    import_cloudtrail_command,
 ):
     main.add_command(command)
