@@ -78,12 +78,14 @@ def sources(paths: Iterable[str]) -> list[Source]:
 
 def read_records(source: Source) -> Iterator[Any]:
     """The records of one input, in file order. Raises `CorruptInput` on damage."""
+    opened: list[IO[bytes]] = []
     try:
-        raw = source.open()
-    except OSError as exc:
-        raise CorruptInput(f"cannot open: {exc.strerror or exc}") from None
-    try:
-        yield from _records(raw)
+        if source.path is None:
+            base: IO[bytes] = sys.stdin.buffer
+        else:
+            base = io.BufferedReader(source.path.open("rb", buffering=0), buffer_size=_PEEK)
+            opened.append(base)
+        yield from _records(base, opened)
     except CorruptInput:
         raise
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -93,17 +95,21 @@ def read_records(source: Source) -> Iterator[Any]:
     except UnicodeDecodeError as exc:
         raise CorruptInput(f"not UTF-8: {exc.reason}") from None
     except OSError as exc:
-        raise CorruptInput(f"read error: {exc}") from None
+        raise CorruptInput(f"cannot read: {exc.strerror or exc}") from None
     finally:
-        if source.path is not None:
-            raw.close()
+        for stream in reversed(opened):
+            stream.close()
 
 
-def _records(raw: IO[bytes]) -> Iterator[Any]:
-    stream = io.BufferedReader(raw, buffer_size=_PEEK)  # type: ignore[arg-type]
-    if stream.peek(2)[:2] == b"\x1f\x8b":
-        stream = io.BufferedReader(gzip.GzipFile(fileobj=stream), buffer_size=_PEEK)  # type: ignore[arg-type]
-    head = stream.peek(_PEEK)
+def _records(stream: IO[bytes], opened: list[IO[bytes]]) -> Iterator[Any]:
+    peek = getattr(stream, "peek", None)
+    if peek is None:  # a pipe without a buffer of its own
+        stream = io.BufferedReader(stream, buffer_size=_PEEK)  # type: ignore[arg-type]
+    if stream.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]
+        unzipped = gzip.GzipFile(fileobj=stream)
+        stream = io.BufferedReader(unzipped, buffer_size=_PEEK)  # type: ignore[arg-type]
+        opened.append(stream)
+    head = stream.peek(_PEEK)  # type: ignore[attr-defined]
     first = head.lstrip()[:1]
     if not first:
         return
