@@ -33,6 +33,9 @@ import ijson
 STDIN = "-"
 _SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".gz")
 _PEEK = 1 << 16
+_CHUNK = 1 << 13
+_BRACKETS = re.compile(rb"[\[\]{}]")
+MAX_NESTING = 512  # CloudTrail records nest a few dozen levels at most
 _RECORDS_FIRST = re.compile(rb'^\s*\{\s*"Records"\s*:\s*\[')
 # Where a Logstash or EventBridge export nests the CloudTrail record.
 _NESTS = ("cloudtrail", "detail", "_source", "aws", "event", "json", "message")
@@ -114,13 +117,45 @@ def _records(stream: IO[bytes], opened: list[IO[bytes]]) -> Iterator[Any]:
     if not first:
         return
     if first == b"[":
-        yield from ijson.items(stream, "item", use_float=True)
+        yield from ijson.items(_NestingGuard(stream), "item", use_float=True, multiple_values=True)
     elif _RECORDS_FIRST.match(head) and not _first_line_is_complete(head):
-        yield from ijson.items(stream, "Records.item", use_float=True, multiple_values=True)
-    elif first == b"{":
+        yield from ijson.items(
+            _NestingGuard(stream), "Records.item", use_float=True, multiple_values=True
+        )
+    elif first == b"{" or _first_line_is_complete(head):
         yield from _json_lines(stream)
     else:
         raise CorruptInput(f"not JSON: starts with {head[:20]!r}")
+
+
+class _NestingGuard:
+    """Refuses JSON nested deeper than `limit` before the parser sees it.
+
+    ijson keeps a prefix string per level, so memory grows with the square of the depth:
+    a few kilobytes of `[[[[...` would exhaust the machine. Counting brackets per small
+    chunk costs next to nothing; the exact walk runs only when a chunk could go too deep.
+    Brackets inside strings are counted too, which only makes the guard stricter.
+    """
+
+    def __init__(self, stream: IO[bytes], limit: int = MAX_NESTING) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.depth = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(_CHUNK if size is None or size < 0 else min(size, _CHUNK))
+        opens = data.count(b"[") + data.count(b"{")
+        if self.depth + opens > self.limit:
+            self._walk(data)
+        self.depth = max(0, self.depth + opens - data.count(b"]") - data.count(b"}"))
+        return data
+
+    def _walk(self, data: bytes) -> None:
+        depth = self.depth
+        for match in _BRACKETS.finditer(data):
+            depth = depth + 1 if match.group() in (b"[", b"{") else max(0, depth - 1)
+            if depth > self.limit:
+                raise CorruptInput(f"JSON nested deeper than {self.limit} levels")
 
 
 def _first_line_is_complete(head: bytes) -> bool:
@@ -141,6 +176,9 @@ def _json_lines(stream: IO[bytes]) -> Iterator[Any]:
             continue
         try:
             value = json.loads(line)
+        except RecursionError:
+            yield InvalidLine(number, "nested too deeply")
+            continue
         except ValueError as exc:
             if number > 1 and not line.endswith(b"\n"):
                 raise CorruptInput(f"truncated last line {number}: {exc}") from None
