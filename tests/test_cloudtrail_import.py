@@ -102,12 +102,18 @@ def test_every_input_shape_reads_the_same_records(tmp_path: Path) -> None:
     (tmp_path / "array.json").write_text(json.dumps(records))
     (tmp_path / "lines.jsonl").write_text(
         "".join(
-            json.dumps({"@timestamp": r["eventTime"], "cloudtrail": {**r, "eventTime": None}}
-                       if i % 2 else r) + "\n"
+            json.dumps(
+                {"@timestamp": r["eventTime"], "cloudtrail": {**r, "eventTime": None}}
+                if i % 2
+                else r
+            )
+            + "\n"
             for i, r in enumerate(records)
         ).replace('"eventTime": null, ', "")
     )
-    expected = _import(tmp_path / "ref", str(STRATUS / "aws.credential-access.ec2-get-password-data.json"))
+    expected = _import(
+        tmp_path / "ref", str(STRATUS / "aws.credential-access.ec2-get-password-data.json")
+    )
     for path in ("bucket", "pretty.json", "array.json", "lines.jsonl"):
         got = _import(tmp_path / "out" / path.replace(".", "_"), str(tmp_path / path))
         assert got["records_read"] == len(records), path
@@ -143,7 +149,12 @@ def test_damaged_files_are_reported_and_the_rest_imports(tmp_path: Path) -> None
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output)
     corrupt = {Path(c["file"]).name: c["reason"] for c in summary["corrupt_files"]}
-    assert set(corrupt) == {"a_truncated.json.gz", "b_broken.json", "c_binary.json", "d_bad_line.jsonl"}
+    assert set(corrupt) == {
+        "a_truncated.json.gz",
+        "b_broken.json",
+        "c_binary.json",
+        "d_bad_line.jsonl",
+    }
     assert "gzip" in corrupt["a_truncated.json.gz"]
     assert "JSON" in corrupt["b_broken.json"]
     assert "truncated last line" in corrupt["d_bad_line.jsonl"]

@@ -57,8 +57,7 @@ def test_get_password_data_calls_trace_to_the_iam_user(stratus: Imported) -> Non
     keys = {
         r["userIdentity"]["accessKeyId"]  # type: ignore[index]
         for r in records
-        if r["eventName"] == "GetPasswordData"
-        and r["userIdentity"]["type"] == "AssumedRole"  # type: ignore[index]
+        if r["eventName"] == "GetPasswordData" and r["userIdentity"]["type"] == "AssumedRole"  # type: ignore[index]
     }
     assert keys
     q = stratus.queries()
@@ -68,7 +67,9 @@ def test_get_password_data_calls_trace_to_the_iam_user(stratus: Imported) -> Non
             assert trace.origin_arn == "arn:aws:iam::457448411975:user/christophe"
             assert trace.origin_resolved
             assert trace.chain[-1].via == "ASSUME_ROLE"
-            assert trace.chain[-1].role_arn.endswith("role/stratus-red-team-ec2-get-password-data-role")  # type: ignore[union-attr]
+            assert trace.chain[-1].role_arn.endswith(
+                "role/stratus-red-team-ec2-get-password-data-role"
+            )  # type: ignore[union-attr]
     finally:
         q.close()
 
@@ -95,7 +96,8 @@ def test_sessions_whose_issuing_event_is_missing_are_inferred(stratus: Imported)
         roles = sorted(
             r[0]
             for r in q.con.execute(
-                "SELECT DISTINCT role_arn FROM sessions WHERE via = 'INFERRED' AND role_arn IS NOT NULL"
+                "SELECT DISTINCT role_arn FROM sessions "
+                "WHERE via = 'INFERRED' AND role_arn IS NOT NULL"
             ).fetchall()
         )
         issued_ones = q.con.execute(
@@ -141,21 +143,28 @@ def test_composed_shapes_become_the_right_sessions(composed: Imported) -> None:
     try:
         saml = q.session("ASIACOMPOSEDSAML0001").session
         assert saml.via == "SAML"
-        assert saml.principal_arn == "arn:aws:iam::111122223333:saml-provider/Okta#alice@acme.example"
+        assert (
+            saml.principal_arn == "arn:aws:iam::111122223333:saml-provider/Okta#alice@acme.example"
+        )
         assert saml.session_tags == {"team": "platform", "cost-center": "cc-35"}
         assert saml.transitive_tag_keys == ["team"]
         assert saml.source_identity == "alice"
         assert saml.expires_at.isoformat().startswith("2026-01-05T16:02:11")
 
         chained = q.trace("ASIACOMPOSEDCHAIN001")
-        assert [s.session_id for s in chained.chain] == ["ASIACOMPOSEDSAML0001", "ASIACOMPOSEDCHAIN001"]
+        assert [s.session_id for s in chained.chain] == [
+            "ASIACOMPOSEDSAML0001",
+            "ASIACOMPOSEDCHAIN001",
+        ]
         assert chained.origin_arn == saml.principal_arn
         deploy = chained.chain[-1]
         assert deploy.session_tags == {"ticket": "OPS-42"}
         assert deploy.session_policy is not None and '"s3:*"' in deploy.session_policy
         assert deploy.session_policy_arns == ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
         assert deploy.mfa_authenticated is True
-        assert deploy.expires_at.isoformat().startswith("2026-01-05T09:30:00")  # "Jan 5, 2026 9:30:00 AM"
+        assert deploy.expires_at.isoformat().startswith(
+            "2026-01-05T09:30:00"
+        )  # "Jan 5, 2026 9:30:00 AM"
         denied = [a for a in q.actions("ASIACOMPOSEDCHAIN001") if a.outcome == "DENIED"]
         assert [(a.action, a.resources) for a in denied] == [
             ("sts:AssumeRole", ["arn:aws:iam::444455556666:role/OrgAdmin"])
@@ -206,7 +215,8 @@ def test_composed_shapes_become_the_right_sessions(composed: Imported) -> None:
             "ADD_USER_TO_GROUP",
         ]
         doc = q.con.execute(
-            "SELECT policy_document FROM policy_changes WHERE policy_name = 'AWSRevokeOlderSessions'"
+            "SELECT policy_document FROM policy_changes "
+            "WHERE policy_name = 'AWSRevokeOlderSessions'"
         ).fetchone()
         assert doc is not None and json.loads(doc[0])["Statement"]["Effect"] == "Deny"
         assert changes[3][1:] == (mike, None, "Admins")

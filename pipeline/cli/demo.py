@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
+from pipeline.cli.cloudtrail import run_import
 from pipeline.cli.common import TIME, stdout
 from pipeline.cli.investigate import chain_tree
 from pipeline.cli.materialize import run_materialize
-from pipeline.cli.cloudtrail import run_import
 from pipeline.cli.produce import write_cloudtrail_simulation
 from pipeline.queries import ADMIN_POLICY_ARN, Queries
 from pipeline.simulator import SimulationConfig

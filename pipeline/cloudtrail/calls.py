@@ -18,7 +18,11 @@ from pipeline.cloudtrail.times import BadTime, parse_iso
 from pipeline.events import AccessOutcome, AccessRecorded, AssumeVia, CredentialIssued, RoleAssumed
 
 # eventSource prefixes whose IAM action prefix differs
-_PREFIX = {"monitoring": "cloudwatch", "email": "ses", "elasticloadbalancing": "elasticloadbalancing"}
+_PREFIX = {
+    "monitoring": "cloudwatch",
+    "email": "ses",
+    "elasticloadbalancing": "elasticloadbalancing",
+}
 
 
 def is_temporary(key: str | None) -> bool:

@@ -12,7 +12,14 @@ from datetime import datetime
 
 from pipeline.cloudtrail.context import Draft, Record
 from pipeline.cloudtrail.fields import Unmapped, account_of, flag, obj, role_arn_of_session, text
-from pipeline.events import AccessOutcome, AccessRecorded, AssumeVia, ExitReason, RoleAssumed, RoleExited
+from pipeline.events import (
+    AccessOutcome,
+    AccessRecorded,
+    AssumeVia,
+    ExitReason,
+    RoleAssumed,
+    RoleExited,
+)
 
 CONSOLE_EVENTS = frozenset({"ConsoleLogin", "SwitchRole", "ExitRole", "RenewRole"})
 CONSOLE_SIGN_IN_SECONDS = 12 * 3600  # an IAM user's console session lasts 12 h by default
@@ -80,7 +87,9 @@ def _sign_in(rec: Record) -> Draft:
         RoleAssumed,
         {
             "session_id": session_id(lifecycle, rec.time),
-            "role_arn": text(issuer, "arn", limit=2048) if rec.caller_type == "AssumedRole" else None,
+            "role_arn": text(issuer, "arn", limit=2048)
+            if rec.caller_type == "AssumedRole"
+            else None,
             "session_arn": arn,
             "via": AssumeVia.CONSOLE_SIGN_IN,
             "caller_arn": arn,
@@ -102,6 +111,8 @@ def _switch(rec: Record) -> Draft:
     switch_to = text(extra, "SwitchTo", limit=2048)
     switch_from = text(extra, "SwitchFrom", limit=2048) or text(extra, "RenewedBy", limit=2048)
     issuer = obj(obj(rec.identity, "sessionContext"), "sessionIssuer")
+    caller: str | None
+    name: str | None
     if switch_to is not None and rec.caller_type != "AssumedRole":
         # Shape (b): the user's view, naming the role switched to.
         caller, caller_type = rec.caller_arn, rec.caller_type

@@ -8,6 +8,7 @@ Only the issued access key id is kept from `credentials`; the session token neve
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import timedelta
 
@@ -100,10 +101,8 @@ def issued(rec: Record) -> list[Draft]:
         session_name = session_arn.rsplit("/", 1)[-1][:64] or None
     duration = integer(rec.request, "durationSeconds")
     expires = None
-    try:
+    with contextlib.suppress(BadTime):
         expires = parse_expiration(creds.get("expiration"))
-    except BadTime:
-        pass
     if expires is None or expires <= rec.time:
         # Cross-check: what STS must have granted when the expiration is unreadable.
         seconds = duration or _DEFAULT_SECONDS.get(rec.name, 3600)

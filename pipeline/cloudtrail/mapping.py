@@ -62,9 +62,14 @@ class RecordMapper:
             drafts = console(rec)
         elif name in POLICY_EVENTS and source in (None, "iam.amazonaws.com") and not rec.error_code:
             drafts = policy_changed(rec)
-        if is_temporary(rec.access_key) and not any(d[0] is AccessRecorded for d in drafts):
-            if not (drafts and name in ISSUERS):
-                drafts.append(recorded(rec))
+        # A call made with a temporary key is an action of its session; a successful
+        # issuer is not (its caller's key already links the chain).
+        if (
+            is_temporary(rec.access_key)
+            and not any(d[0] is AccessRecorded for d in drafts)
+            and not (drafts and name in ISSUERS)
+        ):
+            drafts.append(recorded(rec))
         if not drafts:
             raise Unmapped(NOT_ROLE_RELATED, name)
         return drafts

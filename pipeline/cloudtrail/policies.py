@@ -42,14 +42,22 @@ for _kind, _field, _word in (
 _CHANGES["UpdateAssumeRolePolicy"] = (PolicyTargetType.ROLE, "roleName", _C.UPDATE_TRUST_POLICY)
 _CHANGES["AddUserToGroup"] = (PolicyTargetType.USER, "userName", _C.ADD_USER_TO_GROUP)
 _CHANGES["RemoveUserFromGroup"] = (PolicyTargetType.USER, "userName", _C.REMOVE_USER_FROM_GROUP)
-_CHANGES["CreatePolicyVersion"] = (PolicyTargetType.MANAGED_POLICY, "policyArn", _C.CREATE_POLICY_VERSION)
+_CHANGES["CreatePolicyVersion"] = (
+    PolicyTargetType.MANAGED_POLICY,
+    "policyArn",
+    _C.CREATE_POLICY_VERSION,
+)
 _CHANGES["SetDefaultPolicyVersion"] = (
     PolicyTargetType.MANAGED_POLICY,
     "policyArn",
     _C.SET_DEFAULT_POLICY_VERSION,
 )
 POLICY_EVENTS = frozenset(_CHANGES)
-_SEGMENT = {PolicyTargetType.ROLE: "role", PolicyTargetType.USER: "user", PolicyTargetType.GROUP: "group"}
+_SEGMENT = {
+    PolicyTargetType.ROLE: "role",
+    PolicyTargetType.USER: "user",
+    PolicyTargetType.GROUP: "group",
+}
 
 
 def decode_document(value: Any) -> str | None:

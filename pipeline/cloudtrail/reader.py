@@ -107,10 +107,10 @@ def read_records(source: Source) -> Iterator[Any]:
 def _records(stream: IO[bytes], opened: list[IO[bytes]]) -> Iterator[Any]:
     peek = getattr(stream, "peek", None)
     if peek is None:  # a pipe without a buffer of its own
-        stream = io.BufferedReader(stream, buffer_size=_PEEK)  # type: ignore[arg-type]
+        stream = io.BufferedReader(stream, buffer_size=_PEEK)  # type: ignore[type-var]
     if stream.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]
         unzipped = gzip.GzipFile(fileobj=stream)
-        stream = io.BufferedReader(unzipped, buffer_size=_PEEK)  # type: ignore[arg-type]
+        stream = io.BufferedReader(unzipped, buffer_size=_PEEK)
         opened.append(stream)
     head = stream.peek(_PEEK)  # type: ignore[attr-defined]
     first = head.lstrip()[:1]

@@ -101,11 +101,18 @@ class CloudTrailWriter:
             account, region, start = key
             delivered = start + WINDOW
             folder = (
-                self.root / "AWSLogs" / account / "CloudTrail" / region / delivered.strftime("%Y/%m/%d")
+                self.root
+                / "AWSLogs"
+                / account
+                / "CloudTrail"
+                / region
+                / delivered.strftime("%Y/%m/%d")
             )
             folder.mkdir(parents=True, exist_ok=True)
             stamp = delivered.strftime("%Y%m%dT%H%MZ")
-            name = f"{account}_CloudTrail_{region}_{stamp}_{_digest(account, region, stamp)}.json.gz"
+            name = (
+                f"{account}_CloudTrail_{region}_{stamp}_{_digest(account, region, stamp)}.json.gz"
+            )
             records = self._buffers.pop(key)
             payload = json.dumps({"Records": records}, separators=(",", ":")).encode()
             path = folder / name
@@ -241,7 +248,15 @@ class CloudTrailWriter:
         if a.via is AssumeVia.AWS_SERVICE:
             identity: dict[str, Any] = {"type": "AWSService", "invokedBy": a.caller_arn}
             fields["sharedEventID"] = str(uuid.uuid5(_NS, "shared" + a.event_id))
-            return self._base(a, "AssumeRole", "sts.amazonaws.com", identity, requestParameters=request, responseElements=response, **fields)
+            return self._base(
+                a,
+                "AssumeRole",
+                "sts.amazonaws.com",
+                identity,
+                requestParameters=request,
+                responseElements=response,
+                **fields,
+            )
         request["durationSeconds"] = a.requested_duration_seconds
         if a.source_identity:
             response["sourceIdentity"] = a.source_identity
@@ -266,7 +281,15 @@ class CloudTrailWriter:
                 audience="https://signin.aws.amazon.com/saml",
                 nameQualifier=_digest(provider, size=20),
             )
-            return self._base(a, "AssumeRoleWithSAML", "sts.amazonaws.com", identity, requestParameters=request, responseElements=response, **fields)
+            return self._base(
+                a,
+                "AssumeRoleWithSAML",
+                "sts.amazonaws.com",
+                identity,
+                requestParameters=request,
+                responseElements=response,
+                **fields,
+            )
         if a.via is AssumeVia.WEB_IDENTITY:
             provider, _, subject = (a.caller_arn or "").partition("#")
             issuer = provider.split("oidc-provider/", 1)[-1]
@@ -280,12 +303,24 @@ class CloudTrailWriter:
             response.update(
                 subjectFromWebIdentityToken=subject, provider=provider, audience="sts.amazonaws.com"
             )
-            return self._base(a, "AssumeRoleWithWebIdentity", "sts.amazonaws.com", identity, requestParameters=request, responseElements=response, **fields)
+            return self._base(
+                a,
+                "AssumeRoleWithWebIdentity",
+                "sts.amazonaws.com",
+                identity,
+                requestParameters=request,
+                responseElements=response,
+                **fields,
+            )
         # AssumeRole by a user or a session (chained: the caller's ASIA key and context)
         if a.caller_access_key_id:
             identity = self._session_identity(a.caller_access_key_id, a.caller_arn)
         else:
-            identity = {"type": a.caller_type, "arn": a.caller_arn, "accountId": _account(a.caller_arn)}
+            identity = {
+                "type": a.caller_type,
+                "arn": a.caller_arn,
+                "accountId": _account(a.caller_arn),
+            }
         if a.session_tags:
             request["tags"] = [{"key": k, "value": v} for k, v in sorted(a.session_tags.items())]
         if a.transitive_tag_keys:
@@ -297,9 +332,17 @@ class CloudTrailWriter:
         if a.source_identity:
             request["sourceIdentity"] = a.source_identity
         if a.mfa_authenticated:
-            who = (a.source_identity or a.session_name or "user")
+            who = a.source_identity or a.session_name or "user"
             request["serialNumber"] = f"arn:aws:iam::{_account(a.caller_arn)}:mfa/{who}"
-        return self._base(a, "AssumeRole", "sts.amazonaws.com", identity, requestParameters=request, responseElements=response, **fields)
+        return self._base(
+            a,
+            "AssumeRole",
+            "sts.amazonaws.com",
+            identity,
+            requestParameters=request,
+            responseElements=response,
+            **fields,
+        )
 
     def _user(self, arn: str) -> dict[str, Any]:
         return {
@@ -339,7 +382,10 @@ class CloudTrailWriter:
         redirect = "https://console.aws.amazon.com/console/home"
         if int(_digest(a.event_id, size=2), 16) % 2:
             # shape (b): the user's view, naming the role switched to
-            identity = {**self._user(user), "sessionContext": {"attributes": {"mfaAuthenticated": mfa}}}
+            identity = {
+                **self._user(user),
+                "sessionContext": {"attributes": {"mfaAuthenticated": mfa}},
+            }
             fields["additionalEventData"] = {"SwitchTo": a.role_arn, "RedirectTo": redirect}
         else:
             # shape (a): the new session's identity, naming where it came from
