@@ -9,10 +9,11 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.cloudtrail import import_cloudtrail
+from pipeline.cloudtrail import import_cloudtrail, reader
 from pipeline.log import FileLog
 from pipeline.producer import Producer
 from pipeline.store import Store
@@ -85,7 +86,12 @@ def _import(tmp_path: Path, *paths: str) -> dict[str, object]:
         log.close()
 
 
-def test_every_input_shape_reads_the_same_records(tmp_path: Path) -> None:
+@pytest.mark.parametrize("whole_file_limit", [reader.WHOLE_FILE_LIMIT, 1000])
+def test_every_input_shape_reads_the_same_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole_file_limit: int
+) -> None:
+    # A limit of 1000 bytes streams every file, as files over the real limit are.
+    monkeypatch.setattr(reader, "WHOLE_FILE_LIMIT", whole_file_limit)
     records = _records()
     tree = tmp_path / "bucket" / "AWSLogs" / "o-abc123" / "457448411975" / "CloudTrail"
     day = tree / "us-east-1" / "2024" / "07" / "30"
