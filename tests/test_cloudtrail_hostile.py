@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.cloudtrail import import_cloudtrail
+from pipeline.cloudtrail import import_cloudtrail, reader
 from pipeline.cloudtrail.mapping import RecordMapper
 from pipeline.log import FileLog
 from pipeline.producer import Producer
@@ -136,7 +136,24 @@ def test_deeply_nested_and_huge_records_are_skipped_with_a_reason(tmp_path: Path
     assert summary.records_mapped + summary.records_skipped == summary.records_read
     assert summary.records_read == 2  # the huge record, and the deep line
     assert summary.skipped["invalid JSON line"] == 1
+    assert [r for _f, r in summary.corrupt_files] == ["JSON nested too deeply"]
+
+
+def test_deep_nesting_in_a_streamed_file_is_refused_before_parsing(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    # Files over the whole-file limit are streamed; the guard keeps ijson's memory bounded.
+    monkeypatch.setattr(reader, "WHOLE_FILE_LIMIT", 1000)
+    nested = tmp_path / "nested.json"
+    nested.write_text('{"Records": [{"eventID": "a"}, ' + "[" * 100_000 + "]" * 100_000 + "]}")
+    log = FileLog(tmp_path / "log", partitions=2, fsync=False)
+    try:
+        summary = import_cloudtrail([str(nested)], Producer(log))
+    finally:
+        log.close()
+    TRIED["records"] += 2
     assert [r for _f, r in summary.corrupt_files] == ["JSON nested deeper than 512 levels"]
+    assert summary.records_read <= 1  # the bomb is refused with the chunk it sits in
 
 
 def test_report_the_number_of_inputs_tried() -> None:
