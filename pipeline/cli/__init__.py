@@ -11,6 +11,7 @@ import click
 
 from pipeline import __version__
 from pipeline.cli.bench import bench_command
+from pipeline.cli.cloudtrail import import_cloudtrail_command
 from pipeline.cli.common import RolecallGroup
 from pipeline.cli.dashboard import dashboard_command, replay_command, serve_command
 from pipeline.cli.demo import demo_command
@@ -55,5 +56,6 @@ for command in (
     dashboard_command,
     serve_command,
     replay_command,
+    import_cloudtrail_command,
 ):
     main.add_command(command)

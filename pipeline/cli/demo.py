@@ -9,11 +9,12 @@ from pathlib import Path
 
 import click
 
+from pipeline.cli.cloudtrail import run_import
 from pipeline.cli.common import TIME, stdout
 from pipeline.cli.dashboard import serve_dashboard
 from pipeline.cli.investigate import chain_tree
 from pipeline.cli.materialize import run_materialize
-from pipeline.cli.produce import write_simulation
+from pipeline.cli.produce import write_cloudtrail_simulation
 from pipeline.queries import ADMIN_POLICY_ARN, Queries
 from pipeline.simulator import SimulationConfig
 from pipeline.timeutil import iso
@@ -33,24 +34,32 @@ from pipeline.timeutil import iso
 @click.option("--days", default=3, show_default=True, type=click.IntRange(1, 366))
 @click.option("--no-serve", is_flag=True, help="Print the summary and exit (no dashboard).")
 def demo_command(data_dir: str, seed: int, start: datetime, days: int, no_serve: bool) -> None:
-    """Simulate an organization, materialize it, print a summary, and serve the dashboard.
+    """Simulate an organization as CloudTrail files, import and materialize them, print an
+    investigation summary, and serve the dashboard (unless --no-serve).
 
     \b
     Example:
       rolecall demo --no-serve
     """
     data = Path(data_dir)
-    log_dir, db_path = data / "log", data / "rolecall.duckdb"
+    log_dir, db_path, trail = data / "log", data / "rolecall.duckdb", data / "cloudtrail"
     shutil.rmtree(log_dir, ignore_errors=True)
+    shutil.rmtree(trail, ignore_errors=True)
     db_path.unlink(missing_ok=True)
     data.mkdir(parents=True, exist_ok=True)
 
     config = SimulationConfig(start=start, days=days, seed=seed)
     t0 = time.perf_counter()
-    count = write_simulation(config, f"file:{log_dir}")
+    writer = write_cloudtrail_simulation(config, str(trail))
     stdout.print(
-        f"simulated {count:,} events (seed {seed}, {days} days from {iso(start)}) "
-        f"in {time.perf_counter() - t0:.1f} s -> {log_dir}"
+        f"simulated {writer.records:,} CloudTrail records in {writer.files:,} files "
+        f"(seed {seed}, {days} days from {iso(start)}) in {time.perf_counter() - t0:.1f} s "
+        f"-> {trail}"
+    )
+    summary = run_import([str(trail)], f"file:{log_dir}")
+    stdout.print(
+        f"imported {summary.records_read:,} records in {summary.seconds:.1f} s "
+        f"({summary.rate:,.0f}/s): {summary.events_total:,} events -> {log_dir}"
     )
     stats = run_materialize(f"file:{log_dir}", str(db_path))
     size = db_path.stat().st_size / 1e6

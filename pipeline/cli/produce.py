@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -10,6 +11,7 @@ from pipeline.cli.common import TIME, log_option, stderr
 from pipeline.log import open_log
 from pipeline.producer import Producer
 from pipeline.simulator import SimulationConfig, simulate
+from pipeline.simulator.cloudtrail import CloudTrailWriter, write_cloudtrail
 from pipeline.timeutil import iso
 
 
@@ -36,18 +38,42 @@ from pipeline.timeutil import iso
     type=click.IntRange(1, 10_000),
     help="Multiply people, users, repositories and instances.",
 )
+@click.option(
+    "--cloudtrail",
+    "cloudtrail_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write CloudTrail log files (S3 layout, gzipped) into DIR instead of the log.",
+)
 @log_option
 def simulate_command(
-    seed: int, start: datetime, days: int, events: int | None, scale: int, log_url: str
+    seed: int,
+    start: datetime,
+    days: int,
+    events: int | None,
+    scale: int,
+    cloudtrail_dir: str | None,
+    log_url: str,
 ) -> None:
     """Simulate an organization's role activity and put it on the log.
+
+    With --cloudtrail the activity is written as real-shaped CloudTrail files instead,
+    for `rolecall import-cloudtrail`.
 
     \b
     Examples:
       rolecall simulate --seed 7 --start 2026-01-05T00:00:00Z --days 2 --log file:./data/log
       rolecall simulate --events 1000000 --log file:/tmp/big-log
+      rolecall simulate --days 2 --cloudtrail ./data/cloudtrail
     """
     config = SimulationConfig(start=start, days=days, seed=seed, scale=scale, events=events)
+    if cloudtrail_dir is not None:
+        writer = write_cloudtrail_simulation(config, cloudtrail_dir)
+        stderr.print(
+            f"simulated {writer.records:,} CloudTrail records in {writer.files:,} files "
+            f"(seed {seed}, from {iso(start)}) -> {cloudtrail_dir}"
+        )
+        return
     count = write_simulation(config, log_url)
     stderr.print(f"simulated {count:,} events (seed {seed}, from {iso(start)}) -> {log_url}")
 
@@ -58,6 +84,11 @@ def write_simulation(config: SimulationConfig, log_url: str) -> int:
             producer.emit_many(simulate(config))
         producer.flush()
         return producer.emitted
+
+
+def write_cloudtrail_simulation(config: SimulationConfig, directory: str) -> CloudTrailWriter:
+    with stderr.status("simulating CloudTrail...") if stderr.is_terminal else _Null():
+        return write_cloudtrail(simulate(config), Path(directory))
 
 
 class _Null:

@@ -1,0 +1,72 @@
+"""The whole import: inputs -> records -> events -> the log, with a summary."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from pipeline.cloudtrail.fields import Unmapped
+from pipeline.cloudtrail.mapping import NOT_ROLE_RELATED, RecordMapper
+from pipeline.cloudtrail.reader import CorruptInput, InvalidLine, Source, read_records, sources
+from pipeline.cloudtrail.summary import ImportSummary
+from pipeline.producer import Producer
+
+# Called after each file, and every few thousand records: (summary, current file).
+Progress = Callable[[ImportSummary, Source | None], None]
+_PROGRESS_EVERY = 5000
+
+
+def import_cloudtrail(
+    paths: Iterable[str],
+    producer: Producer,
+    *,
+    mapper: RecordMapper | None = None,
+    on_progress: Progress | None = None,
+) -> ImportSummary:
+    """Read every record under `paths`, emit its events through `producer`, and flush.
+
+    Nothing read is fatal: unmappable records and damaged files end up in the summary
+    with their reasons, and the rest of the input still imports.
+    """
+    mapper = mapper or RecordMapper()
+    summary = ImportSummary()
+    started = time.perf_counter()
+    emitted = summary.events_emitted
+    skipped = summary.skipped
+    for source in sources(paths):
+        try:
+            for raw in read_records(source):
+                summary.records_read += 1
+                if isinstance(raw, InvalidLine):
+                    skipped["invalid JSON line"] += 1
+                    continue
+                try:
+                    events = mapper.map(raw)
+                except Unmapped as why:
+                    skipped[why.reason] += 1
+                    if why.reason == NOT_ROLE_RELATED and why.detail:
+                        summary.not_role_related[why.detail] += 1
+                    continue
+                except RecursionError:
+                    skipped["too deeply nested"] += 1
+                    continue
+                summary.records_mapped += 1
+                for event in events:
+                    producer.emit(event)
+                    emitted[event.event_type] += 1
+                if on_progress is not None and summary.records_read % _PROGRESS_EVERY == 0:
+                    summary.seconds = time.perf_counter() - started
+                    on_progress(summary, source)
+        except CorruptInput as exc:
+            summary.corrupt_files.append((source.name, str(exc)))
+        except RecursionError:
+            summary.corrupt_files.append((source.name, "JSON nested too deeply"))
+        summary.files_read += 1
+        summary.inferred_sessions = mapper.inferred_sessions
+        summary.seconds = time.perf_counter() - started
+        if on_progress is not None:
+            on_progress(summary, source)
+    producer.flush()
+    summary.inferred_sessions = mapper.inferred_sessions
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,109 @@
+"""One CloudTrail record -> the events it means (IAM_REFERENCE.md sections 1-3).
+
+    STS issuers           -> RoleAssumed + CredentialIssued (or a denied AccessRecorded)
+    console sign-in       -> RoleAssumed (console session), RoleExited on ExitRole
+    IAM policy changes    -> PolicyChanged (+ SessionsRevoked for AWSRevokeOlderSessions)
+    calls with ASIA keys  -> AccessRecorded (+ the session inferred from sessionContext)
+
+Event ids are `ct:<eventID>`, then `ct:<eventID>#1`, `#2`... when a record yields
+several events, so that importing the same record again changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipeline.cloudtrail.calls import inferred, is_temporary, recorded
+from pipeline.cloudtrail.console import CONSOLE_EVENTS, console
+from pipeline.cloudtrail.context import Draft, Record
+from pipeline.cloudtrail.fields import Unmapped
+from pipeline.cloudtrail.issuers import ISSUERS, issued
+from pipeline.cloudtrail.policies import POLICY_EVENTS, policy_changed
+from pipeline.cloudtrail.reader import unwrap
+from pipeline.events import AccessRecorded, Event, EventSource
+
+__all__ = ["RecordMapper", "Unmapped"]
+
+NOT_ROLE_RELATED = "not role-related"
+
+
+class RecordMapper:
+    """Maps records to events, remembering (boundedly) which keys' sessions it inferred."""
+
+    def __init__(self, *, remember_keys: int = 1_000_000) -> None:
+        self._inferred: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember_keys
+        self.inferred_sessions = 0
+
+    def map(self, raw: Any) -> list[Event]:
+        """The events of one record; raises `Unmapped` with the reason when there are none."""
+        if not isinstance(raw, dict):
+            raise Unmapped("not a JSON object")
+        rec = Record.read(unwrap(raw))
+        drafts = self._drafts(rec)
+        events = [
+            _build(rec, f"ct:{rec.event_id}" if i == 0 else f"ct:{rec.event_id}#{i}", draft)
+            for i, draft in enumerate(drafts)
+        ]
+        key = rec.access_key
+        if key is not None and is_temporary(key) and key not in self._inferred:
+            events.extend(self._infer(rec, key))
+        return events
+
+    def _drafts(self, rec: Record) -> list[Draft]:
+        drafts: list[Draft] = []
+        name, source = rec.name, rec.source
+        if name in ISSUERS and source in (None, "sts.amazonaws.com"):
+            drafts = issued(rec)
+        elif name in CONSOLE_EVENTS and source in (None, "signin.amazonaws.com"):
+            drafts = console(rec)
+        elif name in POLICY_EVENTS and source in (None, "iam.amazonaws.com") and not rec.error_code:
+            drafts = policy_changed(rec)
+        # A call made with a temporary key is an action of its session; a successful
+        # issuer is not (its caller's key already links the chain).
+        if (
+            is_temporary(rec.access_key)
+            and not any(d[0] is AccessRecorded for d in drafts)
+            and not (drafts and name in ISSUERS)
+        ):
+            drafts.append(recorded(rec))
+        if not drafts:
+            raise Unmapped(NOT_ROLE_RELATED, name)
+        return drafts
+
+    def _infer(self, rec: Record, key: str) -> list[Event]:
+        found = inferred(rec, key)
+        if found is None:
+            return []
+        try:
+            events = [
+                cls(event_id=event_id, source=EventSource.CLOUDTRAIL, **fields)
+                for event_id, (cls, fields) in found
+            ]
+        except ValidationError:
+            return []  # the call still counts; its session is just not inferable
+        self._inferred[key] = None
+        if len(self._inferred) > self._remember:
+            self._inferred.popitem(last=False)
+        self.inferred_sessions += 1
+        return events
+
+
+def _build(rec: Record, event_id: str, draft: Draft) -> Event:
+    cls, fields = draft
+    try:
+        event: Event = cls(
+            event_id=event_id,
+            event_time=rec.time,
+            account_id=rec.account,
+            source=EventSource.CLOUDTRAIL,
+            **fields,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "record"
+        raise Unmapped(f"invalid {cls.__name__}.{where}", first.get("msg")) from None
+    return event
