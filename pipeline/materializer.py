@@ -24,6 +24,7 @@ from pipeline.store.partitioned import PartitionedStore
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
+DEFAULT_GROUP = "rolecall-materializer"
 
 
 @dataclass
@@ -94,13 +95,14 @@ def materialize(
     stop: threading.Event | None = None,
     on_batch: Callable[[MaterializeStats], None] | None = None,
     poll_timeout: float = 1.0,
+    group: str = DEFAULT_GROUP,
 ) -> MaterializeStats:
     """Consume `event_log` into `store` until caught up (or, with `follow`, until `stop`)."""
     codec = event_log.codec or default_codec()
     stats = MaterializeStats()
     started = time.perf_counter()
     target = store if isinstance(store, PartitionedStore) else _SingleFile(store)
-    consumer = event_log.consumer()
+    consumer = event_log.consumer(group=group)
     # Asked again on every (Kafka) assignment, so a rebalance resumes from DuckDB.
     consumer.start(lambda parts: target.positions(event_log.name, parts), target.release)
     try:

@@ -11,6 +11,7 @@ offsets are written only so that the usual lag tooling can watch the group.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -97,12 +98,10 @@ class KafkaLog(EventLog):
                 return
             if not create:
                 raise LogError(f"{self._where()} does not exist (run `rolecall simulate` first)")
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
                 admin.create_topics(
                     [NewTopic(self.topic, num_partitions=partitions, replication_factor=1)]
                 )
-            except TopicAlreadyExistsError:
-                pass  # created meanwhile by another process
         except KafkaError as exc:
             raise LogError(f"cannot create {self._where()}: {exc!r}") from exc
         finally:

@@ -145,7 +145,11 @@ def open_directory(directory: str | Path) -> duckdb.DuckDBPyConnection:
             ).fetchall()
         ]
         for table in tables:
-            union = " UNION ALL BY NAME ".join(f"SELECT * FROM p{p}.main.{table}" for p in files)
+            # names come from the files' own catalog and our partition numbers
+            union = " UNION ALL BY NAME ".join(
+                f"SELECT * FROM p{p}.main.{table}"  # noqa: S608
+                for p in files
+            )
             con.execute(f"CREATE VIEW {table} AS {union}")
     except duckdb.IOException as exc:
         con.close()

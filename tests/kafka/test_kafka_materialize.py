@@ -1,0 +1,183 @@
+"""Exactly-once materialization from the real Kafka broker.
+
+Every test puts simulated events on a fresh topic and checks the materialized state
+equals what the embedded log gives for the same events: nothing lost, nothing twice,
+whatever happens on the way (a SIGKILL, a broker restart, a rebalance).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pipeline.log import KafkaLog, open_log
+from pipeline.materializer import materialize
+from pipeline.queries import Queries
+from pipeline.store import Store
+from pipeline.store.partitioned import partition_files, positions_of
+from tests.kafka.conftest import Broker
+from tests.kafka.helpers import (
+    committed,
+    embedded_state,
+    finish,
+    simulated,
+    spawn_materialize,
+    state_of_con,
+    wait_until,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+def _produce(broker: Broker, topic: str, events: int, partitions: int = 4) -> dict[int, int]:
+    with open_log(broker.url(topic), partitions=partitions) as log:
+        log.append(list(simulated(events)))
+        return log.end_offsets()
+
+
+def _group() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+def test_100k_events_give_the_embedded_logs_state(
+    kafka_broker: Broker, topic: str, tmp_path: Path
+) -> None:
+    events = simulated(100_000)
+    assert len(events) == 100_000
+    ends = _produce(kafka_broker, topic, 100_000)
+    assert sum(ends.values()) == 100_000
+    log = open_log(kafka_broker.url(topic), create=False)
+    with Store(tmp_path / "kafka.duckdb") as store:
+        stats = materialize(log, store, batch_size=10_000, group=_group())
+        assert store.writer.positions(log.name) == ends
+        state = state_of_con(store.con)
+    log.close()
+    assert stats.read == 100_000 and stats.dead_letters == 0
+    assert state == embedded_state(events, tmp_path)
+
+
+def test_sigkill_mid_way_then_restart_loses_nothing_and_applies_nothing_twice(
+    kafka_broker: Broker, topic: str, tmp_path: Path
+) -> None:
+    n = 20_000
+    ends = _produce(kafka_broker, topic, n)
+    db, group, url = tmp_path / "state.duckdb", _group(), kafka_broker.url(topic)
+    proc = spawn_materialize(url, db, group, batch_size=500)
+    wait_until("a first committed batch", lambda: committed(kafka_broker.bootstrap, group) > 0)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    with Store(db) as store:
+        consumed_before = sum(store.writer.positions(f"kafka:{topic}").values())
+    assert 0 < consumed_before < n, "the kill should land in the middle"
+    finish(spawn_materialize(url, db, group, batch_size=5000))
+    with Store(db, read_only=True) as store:
+        assert store.writer.positions(f"kafka:{topic}") == ends
+        assert store.con.execute("SELECT count(*) FROM events").fetchone() == (n,)
+        state = state_of_con(store.con)
+    assert state == embedded_state(simulated(n), tmp_path)
+
+
+def test_broker_restart_mid_way_materializer_waits_and_finishes(
+    kafka_broker: Broker, topic: str, tmp_path: Path
+) -> None:
+    n = 20_000
+    ends = _produce(kafka_broker, topic, n)
+    db, group = tmp_path / "state.duckdb", _group()
+    proc = spawn_materialize(kafka_broker.url(topic), db, group, batch_size=500)
+    try:
+        wait_until("a first committed batch", lambda: committed(kafka_broker.bootstrap, group) > 0)
+        stopped = kafka_broker.run("stop", timeout=120)
+        assert stopped.returncode == 0, stopped.stderr
+        assert proc.poll() is None, "the materializer should still be waiting"
+        time.sleep(2)
+        assert proc.poll() is None, "the materializer should wait for the broker"
+    finally:
+        kafka_broker.start()
+    finish(proc)
+    with Store(db, read_only=True) as store:
+        assert store.writer.positions(f"kafka:{topic}") == ends
+        state = state_of_con(store.con)
+    assert state == embedded_state(simulated(n), tmp_path)
+
+
+def test_two_materializers_in_one_group_with_a_rebalance(
+    kafka_broker: Broker, topic: str, tmp_path: Path
+) -> None:
+    n = 30_000
+    ends = _produce(kafka_broker, topic, n, partitions=6)
+    parts, group, url = tmp_path / "parts", _group(), kafka_broker.url(topic)
+    first = spawn_materialize(url, f"{parts}/", group, follow=True, batch_size=500)
+    second = spawn_materialize(url, f"{parts}/", group, follow=True, batch_size=500)
+    try:
+        wait_until(
+            "both materializers to make progress",
+            lambda: committed(kafka_broker.bootstrap, group) > 2_000,
+        )
+        first.send_signal(signal.SIGTERM)  # a rebalance: its partitions move to the other
+        first_err = finish(first, timeout=60)
+        wait_until(
+            "the remaining materializer to consume everything",
+            lambda: committed(kafka_broker.bootstrap, group) == n,
+            timeout=180,
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+    second_err = finish(second, timeout=60)
+    read = [
+        int(e.split("materialized ")[1].split(" records")[0].replace(",", ""))
+        for e in (first_err, second_err)
+    ]
+    assert 0 < read[0] < n and read[1] > 0
+    assert sorted(partition_files(parts)) == list(range(6))
+    assert positions_of(parts, f"kafka:{topic}") == ends
+    q = Queries.open(parts)
+    try:
+        state = state_of_con(q.con)
+        assert q.con.execute("SELECT count(*) FROM events").fetchone() == (n,)
+    finally:
+        q.close()
+    assert state == embedded_state(simulated(n), tmp_path)
+
+
+def test_a_message_that_does_not_decode_is_a_dead_letter(
+    kafka_broker: Broker, topic: str, tmp_path: Path
+) -> None:
+    log = open_log(kafka_broker.url(topic), partitions=1)
+    assert isinstance(log, KafkaLog)
+    good = list(simulated(50))
+    log.append(good[:20])
+    log.append_encoded([(b"ASIAGARBAGE", b"\xc3\x01not avro at all", "RoleAssumed")])
+    log.append(good[20:])
+    with Store(tmp_path / "state.duckdb") as store:
+        stats = materialize(log, store, group=_group())
+        rows = store.con.execute(
+            'SELECT log_name, partition, "offset", end_offset, reason FROM dead_letters'
+        ).fetchall()
+        applied = store.con.execute("SELECT count(*) FROM events").fetchone()
+    log.close()
+    assert stats.dead_letters == 1 and applied == (50,)
+    [(log_name, partition, offset, end_offset, reason)] = rows
+    assert (log_name, partition, offset, end_offset) == (f"kafka:{topic}", 0, 20, 21)
+    assert reason
+
+
+def test_sigterm_stops_a_follower_after_its_last_batch(
+    kafka_broker: Broker, topic: str, tmp_path: Path
+) -> None:
+    url, db, group = kafka_broker.url(topic), tmp_path / "state.duckdb", _group()
+    with open_log(url, partitions=4):
+        pass
+    proc = spawn_materialize(url, db, group, follow=True, batch_size=300)
+    ends = _produce(kafka_broker, topic, 5_000)
+    wait_until("everything consumed", lambda: committed(kafka_broker.bootstrap, group) == 5_000)
+    proc.send_signal(signal.SIGTERM)
+    err = finish(proc, timeout=60)
+    assert "materialized 5,000 records" in err
+    with Store(db, read_only=True) as store:
+        assert store.writer.positions(f"kafka:{topic}") == ends
+        assert store.con.execute("SELECT count(*) FROM events").fetchone() == (5_000,)
