@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -38,14 +39,16 @@ def state_of_con(con: duckdb.DuckDBPyConnection) -> State:
     }
 
 
-def embedded_state(events: Sequence[Event], scratch: Path) -> State:
-    """The state the embedded log gives for the same events: what Kafka must match."""
-    log = FileLog(scratch / "embedded-log", partitions=4, fsync=False)
-    log.append(list(events))
-    with Store(scratch / "embedded.duckdb") as store:
-        materialize(log, store, batch_size=20_000)
-        state = state_of_con(store.con)
-    log.close()
+@cache
+def embedded_state(events: int) -> State:
+    """The state the embedded log gives for the same simulated events: what Kafka must match."""
+    with tempfile.TemporaryDirectory(prefix="rolecall-embedded-") as scratch:
+        log = FileLog(Path(scratch) / "log", partitions=4, fsync=False)
+        log.append(list(simulated(events)))
+        with Store(Path(scratch) / "embedded.duckdb") as store:
+            materialize(log, store, batch_size=20_000)
+            state = state_of_con(store.con)
+        log.close()
     return state
 
 

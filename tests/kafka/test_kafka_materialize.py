@@ -57,7 +57,7 @@ def test_100k_events_give_the_embedded_logs_state(
         state = state_of_con(store.con)
     log.close()
     assert stats.read == 100_000 and stats.dead_letters == 0
-    assert state == embedded_state(events, tmp_path)
+    assert state == embedded_state(100_000)
 
 
 def test_sigkill_mid_way_then_restart_loses_nothing_and_applies_nothing_twice(
@@ -79,7 +79,7 @@ def test_sigkill_mid_way_then_restart_loses_nothing_and_applies_nothing_twice(
         assert store.writer.positions(f"kafka:{topic}") == ends
         assert store.con.execute("SELECT count(*) FROM events").fetchone() == (n,)
         state = state_of_con(store.con)
-    assert state == embedded_state(simulated(n), tmp_path)
+    assert state == embedded_state(n)
 
 
 def test_broker_restart_mid_way_materializer_waits_and_finishes(
@@ -102,7 +102,7 @@ def test_broker_restart_mid_way_materializer_waits_and_finishes(
     with Store(db, read_only=True) as store:
         assert store.writer.positions(f"kafka:{topic}") == ends
         state = state_of_con(store.con)
-    assert state == embedded_state(simulated(n), tmp_path)
+    assert state == embedded_state(n)
 
 
 def test_two_materializers_in_one_group_with_a_rebalance(
@@ -141,7 +141,7 @@ def test_two_materializers_in_one_group_with_a_rebalance(
         assert q.con.execute("SELECT count(*) FROM events").fetchone() == (n,)
     finally:
         q.close()
-    assert state == embedded_state(simulated(n), tmp_path)
+    assert state == embedded_state(n)
 
 
 def test_a_message_that_does_not_decode_is_a_dead_letter(
