@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,7 +24,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from pipeline.codec import EventCodec
-from pipeline.errors import LogError
+from pipeline.errors import LogError, RolecallError
 from pipeline.log.base import (
     DamagedSpan,
     EventLog,
@@ -84,7 +85,16 @@ class KafkaLog(EventLog):
             where += f" offset {offset}"
         return where
 
+    def _check_reachable(self) -> None:
+        """Fail with one clear line when nothing listens (kafka-python would leak a socket)."""
+        host, _, port = self.bootstrap.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=10).close()
+        except (OSError, ValueError) as exc:
+            raise LogError(f"cannot reach {self._where()}: {exc}") from exc
+
     def _ensure_topic(self, partitions: int, create: bool) -> None:
+        self._check_reachable()
         try:
             admin = KafkaAdminClient(
                 bootstrap_servers=self.bootstrap,
@@ -192,11 +202,19 @@ class _Resume(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: KafkaLogConsumer) -> None:
         self.owner = owner
 
+    # kafka-python logs and swallows a listener's exception, and would then read from the
+    # committed offsets: keep the failure and raise it from the next poll instead.
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        self.owner._revoked([tp.partition for tp in revoked])
+        try:
+            self.owner._revoked([tp.partition for tp in revoked])
+        except Exception as exc:
+            self.owner._failure = exc
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        self.owner._assigned([tp.partition for tp in assigned])
+        try:
+            self.owner._assigned([tp.partition for tp in assigned])
+        except Exception as exc:
+            self.owner._failure = exc
 
 
 class KafkaLogConsumer(LogConsumer):
@@ -210,6 +228,7 @@ class KafkaLogConsumer(LogConsumer):
         self._expected: dict[int, int] = {}  # partition -> next offset we will hand out
         self._assigned_once = False
         self._unreachable_since: float | None = None
+        self._failure: Exception | None = None
         try:
             self._consumer = KafkaConsumer(
                 bootstrap_servers=log.bootstrap,
@@ -248,16 +267,31 @@ class KafkaLogConsumer(LogConsumer):
         if self._released is not None and partitions:
             self._released(sorted(partitions))
 
+    def _raise_failure(self) -> None:
+        failure, self._failure = self._failure, None
+        if failure is None:
+            return
+        if isinstance(failure, RolecallError):
+            raise failure
+        raise LogError(f"resuming {self.log._where()} failed: {failure!r}") from failure
+
     def poll(self, max_records: int, timeout: float = 1.0) -> list[LogItem]:
         try:
             polled = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
         except KafkaError as exc:
             raise LogError(f"cannot read {self.log._where()}: {exc!r}") from exc
+        self._raise_failure()
         items: list[LogItem] = []
         for tp, records in polled.items():
             p = tp.partition
+            if p not in self._expected:
+                # Never consume from where Kafka says: only from a position we were given.
+                raise LogError(
+                    f"{self.log._where(p, records[0].offset)}: records of a partition "
+                    "that was not resumed from stored positions"
+                )
             for r in records:
-                expected = self._expected.get(p, r.offset)
+                expected = self._expected[p]
                 if r.offset > expected:
                     # Never skip silently: a gap (retention, compaction) is a dead letter.
                     items.append(
