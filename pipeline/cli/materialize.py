@@ -81,8 +81,10 @@ def run_materialize(
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, request_stop)
     try:
-        store_cm = PartitionedStore(db_path) if is_directory_store(db_path) else Store(db_path)
-        with open_log(log_url, create=False) as event_log, store_cm as store:
+        with (
+            open_log(log_url, create=False) as event_log,
+            _open_store(db_path) as store,
+        ):
             show = stderr.is_terminal and not follow
 
             def progress(stats: MaterializeStats) -> None:
@@ -101,3 +103,8 @@ def run_materialize(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _open_store(db_path: str) -> Store | PartitionedStore:
+    """A file (one writer), or a directory of per-partition files (several writers)."""
+    return PartitionedStore(db_path) if is_directory_store(db_path) else Store(db_path)
