@@ -172,9 +172,10 @@ def _run(
                 notes="single-node KRaft 4.3.1 from cached Maven Central jars",
             )
         )
-    sample = messages[: min(n, 50_000)]
+    sample = messages[: min(n, 20_000)]
     for settings in SETTINGS_TRIED:
-        seconds = _produce(bootstrap, sample, settings)
+        # best of three: the producer is CPU-bound and the machine may be shared
+        seconds = min(_produce(bootstrap, sample, settings) for _ in range(3))
         chosen = " (chosen)" if settings is PRODUCER_SETTINGS else ""
         results.append(
             Result(
@@ -183,7 +184,7 @@ def _run(
                 f"compression={settings['compression_type']}{chosen}",
                 value=len(sample) / seconds,
                 unit="events/s",
-                notes=f"{len(sample):,} events, acks=all, idempotent",
+                notes=f"best of 3 x {len(sample):,} events, acks=all, idempotent",
             )
         )
     embedded = end_to_end_embedded(messages, scratch, scratch / "e2e-embedded.duckdb")
