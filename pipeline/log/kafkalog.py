@@ -280,7 +280,10 @@ class KafkaLogConsumer(LogConsumer):
         try:
             polled = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
         except KafkaError as exc:
-            raise LogError(f"cannot read {self.log._where()}: {exc!r}") from exc
+            # A broker that went away: wait (the client reconnects), up to a limit.
+            self._wait_for_broker(exc)
+            time.sleep(min(timeout, 1.0))
+            return []
         self._raise_failure()
         items: list[LogItem] = []
         for tp, records in polled.items():

@@ -62,6 +62,21 @@ def committed(bootstrap: str, group: str) -> int:
     return sum(max(0, int(o.offset)) for o in offsets.values())
 
 
+def members(bootstrap: str, group: str) -> int:
+    """How many members the consumer group has right now."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=10_000)
+    try:
+        described = admin.describe_groups([group]).get(group, {})
+    finally:
+        admin.close()
+    return len(described.get("members", []))
+
+
+def records_read(stderr: str) -> int:
+    """The record count a materialize run printed."""
+    return int(stderr.split("materialized ")[1].split(" records")[0].replace(",", ""))
+
+
 def spawn_materialize(
     url: str, db: Path | str, group: str, *, follow: bool = False, batch_size: int = 500
 ) -> subprocess.Popen[str]:
@@ -83,6 +98,13 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float = 120) -> No
         time.sleep(0.2)
 
 
+def stop_quietly(proc: subprocess.Popen[str]) -> None:
+    """After a failure: kill a materializer that is still running and close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
 def finish(proc: subprocess.Popen[str], timeout: float = 180) -> str:
     """Wait for a materializer to exit cleanly; its stderr."""
     try:
@@ -91,5 +113,5 @@ def finish(proc: subprocess.Popen[str], timeout: float = 180) -> str:
         proc.kill()
         _out, err = proc.communicate()
         raise AssertionError(f"materializer did not finish:\n{err}") from None
-    assert proc.returncode == 0, err
+    assert proc.returncode == 0, f"exit {proc.returncode}:\n{err}"
     return err
