@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pipeline.codec import EventCodec, default_codec
 from pipeline.errors import CodecError, EventValidationError
 from pipeline.log.base import DamagedSpan, EventLog, LogItem
-from pipeline.store import Accepted, Batch, Rejected, Store
+from pipeline.store import Accepted, ApplyResult, Batch, Rejected, Store
+from pipeline.store.partitioned import PartitionedStore
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
+DEFAULT_GROUP = "rolecall-materializer"
 
 
 @dataclass
@@ -68,22 +70,41 @@ def decode_items(log_name: str, items: Sequence[LogItem], codec: EventCodec) -> 
     return batch
 
 
+class _SingleFile:
+    """A single-file store seen the way the loop sees a directory store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def positions(self, log_name: str, partitions: Sequence[int]) -> dict[int, int]:
+        return self.store.writer.positions(log_name)
+
+    def release(self, partitions: Sequence[int]) -> None:
+        pass  # one file holds every partition: nothing to hand over
+
+    def apply(self, batch: Batch) -> ApplyResult:
+        return self.store.writer.apply(batch)
+
+
 def materialize(
     event_log: EventLog,
-    store: Store,
+    store: Store | PartitionedStore,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     follow: bool = False,
     stop: threading.Event | None = None,
     on_batch: Callable[[MaterializeStats], None] | None = None,
     poll_timeout: float = 1.0,
+    group: str = DEFAULT_GROUP,
 ) -> MaterializeStats:
     """Consume `event_log` into `store` until caught up (or, with `follow`, until `stop`)."""
     codec = event_log.codec or default_codec()
     stats = MaterializeStats()
     started = time.perf_counter()
-    consumer = event_log.consumer()
-    consumer.start(lambda _parts: store.writer.positions(event_log.name))
+    target = store if isinstance(store, PartitionedStore) else _SingleFile(store)
+    consumer = event_log.consumer(group=group)
+    # Asked again on every (Kafka) assignment, so a rebalance resumes from DuckDB.
+    consumer.start(lambda parts: target.positions(event_log.name, parts), target.release)
     try:
         while stop is None or not stop.is_set():
             items = consumer.poll(batch_size, timeout=poll_timeout)
@@ -94,7 +115,7 @@ def materialize(
                     time.sleep(0.05 if poll_timeout == 0 else 0)
                 continue
             batch = decode_items(event_log.name, items, codec)
-            result = store.writer.apply(batch)
+            result = target.apply(batch)
             consumer.commit(batch.next_offsets)
             stats.batches += 1
             stats.read += len(items)

@@ -252,7 +252,11 @@ class Queries:
 
     @classmethod
     def open(cls, db_path: str | Path) -> Queries:
-        """Open a database file read-only."""
+        """Open a database file, or a directory of partition files, read-only."""
+        if Path(db_path).is_dir():
+            from pipeline.store.partitioned import open_directory
+
+            return cls(open_directory(db_path))
         return cls(connect(db_path, read_only=True))
 
     def close(self) -> None:

@@ -44,8 +44,9 @@ def db_option(func: F) -> F:
         envvar="ROLECALL_DB",
         show_default=True,
         show_envvar=True,
-        type=click.Path(dir_okay=False),
-        help="The DuckDB database file.",
+        type=click.Path(),
+        help="The DuckDB database file, or a directory (DIR/) of one file per log "
+        "partition, for several materializers in one Kafka consumer group.",
     )(func)
 
 

@@ -10,8 +10,9 @@ import click
 
 from pipeline.cli.common import db_option, log_option, stderr
 from pipeline.log import open_log
-from pipeline.materializer import DEFAULT_BATCH_SIZE, MaterializeStats, materialize
+from pipeline.materializer import DEFAULT_BATCH_SIZE, DEFAULT_GROUP, MaterializeStats, materialize
 from pipeline.store import Store
+from pipeline.store.partitioned import PartitionedStore, is_directory_store
 
 
 @click.command("materialize")
@@ -29,7 +30,17 @@ from pipeline.store import Store
     is_flag=True,
     help="Keep consuming until interrupted (SIGINT/SIGTERM stop after the last committed batch).",
 )
-def materialize_command(log_url: str, db_path: str, batch_size: int, follow: bool) -> None:
+@click.option(
+    "--group",
+    default=DEFAULT_GROUP,
+    show_default=True,
+    envvar="ROLECALL_GROUP",
+    show_envvar=True,
+    help="Kafka consumer group: materializers in one group share the topic's partitions.",
+)
+def materialize_command(
+    log_url: str, db_path: str, batch_size: int, follow: bool, group: str
+) -> None:
     """Materialize the log into the DuckDB database, exactly once.
 
     Resumes from the log positions stored in the database: running it again applies only
@@ -39,8 +50,12 @@ def materialize_command(log_url: str, db_path: str, batch_size: int, follow: boo
     Examples:
       rolecall materialize --log file:./data/log --db ./data/rolecall.duckdb
       rolecall materialize --log kafka://127.0.0.1:9092/rolecall.events --follow
+      rolecall materialize --log kafka://127.0.0.1:9092/rolecall.events --db ./data/parts/ --follow
+
+    A --db ending in / (or an existing directory) keeps one DuckDB file per partition,
+    so several materializers can share a consumer group; queries read them all.
     """
-    stats = run_materialize(log_url, db_path, batch_size=batch_size, follow=follow)
+    stats = run_materialize(log_url, db_path, batch_size=batch_size, follow=follow, group=group)
     stderr.print(
         f"materialized {stats.read:,} records in {stats.seconds:.1f} s "
         f"({stats.rate:,.0f}/s): {stats.applied:,} new events, {stats.duplicates:,} duplicates, "
@@ -49,7 +64,12 @@ def materialize_command(log_url: str, db_path: str, batch_size: int, follow: boo
 
 
 def run_materialize(
-    log_url: str, db_path: str, *, batch_size: int = DEFAULT_BATCH_SIZE, follow: bool = False
+    log_url: str,
+    db_path: str,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    follow: bool = False,
+    group: str = DEFAULT_GROUP,
 ) -> MaterializeStats:
     stop = threading.Event()
 
@@ -61,7 +81,10 @@ def run_materialize(
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, request_stop)
     try:
-        with open_log(log_url, create=False) as event_log, Store(db_path) as store:
+        with (
+            open_log(log_url, create=False) as event_log,
+            _open_store(db_path) as store,
+        ):
             show = stderr.is_terminal and not follow
 
             def progress(stats: MaterializeStats) -> None:
@@ -69,8 +92,19 @@ def run_materialize(
                     stderr.print(f"  {stats.read:,} records ({stats.rate:,.0f}/s)", end="\r")
 
             return materialize(
-                event_log, store, batch_size=batch_size, follow=follow, stop=stop, on_batch=progress
+                event_log,
+                store,
+                batch_size=batch_size,
+                follow=follow,
+                stop=stop,
+                on_batch=progress,
+                group=group,
             )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _open_store(db_path: str) -> Store | PartitionedStore:
+    """A file (one writer), or a directory of per-partition files (several writers)."""
+    return PartitionedStore(db_path) if is_directory_store(db_path) else Store(db_path)

@@ -14,6 +14,7 @@ from pipeline.codec import EventCodec
 from pipeline.errors import InputError
 from pipeline.log.base import DamagedSpan, EventLog, LogConsumer, LogItem, LogRecord
 from pipeline.log.filelog import FileLog
+from pipeline.log.kafkalog import DEFAULT_TOPIC, KafkaLog
 
 DEFAULT_LOG_URL = "file:./data/log"
 LOG_URL_ENV = "ROLECALL_LOG"
@@ -23,6 +24,7 @@ __all__ = [
     "DamagedSpan",
     "EventLog",
     "FileLog",
+    "KafkaLog",
     "LogConsumer",
     "LogItem",
     "LogRecord",
@@ -38,9 +40,13 @@ def open_log(
         parsed = urlparse(url)
         if not parsed.hostname or not parsed.port:
             raise InputError(f"bad Kafka log URL {url!r}: want kafka://HOST:PORT/TOPIC")
-        topic = parsed.path.lstrip("/") or "rolecall.events"
-        raise InputError(
-            f"cannot open {url!r} (topic {topic}): the Kafka backend is not part of this build yet"
+        topic = parsed.path.lstrip("/") or DEFAULT_TOPIC
+        return KafkaLog(
+            f"{parsed.hostname}:{parsed.port}",
+            topic,
+            partitions=partitions,
+            create=create,
+            codec=codec,
         )
     if "://" in url:
         raise InputError(f"unknown log URL {url!r}: use file:DIR or kafka://HOST:PORT/TOPIC")

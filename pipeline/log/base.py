@@ -11,6 +11,8 @@ from pipeline.events import Event
 
 # Called when partitions are assigned to a consumer: partition -> next offset to read.
 PositionsProvider = Callable[[Sequence[int]], Mapping[int, int]]
+# Called when partitions are taken away from a consumer (a Kafka rebalance).
+PartitionsReleased = Callable[[Sequence[int]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +46,11 @@ class LogConsumer(ABC):
     """Reads records from the partitions assigned to it, from positions the caller keeps."""
 
     @abstractmethod
-    def start(self, positions: PositionsProvider) -> None:
-        """Join and resume: on every assignment, ask `positions` where to resume."""
+    def start(
+        self, positions: PositionsProvider, released: PartitionsReleased | None = None
+    ) -> None:
+        """Join and resume: on every assignment, ask `positions` where to resume;
+        on every revocation, tell `released` which partitions are gone."""
 
     @abstractmethod
     def poll(self, max_records: int, timeout: float = 1.0) -> list[LogItem]:

@@ -37,6 +37,7 @@ from pipeline.log.base import (
     LogConsumer,
     LogItem,
     LogRecord,
+    PartitionsReleased,
     PositionsProvider,
 )
 
@@ -381,7 +382,9 @@ class FileLogConsumer(LogConsumer):
         )
         self._cursors: dict[int, _Cursor] = {}
 
-    def start(self, positions: PositionsProvider) -> None:
+    def start(
+        self, positions: PositionsProvider, released: PartitionsReleased | None = None
+    ) -> None:
         resume: Mapping[int, int] = positions(self._partitions)
         self._cursors = {p: _Cursor(p, int(resume.get(p, 0))) for p in self._partitions}
 

@@ -1,0 +1,177 @@
+"""The directory store: one DuckDB file per log partition, for several materializers.
+
+DuckDB allows one writing process per file, and a Kafka consumer group spreads a
+topic's partitions over several materializer processes. So each partition gets its own
+file, `<dir>/partition-<p>.duckdb`, holding that partition's facts, its position and its
+hash chain. A materializer opens the files of the partitions it is assigned and closes
+them when they are revoked; the next owner waits for the lock until they are released.
+
+Every event of a session carries the session's key, so a session never spans two
+files; what does span them (chains, origins, revocations) is resolved at read time.
+Readers attach every file read-only and see views named like the tables
+(`open_directory`), so every query runs unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import duckdb
+
+from pipeline.errors import InputError, StoreError, StoreLockedError
+from pipeline.store import Batch, Store
+from pipeline.store.batch import ApplyResult
+
+log = logging.getLogger(__name__)
+
+FILE_PATTERN = re.compile(r"^partition-(\d+)\.duckdb$")
+DEFAULT_LOCK_TIMEOUT = 120.0
+
+
+def partition_file(directory: Path, partition: int) -> Path:
+    return directory / f"partition-{partition}.duckdb"
+
+
+def is_directory_store(path: str | Path) -> bool:
+    """A `--db` naming a directory (existing, or written with a trailing slash)."""
+    return Path(path).is_dir() or str(path).endswith(("/", "\\"))
+
+
+def split_batch(batch: Batch) -> dict[int, Batch]:
+    """One batch per partition, each with only that partition's positions."""
+    parts: dict[int, Batch] = {}
+    for p, offset in batch.next_offsets.items():
+        parts.setdefault(p, Batch(batch.log_name)).advance(p, offset)
+    for a in batch.accepted:
+        parts.setdefault(a.partition, Batch(batch.log_name)).accepted.append(a)
+    for r in batch.rejected:
+        parts.setdefault(r.partition, Batch(batch.log_name)).rejected.append(r)
+    return parts
+
+
+class PartitionedStore:
+    """The partition files one materializer currently owns."""
+
+    def __init__(self, directory: str | Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.lock_timeout = lock_timeout
+        self.open: dict[int, Store] = {}
+
+    def acquire(self, partition: int) -> Store:
+        """Open a partition's file, waiting while its previous owner still holds it."""
+        store = self.open.get(partition)
+        if store is not None:
+            return store
+        deadline = time.monotonic() + self.lock_timeout
+        path = partition_file(self.directory, partition)
+        while True:
+            try:
+                store = Store(path)
+                break
+            except StoreLockedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.open[partition] = store
+        return store
+
+    def positions(self, log_name: str, partitions: Sequence[int]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for p in partitions:
+            out.update(
+                {k: v for k, v in self.acquire(p).writer.positions(log_name).items() if k == p}
+            )
+        return out
+
+    def release(self, partitions: Sequence[int]) -> None:
+        for p in partitions:
+            store = self.open.pop(p, None)
+            if store is not None:
+                store.close()
+
+    def apply(self, batch: Batch) -> ApplyResult:
+        totals = [0, 0, 0, 0]
+        for p, part in split_batch(batch).items():
+            r = self.acquire(p).writer.apply(part)
+            for i, n in enumerate((r.applied, r.duplicates, r.conflicts, r.dead_letters)):
+                totals[i] += n
+        return ApplyResult(*totals)
+
+    def close(self) -> None:
+        self.release(list(self.open))
+
+    def __enter__(self) -> PartitionedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def partition_files(directory: Path) -> dict[int, Path]:
+    files = {}
+    for path in directory.iterdir():
+        m = FILE_PATTERN.match(path.name)
+        if m:
+            files[int(m.group(1))] = path
+    return dict(sorted(files.items()))
+
+
+def open_directory(directory: str | Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB seeing every partition file through views named like the tables."""
+    directory = Path(directory)
+    files = partition_files(directory)
+    if not files:
+        raise InputError(
+            f"no partition files (partition-N.duckdb) in {directory} "
+            "(run `rolecall materialize --db DIR/` first)"
+        )
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    try:
+        for p, path in files.items():
+            con.execute(f"ATTACH '{path}' AS p{p} (READ_ONLY)")
+        first = f"p{next(iter(files))}"
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_catalog = ? AND table_schema = 'main'",
+                [first],
+            ).fetchall()
+        ]
+        for table in tables:
+            # names come from the files' own catalog and our partition numbers
+            union = " UNION ALL BY NAME ".join(
+                f"SELECT * FROM p{p}.main.{table}"  # noqa: S608
+                for p in files
+            )
+            con.execute(f"CREATE VIEW {table} AS {union}")
+    except duckdb.IOException as exc:
+        con.close()
+        if "lock" in str(exc).lower():
+            raise StoreLockedError(
+                f"a partition file in {directory} is being written; query again once "
+                "materializing has stopped"
+            ) from exc
+        raise StoreError(f"cannot open the partition files in {directory}: {exc}") from exc
+    except duckdb.Error as exc:
+        con.close()
+        raise StoreError(f"cannot open the partition files in {directory}: {exc}") from exc
+    return con
+
+
+def positions_of(directory: str | Path, log_name: str) -> Mapping[int, int]:
+    """Every partition's stored position (for tests and status)."""
+    con = open_directory(directory)
+    try:
+        rows = con.execute(
+            "SELECT partition, next_offset FROM positions WHERE log_name = ?", [log_name]
+        ).fetchall()
+    finally:
+        con.close()
+    return {int(p): int(o) for p, o in rows}
