@@ -12,6 +12,7 @@ import click
 from pipeline import __version__
 from pipeline.cli.common import RolecallGroup
 from pipeline.cli.demo import demo_command
+from pipeline.cli.evidence import digest_command, verify_command
 from pipeline.cli.investigate import session_command, trace_command, who_held_command
 from pipeline.cli.materialize import materialize_command
 from pipeline.cli.produce import simulate_command
@@ -42,5 +43,7 @@ for command in (
     who_held_command,
     session_command,
     trace_command,
+    verify_command,
+    digest_command,
 ):
     main.add_command(command)
