@@ -202,7 +202,7 @@ def verify_chain(
         if not w.broken:
             _check_head(w, stored_heads.get(key), findings)
             check_digest(w, 2**63, None)
-    for key, h in kept.items():
+    for key in kept:
         if key not in walks and key not in stored_heads:
             findings.append(Finding("the digest's partition has no events in the store", *key))
     findings.sort(key=Finding.sort_key)

@@ -57,8 +57,7 @@ class Verdict:
         checks = "chain" + (", facts" if self.deep else "") + (", digest" if self.against else "")
         if self.first is None:
             return (
-                f"intact: {self.events:,} events in {self.partitions} partitions "
-                f"({checks} checked)"
+                f"intact: {self.events:,} events in {self.partitions} partitions ({checks} checked)"
             )
         more = len(self.findings) - 1
         return f"tampered: {self.first.line()}" + (f" (and {more} more)" if more else "")

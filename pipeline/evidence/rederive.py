@@ -53,9 +53,9 @@ def _batches(
         yield from by_log.values()
 
 
-def rederive(con: duckdb.DuckDBPyConnection, codec: EventCodec | None = None) -> tuple[
-    duckdb.DuckDBPyConnection, list[Finding]
-]:
+def rederive(
+    con: duckdb.DuckDBPyConnection, codec: EventCodec | None = None
+) -> tuple[duckdb.DuckDBPyConnection, list[Finding]]:
     """An in-memory store rebuilt from `con`'s stored events alone."""
     codec = codec or default_codec()
     findings: list[Finding] = []
@@ -114,9 +114,7 @@ def compare_table(
     return Finding(what, event_id=first_key, table=table)
 
 
-def verify_facts(
-    con: duckdb.DuckDBPyConnection, codec: EventCodec | None = None
-) -> list[Finding]:
+def verify_facts(con: duckdb.DuckDBPyConnection, codec: EventCodec | None = None) -> list[Finding]:
     """Findings where the stored state tables differ from the ones the events derive."""
     rebuilt, findings = rederive(con, codec)
     try:
