@@ -189,7 +189,10 @@ def verify_chain(
         why = _envelope_mismatch(codec, row)
         expected = chain_link(w.head, log_name, partition, offset, bytes(row[7]))
         if why is None and bytes(row[8]) != expected:
-            why = "chain_hash does not match the chain recomputed from the stored events"
+            why = (
+                "chain_hash does not match the chain recomputed from the stored events "
+                "(this event was altered, or one before it deleted or inserted)"
+            )
         if why is not None:
             w.broken = True
             findings.append(Finding(why, *at))
