@@ -18,7 +18,10 @@ def parse_time(text: str) -> datetime:
         raise InputError(
             f"malformed time {text!r}: use ISO 8601, e.g. 2026-01-05T12:00:00Z"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise InputError(f"time {text!r} is out of range once converted to UTC") from None
 
 
 def to_utc(value: datetime) -> datetime:

@@ -149,33 +149,32 @@ class StoreWriter:
 
     def _apply(self, batch: Batch) -> ApplyResult:
         con = self.con
-        # 1. one event per id within the batch: the first position wins
+        # 1. the winner of each event id: the stored event, else the batch's first position.
+        # Every other occurrence is then a duplicate (same bytes as the winner) or a
+        # conflict; comparing with the winner, not with the batch's first, keeps the report
+        # independent of how the log was cut into batches.
+        by_id: dict[str, list[Accepted]] = {}
+        for item in batch.accepted:
+            by_id.setdefault(item.event.event_id, []).append(item)
+        stored: dict[str, bytes] = {}
+        if by_id:
+            self._register("b_ids", [{"event_id": k} for k in by_id])
+            stored = {
+                event_id: bytes(body)
+                for event_id, body in con.execute(
+                    "SELECT e.event_id, e.body FROM b_ids b JOIN events e USING (event_id)"
+                ).fetchall()
+            }
         first: dict[str, Accepted] = {}
         conflicts: list[tuple[str, int, int, str]] = []
         duplicates = 0
-        for item in batch.accepted:
-            seen = first.get(item.event.event_id)
-            if seen is None:
-                first[item.event.event_id] = item
-            elif seen.body == item.body:
-                duplicates += 1
-            else:
-                conflicts.append(
-                    (
-                        item.event.event_id,
-                        item.partition,
-                        item.offset,
-                        "same event_id, different content: the first one stored wins",
-                    )
-                )
-        # 2. drop what the store already has
-        if first:
-            self._register("b_ids", [{"event_id": k, "body": v.body} for k, v in first.items()])
-            for event_id, same in con.execute(
-                "SELECT b.event_id, e.body = b.body FROM b_ids b JOIN events e USING (event_id)"
-            ).fetchall():
-                item = first.pop(event_id)
-                if same:
+        for event_id, items in by_id.items():
+            winner = stored.get(event_id)
+            if winner is None:
+                first[event_id] = items[0]
+                winner, items = items[0].body, items[1:]
+            for item in items:
+                if item.body == winner:
                     duplicates += 1
                 else:
                     conflicts.append(

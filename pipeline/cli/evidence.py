@@ -1,0 +1,79 @@
+"""`rolecall verify` and `rolecall digest`: prove the stored history unchanged."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from pipeline.cli.common import db_option, emit_json, json_option, stdout
+from pipeline.evidence import digest, load_digest, verify
+from pipeline.evidence.chain import digest_document
+from pipeline.store import connect
+
+
+@click.command("verify")
+@db_option
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also re-derive every fact row and session from the stored events and compare.",
+)
+@click.option(
+    "--against",
+    "against_path",
+    type=click.Path(dir_okay=False),
+    help="A digest kept earlier (`rolecall digest --json`): history up to it must be unchanged.",
+)
+@json_option
+def verify_command(db_path: str, deep: bool, against_path: str | None, as_json: bool) -> None:
+    """Recompute the per-partition SHA-256 chains and name the first position that disagrees.
+
+    Exits 0 when the store is intact and 1 when it was tampered with, printing one line
+    that names the first bad position (log, partition, offset, event).
+
+    \b
+    Examples:
+      rolecall verify --db ./data/rolecall.duckdb
+      rolecall verify --deep --json
+      rolecall verify --against heads-2026-01-07.json
+    """
+    against = load_digest(against_path) if against_path else None
+    con = connect(db_path, read_only=True)
+    try:
+        verdict = verify(con, deep=deep, against=against)
+    finally:
+        con.close()
+    if as_json:
+        emit_json(verdict.as_json())
+    else:
+        stdout.print(verdict.summary(), markup=False)
+    if not verdict.intact:
+        sys.exit(1)
+
+
+@click.command("digest")
+@db_option
+@json_option
+def digest_command(db_path: str, as_json: bool) -> None:
+    """Print the chain heads (log, partition, last offset, events, head) to keep elsewhere.
+
+    Keep the JSON form somewhere the store's operators cannot write; later,
+    `rolecall verify --against FILE` proves the history up to those heads unchanged.
+
+    \b
+    Examples:
+      rolecall digest
+      rolecall digest --json > heads-2026-01-07.json
+    """
+    con = connect(db_path, read_only=True)
+    try:
+        heads = digest(con)
+    finally:
+        con.close()
+    if as_json:
+        emit_json(digest_document(heads, datetime.now(UTC)))
+        return
+    for h in heads:
+        click.echo(f"{h.log_name}\t{h.partition}\t{h.last_offset}\t{h.events}\t{h.head}")
