@@ -476,7 +476,12 @@ class Queries:
         )
         by_origin: dict[str, dict[str, Any]] = {}
         for s in sessions:
-            key = s.origin_arn or s.principal_arn or "?"
+            # A session inferred from its calls names no caller: show whom it acted as.
+            key = (
+                s.origin_arn
+                or s.principal_arn
+                or (f"{s.session_arn} (inferred from its calls)" if s.session_arn else "?")
+            )
             entry = by_origin.setdefault(
                 key, {"origin_arn": key, "sessions": 0, "first": s.started_at, "last": s.ends_at}
             )
