@@ -143,7 +143,7 @@ def scan_segment(
                     return  # a torn or still-growing tail
                 assert next_base is not None
                 end = max(next_base, expected + 1)
-                reason = f"unreadable bytes from byte {pos} to the end of the segment"
+                reason = f"unreadable bytes to the end of the segment (from byte {pos})"
                 yield DamagedSpan(partition, expected, end, reason), len(buf)
                 return
             (off, _) = _valid_at(buf, nxt) or (expected, 0)
