@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.results import Result, table
-from bench.workload import Workload, simulated_log
-from pipeline.log import FileLog, KafkaLog, LogRecord
+from bench.workload import Workload, log_records, simulated_log
+from pipeline.log import FileLog, KafkaLog
 from pipeline.log.kafkalog import PRODUCER_SETTINGS
 from pipeline.materializer import materialize
 from pipeline.store import Store
@@ -62,14 +62,7 @@ def local_broker(state: Path, port: int = 49092) -> Iterator[tuple[str, float]]:
 
 
 def _messages(log_dir: Path) -> list[Message]:
-    log = FileLog(log_dir, create=False)
-    consumer = log.consumer()
-    consumer.start(lambda parts: dict.fromkeys(parts, 0))
-    out: list[Message] = []
-    while batch := consumer.poll(50_000):
-        out.extend((i.key, i.value, "") for i in batch if isinstance(i, LogRecord))
-    log.close()
-    return out
+    return [(r.key, r.value, "") for r in log_records(log_dir)]
 
 
 def _produce(bootstrap: str, messages: Sequence[Message], settings: dict[str, Any]) -> float:

@@ -9,22 +9,11 @@ from pathlib import Path
 import fastavro
 
 from bench.results import Result
-from bench.workload import Workload
+from bench.workload import Workload, log_records
 from pipeline.codec import HEADER_SIZE, default_codec
-from pipeline.log import FileLog, LogRecord
+from pipeline.log import FileLog
 from pipeline.materializer import materialize
 from pipeline.store import Store
-
-
-def _messages(log_dir: Path) -> list[bytes]:
-    log = FileLog(log_dir, create=False)
-    consumer = log.consumer()
-    consumer.start(lambda parts: dict.fromkeys(parts, 0))
-    out: list[bytes] = []
-    while batch := consumer.poll(50_000):
-        out.extend(i.value for i in batch if isinstance(i, LogRecord))
-    log.close()
-    return out
 
 
 def raw_decode_rate(messages: list[bytes]) -> float:
@@ -38,7 +27,7 @@ def raw_decode_rate(messages: list[bytes]) -> float:
 
 
 def run(work: Workload, scratch: Path) -> list[Result]:
-    messages = _messages(work.log_dir)
+    messages = [r.value for r in log_records(work.log_dir)]
     decode = raw_decode_rate(messages)
     db = scratch / f"materialize-{work.events}.duckdb"
     db.unlink(missing_ok=True)

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.log import FileLog
+from pipeline.log import FileLog, LogRecord
 from pipeline.producer import Producer
 from pipeline.simulator import SimulationConfig, simulate
 from pipeline.timeutil import parse_time
@@ -32,3 +32,15 @@ def simulated_log(directory: Path, events: int, *, seed: int = 11) -> Workload:
         log.close()
         marker.write_text(str(events))
     return Workload(events, log_dir, time.perf_counter() - started)
+
+
+def log_records(log_dir: Path) -> list[LogRecord]:
+    """Every record of a file log, in partition order (what the benchmarks replay)."""
+    log = FileLog(log_dir, create=False)
+    consumer = log.consumer()
+    consumer.start(lambda parts: dict.fromkeys(parts, 0))
+    out: list[LogRecord] = []
+    while batch := consumer.poll(50_000):
+        out.extend(i for i in batch if isinstance(i, LogRecord))
+    log.close()
+    return out

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 
-from pipeline.policy.document import PolicyLike
+from pipeline.policy.document import PolicyLike, scalar_text
 from pipeline.policy.errors import PolicyError, PolicyRequestError
 from pipeline.policy.evaluate import evaluate
 
@@ -115,12 +115,9 @@ def _context_value(key: str, value: object) -> str | list[str]:
 
 
 def _scalar(key: str, value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
+    text = scalar_text(value)
+    if text is not None:
+        return text
     raise PolicyRequestError(
         f"context value of {key!r} must be a string, number, boolean or a list of them"
     )

@@ -278,13 +278,21 @@ def _condition_values(value: object, element: str) -> tuple[str, ...]:
     return tuple(_scalar_text(item, element) for item in items)
 
 
-def _scalar_text(value: object, element: str) -> str:
+def scalar_text(value: object) -> str | None:
+    """A JSON scalar as IAM compares it (booleans as `true`/`false`), or None if not one."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
+    return None
+
+
+def _scalar_text(value: object, element: str) -> str:
+    text = scalar_text(value)
+    if text is not None:
+        return text
     raise PolicyDocumentError(
         f"{element}: condition values must be strings, numbers or booleans, "
         f"got {type(value).__name__}"
