@@ -262,6 +262,12 @@ class Queries:
     def close(self) -> None:
         self.con.close()
 
+    def __enter__(self) -> Queries:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _sessions(
         self,
         where: str,

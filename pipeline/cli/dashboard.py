@@ -173,11 +173,8 @@ def replay_command(
       rolecall replay --from 2026-01-06 --to 2026-01-07 --via SAML --json
     """
     flt = SessionFilter(account_id=account_id, role_arn=role_arn, principal=principal, via=via)
-    q = Queries.open(db_path)
-    try:
+    with Queries.open(db_path) as q:
         events = q.replay_events(start, end, flt)
-    finally:
-        q.close()
     if as_json:
         emit_json(events)
         return

@@ -74,8 +74,7 @@ def demo_command(data_dir: str, seed: int, start: datetime, days: int, no_serve:
 
 
 def print_summary(db_path: str) -> None:
-    q = Queries.open(db_path)
-    try:
+    with Queries.open(db_path) as q:
         c = q.counts()
         span = q.time_range()
         stdout.print()
@@ -114,5 +113,3 @@ def print_summary(db_path: str) -> None:
             stdout.print(f"\nExample chain: access key [bold]{key}[/] traced to its origin")
             stdout.print(chain_tree(q.trace(key).chain))
             stdout.print(f"(rolecall trace {key} --db {db_path})")
-    finally:
-        q.close()

@@ -75,13 +75,10 @@ def who_held_command(
       rolecall who-held --at 2026-01-06T14:10:00Z --json \
         --role arn:aws:iam::444455556666:role/OrgAdmin
     """
-    q = Queries.open(db_path)
-    try:
+    with Queries.open(db_path) as q:
         sessions = q.who_held(
             at=at, role_arn=role_arn, principal_arn=principal_arn, account_id=account_id
         )
-    finally:
-        q.close()
     if as_json:
         emit_json([_who_held_json(s) for s in sessions])
     else:
@@ -103,11 +100,8 @@ def session_command(session_id: str, db_path: str, as_json: bool) -> None:
     Example:
       rolecall session ASIAEXAMPLEKEY000001
     """
-    q = Queries.open(db_path)
-    try:
+    with Queries.open(db_path) as q:
         detail = q.session(session_id)
-    finally:
-        q.close()
     if as_json:
         emit_json(detail)
         return
@@ -136,11 +130,8 @@ def trace_command(access_key_id: str, db_path: str, as_json: bool) -> None:
     Example:
       rolecall trace ASIAEXAMPLEKEY000001 --json
     """
-    q = Queries.open(db_path)
-    try:
+    with Queries.open(db_path) as q:
         trace = q.trace(access_key_id)
-    finally:
-        q.close()
     if as_json:
         emit_json(trace)
     else:

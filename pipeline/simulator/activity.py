@@ -141,6 +141,35 @@ class _Day:
         )
         return _Session(session_id, key, arn, role, when, end)
 
+    def chain(
+        self,
+        caller: _Session,
+        role: Role,
+        person: str,
+        when: datetime,
+        seconds: int,
+        source_ip: str,
+        *,
+        tags: dict[str, str] | None = None,
+        mfa: bool | None = None,
+    ) -> _Session:
+        """A CLI AssumeRole made with another session's key (role chaining)."""
+        return self.assume(
+            role=role,
+            session_name=person,
+            via=AssumeVia.ASSUME_ROLE,
+            when=when,
+            seconds=seconds,
+            caller_arn=caller.arn,
+            caller_type="AssumedRole",
+            caller=caller,
+            source_identity=person,
+            tags=tags,
+            source_ip=source_ip,
+            user_agent="aws-cli/2.15.0",
+            mfa=mfa,
+        )
+
     def act(
         self,
         s: _Session,
@@ -276,51 +305,29 @@ class Simulation:
                 else "ReadOnly"
             )
             when = landing.start + timedelta(minutes=self.rng.randint(5, 400))
-            chained = d.assume(
-                role=org.ROLES[target],
-                session_name=person,
-                via=AssumeVia.ASSUME_ROLE,
-                when=when,
-                seconds=3600,
-                caller_arn=landing.arn,
-                caller_type="AssumedRole",
-                caller=landing,
-                source_identity=person,
-                tags={"team": team},
-                source_ip=ip,
-                user_agent="aws-cli/2.15.0",
-                mfa=True,
+            chained = d.chain(
+                landing, org.ROLES[target], person, when, 3600, ip, tags={"team": team}, mfa=True
             )
             d.act(chained, self.rng.randint(2, 6), org.PROD_ACTIONS, ip)
             if target == "OrgAdmin" and self.rng.random() < 0.5:
-                deeper = d.assume(
-                    role=org.ROLES["IncidentResponder"],
-                    session_name=person,
-                    via=AssumeVia.ASSUME_ROLE,
-                    when=chained.start + timedelta(minutes=10),
-                    seconds=1800,
-                    caller_arn=chained.arn,
-                    caller_type="AssumedRole",
-                    caller=chained,
-                    source_identity=person,
-                    source_ip=ip,
-                    user_agent="aws-cli/2.15.0",
+                deeper = d.chain(
+                    chained,
+                    org.ROLES["IncidentResponder"],
+                    person,
+                    chained.start + timedelta(minutes=10),
+                    1800,
+                    ip,
                     mfa=True,
                 )
                 d.act(deeper, 2, org.PROD_ACTIONS, ip)
         if deny:
-            ro = d.assume(
-                role=org.ROLES["ReadOnly"],
-                session_name=person,
-                via=AssumeVia.ASSUME_ROLE,
-                when=landing.start + timedelta(minutes=30),
-                seconds=3600,
-                caller_arn=landing.arn,
-                caller_type="AssumedRole",
-                caller=landing,
-                source_identity=person,
-                source_ip=ip,
-                user_agent="aws-cli/2.15.0",
+            ro = d.chain(
+                landing,
+                org.ROLES["ReadOnly"],
+                person,
+                landing.start + timedelta(minutes=30),
+                3600,
+                ip,
             )
             d.events.append(
                 AccessRecorded(
