@@ -5,6 +5,11 @@ become dead letters with their position and reason, and the store applies the ba
 and the positions it consumed in one transaction. On start (and on every Kafka
 assignment) the consumer resumes from the positions stored in DuckDB, so a crash at any
 point loses nothing and applies nothing twice.
+
+Decoding (Python, holding the GIL) and applying (mostly DuckDB, which releases it) overlap:
+one batch is applied on a writer thread while the next is decoded. At most one batch is
+in flight, and it is finished before the store is asked for positions or a partition is
+released, so a Kafka rebalance always sees what was applied.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pipeline.codec import EventCodec, default_codec
 from pipeline.errors import CodecError, EventValidationError
 from pipeline.log.base import DamagedSpan, EventLog, LogItem
 from pipeline.store import Accepted, ApplyResult, Batch, Rejected, Store
+from pipeline.store.columns import prepare
 from pipeline.store.partitioned import PartitionedStore
 
 log = logging.getLogger(__name__)
@@ -86,6 +93,44 @@ class _SingleFile:
         return self.store.writer.apply(batch)
 
 
+class _InFlight:
+    """The one batch being applied on the writer thread, and what to do when it is done."""
+
+    def __init__(self, target: _SingleFile | PartitionedStore) -> None:
+        self.target = target
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="rolecall-apply")
+        self._pending: tuple[Future[ApplyResult], Batch, int] | None = None
+
+    def submit(self, batch: Batch, read: int) -> None:
+        assert self._pending is None, "finish the batch in flight first"
+        self._pending = (self._pool.submit(self.target.apply, batch), batch, read)
+
+    def finish(self) -> tuple[ApplyResult, Batch, int] | None:
+        """Wait for the batch in flight (re-raising its error); None when there is none."""
+        if self._pending is None:
+            return None
+        future, batch, read = self._pending
+        self._pending = None
+        return future.result(), batch, read
+
+    def positions(self, log_name: str, partitions: Sequence[int]) -> dict[int, int]:
+        self._wait()
+        return self.target.positions(log_name, partitions)
+
+    def release(self, partitions: Sequence[int]) -> None:
+        self._wait()
+        self.target.release(partitions)
+
+    def _wait(self) -> None:
+        # Called from inside the consumer's poll: the result is taken later by `finish`.
+        if self._pending is not None:
+            self._pending[0].exception()
+
+    def close(self) -> None:
+        self._wait()  # never leave a write running behind the caller's back
+        self._pool.shutdown(wait=True)
+
+
 def materialize(
     event_log: EventLog,
     store: Store | PartitionedStore,
@@ -101,32 +146,43 @@ def materialize(
     codec = event_log.codec or default_codec()
     stats = MaterializeStats()
     started = time.perf_counter()
-    target = store if isinstance(store, PartitionedStore) else _SingleFile(store)
+    in_flight = _InFlight(store if isinstance(store, PartitionedStore) else _SingleFile(store))
     consumer = event_log.consumer(group=group)
+
+    def done() -> None:
+        finished = in_flight.finish()
+        if finished is None:
+            return
+        result, batch, read = finished
+        consumer.commit(batch.next_offsets)
+        stats.batches += 1
+        stats.read += read
+        stats.applied += result.applied
+        stats.duplicates += result.duplicates
+        stats.conflicts += result.conflicts
+        stats.dead_letters += result.dead_letters
+        stats.seconds = time.perf_counter() - started
+        if on_batch is not None:
+            on_batch(stats)
+
     # Asked again on every (Kafka) assignment, so a rebalance resumes from DuckDB.
-    consumer.start(lambda parts: target.positions(event_log.name, parts), target.release)
+    consumer.start(lambda parts: in_flight.positions(event_log.name, parts), in_flight.release)
     try:
         while stop is None or not stop.is_set():
             items = consumer.poll(batch_size, timeout=poll_timeout)
             if not items:
+                done()
                 if not follow and consumer.caught_up():
                     break
                 if follow:
                     time.sleep(0.05 if poll_timeout == 0 else 0)
                 continue
-            batch = decode_items(event_log.name, items, codec)
-            result = target.apply(batch)
-            consumer.commit(batch.next_offsets)
-            stats.batches += 1
-            stats.read += len(items)
-            stats.applied += result.applied
-            stats.duplicates += result.duplicates
-            stats.conflicts += result.conflicts
-            stats.dead_letters += result.dead_letters
-            stats.seconds = time.perf_counter() - started
-            if on_batch is not None:
-                on_batch(stats)
+            batch = prepare(decode_items(event_log.name, items, codec))
+            done()
+            in_flight.submit(batch, len(items))
+        done()
     finally:
+        in_flight.close()
         consumer.close()
     stats.seconds = time.perf_counter() - started
     return stats

@@ -148,3 +148,55 @@ def test_hash_chain_extends_per_partition(tmp_path: Path) -> None:
             ).fetchone() == (head,)
         assert len(hashlib.sha256().digest()) == len(GENESIS)
     log.close()
+
+
+def test_replayed_events_already_stored_are_duplicates(tmp_path: Path) -> None:
+    """Both ways of finding stored events: a few hash hits (one filtered scan), many (a join)."""
+    assert len(SIM) > 1000  # more hits than one probe names
+    log = FileLog(tmp_path / "log", fsync=False)
+    log.append(SIM)
+    with Store(tmp_path / "db.duckdb") as store:
+        materialize(log, store)
+        before = state_of(store)
+        log.append(SIM[:7])
+        few = materialize(log, store)
+        log.append(SIM)
+        many = materialize(log, store, batch_size=len(SIM))
+        assert (few.applied, few.duplicates) == (0, 7)
+        assert (many.applied, many.duplicates, many.conflicts) == (0, len(SIM), 0)
+        assert state_of(store) == before
+    log.close()
+
+
+def test_schema_2_store_is_migrated(tmp_path: Path) -> None:
+    """A store written before events lost their id index keeps its events and dedupes."""
+    log = FileLog(tmp_path / "log", fsync=False)
+    log.append(SIM[:300])
+    db = tmp_path / "db.duckdb"
+    with Store(db) as store:
+        materialize(log, store)
+        hashes = store.con.execute("SELECT event_id, id_hash FROM events ORDER BY 1").fetchall()
+        # back to schema 2's shape: an indexed event_id, no hash
+        store.con.execute("CREATE TABLE old AS SELECT * EXCLUDE (id_hash) FROM events")
+        store.con.execute("DROP TABLE events")
+        cols = ", ".join(
+            f'"{c}" {t}' + (" PRIMARY KEY" if c == "event_id" else "")
+            for c, t in store.con.execute(
+                "SELECT column_name, column_type FROM (DESCRIBE old)"
+            ).fetchall()
+        )
+        store.con.execute(f"CREATE TABLE events ({cols})")
+        store.con.execute("INSERT INTO events SELECT * FROM old")
+        store.con.execute("DROP TABLE old")
+        store.con.execute("UPDATE store_meta SET value = '2' WHERE key = 'schema_version'")
+    with Store(db) as store:
+        assert store.con.execute(
+            "SELECT value FROM store_meta WHERE key = 'schema_version'"
+        ).fetchone() == ("3",)
+        assert store.con.execute("SELECT event_id, id_hash FROM events ORDER BY 1").fetchall() == (
+            hashes
+        )
+        log.append(SIM[:300])
+        again = materialize(log, store)
+        assert (again.applied, again.duplicates) == (0, 300)
+    log.close()

@@ -8,7 +8,7 @@ import duckdb
 
 from pipeline.errors import InputError, StoreError, StoreLockedError
 from pipeline.store.batch import Accepted, ApplyResult, Batch, Rejected
-from pipeline.store.schema import DDL, REFRESH_INTERVALS, SCHEMA_VERSION, STATE_TABLES
+from pipeline.store.schema import DDL, REFRESH_INTERVALS, SCHEMA_VERSION, STATE_TABLES, id_hash
 from pipeline.store.writer import StoreWriter
 
 DEFAULT_DB_PATH = "./data/rolecall.duckdb"
@@ -59,22 +59,29 @@ class Store:
         self.writer = StoreWriter(self.con)
 
     def _migrate(self) -> None:
-        self.con.execute(DDL)
-        row = self.con.execute(
-            "SELECT value FROM store_meta WHERE key = 'schema_version'"
+        has_meta = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'store_meta'"
         ).fetchone()
-        if row is None:
-            self.con.execute(
-                "INSERT INTO store_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-            )
-        elif int(row[0]) == 1:
+        row = None
+        if has_meta and has_meta[0]:
+            row = self.con.execute(
+                "SELECT value FROM store_meta WHERE key = 'schema_version'"
+            ).fetchone()
+        version = SCHEMA_VERSION if row is None else int(row[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer rolecall (schema {version})")
+        self.con.begin()
+        if version < 3:
+            self._migrate_v2()  # before the DDL, which would not recreate `events`
+        self.con.execute(DDL)
+        if version < 2:
             self._migrate_v1()
-            self.con.execute(
-                "UPDATE store_meta SET value = ? WHERE key = 'schema_version'",
-                [str(SCHEMA_VERSION)],
-            )
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} was written by a newer rolecall (schema {row[0]})")
+        self.con.execute(
+            "INSERT INTO store_meta VALUES ('schema_version', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [str(SCHEMA_VERSION)],
+        )
+        self.con.commit()
 
     def _migrate_v1(self) -> None:
         """Schema 1 -> 2: derived interval columns on sessions, an index on access keys."""
@@ -85,6 +92,15 @@ class Store:
         )
         self.con.execute(REFRESH_INTERVALS)
         self.con.execute("DROP TABLE b_touched")
+
+    def _migrate_v2(self) -> None:
+        """Schema 2 -> 3: `events` loses its index on event_id and gains the id hash."""
+        self.con.execute("ALTER TABLE events RENAME TO events_v2")
+        self.con.execute(DDL)
+        self.con.execute(
+            f"INSERT INTO events SELECT *, {id_hash('event_id')} AS id_hash FROM events_v2"  # noqa: S608 (constant SQL)
+        )
+        self.con.execute("DROP TABLE events_v2")
 
     def close(self) -> None:
         self.con.close()

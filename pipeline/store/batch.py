@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.events import Event
+
+if TYPE_CHECKING:
+    from pipeline.store.columns import BatchTables
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,8 @@ class Batch:
     accepted: list[Accepted] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     next_offsets: dict[int, int] = field(default_factory=dict)
+    # The accepted items as Arrow tables, when built ahead of the write (`columns.prepare`).
+    tables: BatchTables | None = None
 
     def advance(self, partition: int, next_offset: int) -> None:
         if next_offset > self.next_offsets.get(partition, -1):

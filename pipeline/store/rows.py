@@ -43,7 +43,8 @@ def fact_row(event_type: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """
     row = dict(record)
     if event_type == "RoleAssumed":
-        row["session_tags"] = json.dumps(record["session_tags"], sort_keys=True)
+        tags = record["session_tags"]
+        row["session_tags"] = json.dumps(tags, sort_keys=True) if tags else "{}"
         row["pref"] = preference(str(record["via"]), record["event_time"], str(record["event_id"]))
     return row
 

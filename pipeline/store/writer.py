@@ -15,10 +15,14 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.store.batch import Accepted, ApplyResult, Batch
-from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION, fact_row, record_of
-from pipeline.store.schema import ASSUMPTION_COLUMNS, REFRESH_INTERVALS
+from pipeline.store.columns import POSITION, batch_tables
+from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION
+from pipeline.store.schema import ASSUMPTION_COLUMNS, REFRESH_INTERVALS, id_hash
 
 GENESIS = b"\x00" * 32
+# Up to this many hash hits are fetched through a literal IN list, which DuckDB pushes
+# into the scan as a filter; more (a replay) are fetched by one join on event_id.
+_HITS_PER_PROBE = 1000
 
 
 def chain_link(previous: bytes, log_name: str, partition: int, offset: int, body: bytes) -> bytes:
@@ -115,6 +119,19 @@ WHERE sessions.session_id = resolved.session_id
 """
 
 
+# What a batch touched: its sessions and console lifecycles (their intervals are redone).
+BATCH_TOUCHED = """
+SELECT session_id, lifecycle_key FROM b_role_assumptions
+UNION ALL SELECT session_id, NULL FROM b_credentials
+UNION ALL SELECT session_id, lifecycle_key FROM b_exits
+"""
+BATCH_LIFECYCLE_KEYS = """
+SELECT DISTINCT lifecycle_key FROM (
+    SELECT lifecycle_key FROM b_role_assumptions UNION ALL SELECT lifecycle_key FROM b_exits
+) WHERE lifecycle_key IS NOT NULL ORDER BY lifecycle_key
+"""
+
+
 class StoreWriter:
     """Writes batches into one DuckDB connection (the store's only writer)."""
 
@@ -144,7 +161,13 @@ class StoreWriter:
         return result
 
     def _register(self, name: str, rows: list[dict[str, Any]]) -> None:
-        self.con.register(name, pa.Table.from_pylist(rows))
+        self._register_table(name, pa.Table.from_pylist(rows))
+
+    def _register_columns(self, name: str, columns: dict[str, pa.Array]) -> None:
+        self._register_table(name, pa.table(columns))
+
+    def _register_table(self, name: str, table: pa.Table) -> None:
+        self.con.register(name, table)
         self._registered.add(name)
 
     def _apply(self, batch: Batch) -> ApplyResult:
@@ -153,27 +176,20 @@ class StoreWriter:
         # Every other occurrence is then a duplicate (same bytes as the winner) or a
         # conflict; comparing with the winner, not with the batch's first, keeps the report
         # independent of how the log was cut into batches.
-        by_id: dict[str, list[Accepted]] = {}
-        for item in batch.accepted:
-            by_id.setdefault(item.event.event_id, []).append(item)
-        stored: dict[str, bytes] = {}
-        if by_id:
-            self._register("b_ids", [{"event_id": k} for k in by_id])
-            stored = {
-                event_id: bytes(body)
-                for event_id, body in con.execute(
-                    "SELECT e.event_id, e.body FROM b_ids b JOIN events e USING (event_id)"
-                ).fetchall()
-            }
-        first: dict[str, Accepted] = {}
+        by_id: dict[str, list[int]] = {}
+        for pos, item in enumerate(batch.accepted):
+            by_id.setdefault(item.event.event_id, []).append(pos)
+        stored = self._stored_bodies(list(by_id)) if by_id else {}
+        kept: list[int] = []
         conflicts: list[tuple[str, int, int, str]] = []
         duplicates = 0
-        for event_id, items in by_id.items():
+        for event_id, positions in by_id.items():
             winner = stored.get(event_id)
             if winner is None:
-                first[event_id] = items[0]
-                winner, items = items[0].body, items[1:]
-            for item in items:
+                kept.append(positions[0])
+                winner, positions = batch.accepted[positions[0]].body, positions[1:]
+            for pos in positions:
+                item = batch.accepted[pos]
                 if item.body == winner:
                     duplicates += 1
                 else:
@@ -185,9 +201,13 @@ class StoreWriter:
                             "same event_id, different content: the first one stored wins",
                         )
                     )
-        new = sorted(first.values(), key=lambda a: (a.partition, a.offset))
-        self._store_events(batch.log_name, new)
-        self._store_facts(new)
+        # 2. the new events and their facts, from the batch's tables
+        if kept:
+            tables = batch.tables or batch_tables(batch.accepted)
+            if len(kept) < len(batch.accepted):
+                tables = tables.keep(kept)
+            self._store_events(batch.log_name, batch.accepted, kept, tables.events)
+            self._store_facts(tables.facts)
         # 3. bookkeeping: dead letters, conflicts, positions
         if batch.rejected:
             con.executemany(  # rare path: a handful of rows, never the hot path
@@ -202,22 +222,61 @@ class StoreWriter:
                 "INSERT INTO conflicts VALUES (?, ?, ?, ?, ?)",
                 [[eid, batch.log_name, p, o, why] for eid, p, o, why in conflicts],
             )
-        for partition, next_offset in batch.next_offsets.items():
+        if batch.next_offsets:
+            self._register_columns(
+                "b_positions",
+                {
+                    "partition": pa.array(list(batch.next_offsets), pa.int32()),
+                    "next_offset": pa.array(list(batch.next_offsets.values()), pa.int64()),
+                },
+            )
             con.execute(
-                "INSERT INTO positions VALUES (?, ?, ?) ON CONFLICT (log_name, partition) "
+                "INSERT INTO positions SELECT ?, partition, next_offset FROM b_positions "
+                "ON CONFLICT (log_name, partition) "
                 "DO UPDATE SET next_offset = greatest(positions.next_offset, excluded.next_offset)",
-                [batch.log_name, partition, next_offset],
+                [batch.log_name],
             )
         return ApplyResult(
-            applied=len(new),
+            applied=len(kept),
             duplicates=duplicates,
             conflicts=len(conflicts),
             dead_letters=len(batch.rejected),
         )
 
-    def _store_events(self, log_name: str, new: list[Accepted]) -> None:
-        if not new:
-            return
+    def _stored_bodies(self, event_ids: list[str]) -> dict[str, bytes]:
+        """The stored body of each of `event_ids` already in the store.
+
+        Probes the fixed-width id hashes (one narrow column scan); ids and bodies are read
+        only for the rare hits, by a filter DuckDB pushes into the scan.
+        """
+        con = self.con
+        self._register_columns("b_ids", {"event_id": pa.array(event_ids, pa.string())})
+        hits = [
+            int(h)
+            for (h,) in con.execute(
+                "SELECT DISTINCT id_hash FROM events "
+                f"WHERE id_hash IN (SELECT {id_hash('event_id')} FROM b_ids)"
+            ).fetchall()
+        ]
+        if not hits:
+            return {}
+        if len(hits) <= _HITS_PER_PROBE:
+            listed = ", ".join(str(h) for h in hits)  # integers from DuckDB, not user input
+            found = con.execute(
+                f"SELECT event_id, body FROM events WHERE id_hash IN ({listed})"
+            ).fetchall()
+        else:  # mostly replayed events (a re-import): one join beats many probes
+            found = con.execute(
+                "SELECT e.event_id, e.body FROM b_ids b JOIN events e USING (event_id)"
+            ).fetchall()
+        wanted = set(event_ids)
+        # `wanted` drops other ids that merely share a hash with one of ours.
+        return {eid: bytes(body) for eid, body in found if eid in wanted}
+
+    def _store_events(
+        self, log_name: str, accepted: list[Accepted], kept: list[int], rows: pa.Table
+    ) -> None:
+        """Insert the new events' log rows, each extending its partition's hash chain."""
         heads = {
             int(p): bytes(h)
             for p, h in self.con.execute(
@@ -226,29 +285,22 @@ class StoreWriter:
         }
         counts: dict[int, int] = defaultdict(int)
         last: dict[int, int] = {}
-        rows = []
-        for a in new:
+        link: dict[int, bytes] = {}
+        for pos in sorted(kept, key=lambda i: (accepted[i].partition, accepted[i].offset)):
+            a = accepted[pos]
             head = chain_link(
                 heads.get(a.partition, GENESIS), log_name, a.partition, a.offset, a.body
             )
-            heads[a.partition] = head
+            heads[a.partition] = link[pos] = head
             counts[a.partition] += 1
             last[a.partition] = a.offset
-            rows.append(
-                {
-                    "log_name": log_name,
-                    "partition": a.partition,
-                    "offset": a.offset,
-                    "event_id": a.event.event_id,
-                    "event_type": a.event.event_type,
-                    "event_time": a.event.event_time,
-                    "account_id": a.event.account_id,
-                    "body": a.body,
-                    "chain_hash": head,
-                }
-            )
-        self._register("b_events", rows)
-        self.con.execute("INSERT INTO events BY NAME SELECT * FROM b_events")
+        hashes = pa.array([link[pos] for pos in rows[POSITION].to_pylist()], pa.binary())
+        self._register_table("b_events", rows.append_column("chain_hash", hashes))
+        self.con.execute(
+            f"INSERT INTO events BY NAME SELECT * EXCLUDE ({POSITION}), ? AS log_name, "
+            f"{id_hash('event_id')} AS id_hash FROM b_events",
+            [log_name],
+        )
         for p, n in counts.items():
             self.con.execute(
                 "INSERT INTO chain_heads VALUES (?, ?, ?, ?, ?) ON CONFLICT (log_name, partition) "
@@ -257,44 +309,28 @@ class StoreWriter:
                 [log_name, p, last[p], n, heads[p]],
             )
 
-    def _store_facts(self, new: list[Accepted]) -> None:
-        by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for a in new:
-            record = a.record if a.record is not None else record_of(a.event)
-            by_table[FACT_TABLE[type(a.event)]].append(fact_row(a.event.event_type, record))
+    def _store_facts(self, facts: dict[str, pa.Table]) -> None:
         for cls, table in FACT_TABLE.items():
-            rows = by_table.get(table)
-            if rows:
-                self._register(f"b_{table}", rows)
+            rows = facts.get(table)
+            if rows is not None and rows.num_rows:
+                self._register_table(f"b_{table}", rows)
                 cols = ", ".join(f'"{c}"' for c in cls.model_fields)
                 self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM b_{table}")
-        if (
-            by_table.get("role_assumptions")
-            or by_table.get("credentials")
-            or any(r["session_id"] for r in by_table.get("exits", []))
-        ):
-            for table, empty in _EMPTY_MERGE_INPUTS.items():
-                if not by_table.get(table):
-                    self.con.register(f"b_{table}", self.con.sql(empty).arrow())
-                    self._registered.add(f"b_{table}")
-            self.con.execute(MERGE_SESSIONS)
-        keys = {
-            r["lifecycle_key"]
-            for t in ("role_assumptions", "exits")
-            for r in by_table.get(t, [])
-            if r.get("lifecycle_key")
-        }
-        if keys:
-            self._register("b_lifecycle_keys", [{"lifecycle_key": k} for k in sorted(keys)])
+            elif table in _EMPTY_MERGE_INPUTS:  # the merge reads all three
+                self._register_table(f"b_{table}", self._query_table(_EMPTY_MERGE_INPUTS[table]))
+        if not any(t in facts for t in _EMPTY_MERGE_INPUTS):
+            return
+        self.con.execute(MERGE_SESSIONS)
+        keys = self._query_table(BATCH_LIFECYCLE_KEYS)
+        if keys.num_rows:
+            self._register_table("b_lifecycle_keys", keys)
             self.con.execute(RESOLVE_CONSOLE_EXITS)
-        touched = [
-            {"session_id": r.get("session_id"), "lifecycle_key": r.get("lifecycle_key")}
-            for t in ("role_assumptions", "credentials", "exits")
-            for r in by_table.get(t, [])
-        ]
-        if touched:
-            self._register("b_touched", touched)
-            self.con.execute(REFRESH_INTERVALS)
+        self._register_table("b_touched", self._query_table(BATCH_TOUCHED))
+        self.con.execute(REFRESH_INTERVALS)
+
+    def _query_table(self, sql: str) -> pa.Table:
+        out = self.con.sql(sql).arrow()  # a reader in newer DuckDB: read once, into a table
+        return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
 
 
 # Typed empty inputs for the merge where a batch had no rows of a kind.

@@ -112,7 +112,7 @@ def insert_between(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     at = offset + 1 if nxt > offset + 1 else nxt
     con.execute(
         "INSERT INTO events SELECT log_name, partition, ?, 'inserted', event_type, event_time, "
-        'account_id, body, ? FROM events WHERE partition = 1 AND "offset" = ?',
+        'account_id, body, ?, id_hash FROM events WHERE partition = 1 AND "offset" = ?',
         [at, chain_link(bytes(prev), log_name, 1, at, body), offset],
     )
     return 1, at if at != nxt else nxt
@@ -128,7 +128,7 @@ def insert_at_end(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     ).fetchone()[0]  # type: ignore[index]
     con.execute(  # a correctly linked new last event, but the chain head was not moved
         "INSERT INTO events SELECT log_name, partition, ?, 'appended', event_type, event_time, "
-        'account_id, body, ? FROM events WHERE partition = 0 AND "offset" = ?',
+        'account_id, body, ?, id_hash FROM events WHERE partition = 0 AND "offset" = ?',
         [last + 1, chain_link(bytes(head), log_name, 0, last + 1, bytes(body)), last],
     )
     return 0, last + 1

@@ -1,0 +1,90 @@
+"""A batch's accepted events as Arrow tables, the form the writer bulk-inserts.
+
+Built once per batch, outside the store's transaction (the materializer builds it while
+the previous batch is being written), for every accepted item; the writer then keeps the
+rows of the events it actually stores. `_pos` is each row's index in `Batch.accepted`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.store.batch import Accepted, Batch
+from pipeline.store.rows import FACT_TABLE, fact_row, record_of
+
+POSITION = "_pos"
+# The events table's columns known before storing (the chain hash depends on the store).
+EVENT_COLUMNS = (
+    "partition",
+    "offset",
+    "event_id",
+    "event_type",
+    "event_time",
+    "account_id",
+    "body",
+)
+
+
+@dataclass(frozen=True)
+class BatchTables:
+    """The log rows (`events`) and the fact rows (by table) of a batch's accepted items."""
+
+    events: pa.Table
+    facts: dict[str, pa.Table]
+
+    def keep(self, positions: Sequence[int]) -> BatchTables:
+        """Only the rows of the items at `positions` (in `Batch.accepted`)."""
+        wanted = pa.array(positions, pa.int64())
+        return BatchTables(
+            _keep(self.events, wanted), {t: _keep(v, wanted) for t, v in self.facts.items()}
+        )
+
+
+def _keep(table: pa.Table, wanted: pa.Array) -> pa.Table:
+    return table.filter(pc.is_in(table[POSITION], value_set=wanted))
+
+
+def prepare(batch: Batch) -> Batch:
+    """Build the batch's tables now (on the calling thread), so the writer need not."""
+    if batch.tables is None:
+        batch.tables = batch_tables(batch.accepted)
+    return batch
+
+
+def batch_tables(accepted: Sequence[Accepted]) -> BatchTables:
+    events: dict[str, list[Any]] = {c: [] for c in (POSITION, *EVENT_COLUMNS)}
+    facts: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for pos, a in enumerate(accepted):
+        e = a.event
+        events[POSITION].append(pos)
+        events["partition"].append(a.partition)
+        events["offset"].append(a.offset)
+        events["event_id"].append(e.event_id)
+        events["event_type"].append(e.event_type)
+        events["event_time"].append(e.event_time)
+        events["account_id"].append(e.account_id)
+        events["body"].append(a.body)
+        row = fact_row(e.event_type, a.record if a.record is not None else record_of(e))
+        row[POSITION] = pos
+        facts[FACT_TABLE[type(e)]].append(row)
+    return BatchTables(
+        pa.table({c: pa.array(v, _EVENT_TYPES.get(c)) for c, v in events.items()}),
+        {table: pa.Table.from_pylist(rows) for table, rows in facts.items()},
+    )
+
+
+_EVENT_TYPES = {
+    POSITION: pa.int64(),
+    "partition": pa.int32(),
+    "offset": pa.int64(),
+    "event_id": pa.string(),
+    "event_type": pa.string(),
+    "account_id": pa.string(),
+    "body": pa.binary(),
+}
