@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from bench.results import Result
 from pipeline.queries import Queries
 from pipeline.replay import SessionFilter
 from pipeline.store import Store
@@ -143,6 +144,60 @@ def _step(q: Queries, at: datetime, flt: SessionFilter, actives: list[int]) -> N
     actives.append(moment_sessions(q, at, flt))
 
 
+def measure(path: Path, sessions: int, days: int, moments: int) -> dict[str, object]:
+    """Slider steps and filter changes on a store of `sessions` synthetic sessions."""
+    if not path.exists():
+        build(path, sessions, days)
+    rng = random.Random(6)
+    filters = [
+        SessionFilter(),
+        SessionFilter(role_arn="arn:aws:iam::444455556666:role/Role1"),
+        SessionFilter(via="SAML"),
+        SessionFilter(principal=f"{OKTA}#user42@acme.example"),
+        SessionFilter(account_id="777788889999"),
+    ]
+    with Queries.open(path) as q:
+        moment_sessions(q, START + timedelta(days=1), SessionFilter())  # warm the caches
+        steps: list[float] = []
+        actives: list[int] = []
+        for k in range(moments):
+            at = START + timedelta(seconds=rng.randrange(days * 86_400))
+            flt = filters[0] if k % 2 == 0 else rng.choice(filters[1:])
+            steps.append(timed(partial(_step, q, at, flt, actives)))
+        aggregates = [timed(partial(history_activity, q, f)) for f in filters for _ in range(3)]
+    return {
+        "sessions": sessions,
+        "moments": moments,
+        "mean_active_sessions": round(statistics.mean(actives)),
+        "slider_step": figures(steps),
+        "history_activity_per_filter_change": figures(aggregates),
+    }
+
+
+def run(scratch: Path, sessions: int = 1_000_000, moments: int = 200) -> list[Result]:
+    out = measure(scratch / f"dashboard-{sessions}.duckdb", sessions, 90, moments)
+    step = out["slider_step"]
+    change = out["history_activity_per_filter_change"]
+    assert isinstance(step, dict) and isinstance(change, dict)
+    size = f"{sessions:,} sessions"
+    note = f"{moments} moments, ~{out['mean_active_sessions']:,} sessions active per moment"
+    return [
+        Result(
+            name=f"dashboard slider step median ({size})",
+            value=step["median_ms"],
+            unit="ms",
+            notes=note,
+        ),
+        Result(name=f"dashboard slider step p95 ({size})", value=step["p95_ms"], unit="ms"),
+        Result(
+            name=f"dashboard filter change median ({size})",
+            value=change["median_ms"],
+            unit="ms",
+            notes="re-aggregates the whole history's activity chart",
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1_000_000)
@@ -152,36 +207,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "bench.duckdb"
-        if not path.exists():
-            t0 = time.perf_counter()
-            build(path, args.sessions, args.days)
-            print(f"built {args.sessions:,} sessions in {time.perf_counter() - t0:.1f} s -> {path}")
-        q = Queries.open(path)
-        rng = random.Random(6)
-        filters = [
-            SessionFilter(),
-            SessionFilter(role_arn="arn:aws:iam::444455556666:role/Role1"),
-            SessionFilter(via="SAML"),
-            SessionFilter(principal=f"{OKTA}#user42@acme.example"),
-            SessionFilter(account_id="777788889999"),
-        ]
-        moment_sessions(q, START + timedelta(days=1), SessionFilter())  # warm the caches
-        steps: list[float] = []
-        actives: list[int] = []
-        for k in range(args.moments):
-            at = START + timedelta(seconds=rng.randrange(args.days * 86_400))
-            flt = filters[0] if k % 2 == 0 else rng.choice(filters[1:])
-            steps.append(timed(partial(_step, q, at, flt, actives)))
-        aggregates = [timed(partial(history_activity, q, f)) for f in filters for _ in range(3)]
-        q.close()
-    result = {
-        "sessions": args.sessions,
-        "moments": args.moments,
-        "mean_active_sessions": round(statistics.mean(actives)),
-        "slider_step": figures(steps),
-        "history_activity_per_filter_change": figures(aggregates),
-    }
-    print(json.dumps(result))
+        print(json.dumps(measure(path, args.sessions, args.days, args.moments)))
 
 
 if __name__ == "__main__":

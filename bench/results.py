@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,19 +45,26 @@ class Result:
         return out
 
 
-def machine() -> dict[str, object]:
+def machine() -> str:
+    """The machine a figure was measured on, in one line."""
     import os
 
-    return {
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "system": platform.system(),
-    }
+    import duckdb
 
-
-def write(results: list[Result], path: Path) -> None:
-    path.write_text(json.dumps([r.as_json() for r in results], indent=2) + "\n")
+    model, mem_gib = "", 0.0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = int(line.split()[1]) / 1024 / 1024
+    return (
+        f"{os.cpu_count()} CPUs ({model or platform.machine()}), {mem_gib:.0f} GiB, "
+        f"{platform.system()}, Python {platform.python_version()}, DuckDB {duckdb.__version__}"
+    )
 
 
 def table(results: list[Result]) -> str:

@@ -1,18 +1,32 @@
-"""Run every benchmark on simulated data of one size; print a table, write results.json."""
+"""Run the benchmarks on simulated data of one size; print a table, write results.json.
+
+Sections (all by default):
+  materialize  embedded log -> DuckDB against fastavro's raw decode; peak memory
+  queries      who-held, trace, who-could latency against SQL over the raw CloudTrail
+  cloudtrail   CloudTrail import against DuckDB read_json (at most 1M events' records)
+  kafka        Kafka end to end against the embedded log; kafka-python against
+               confluent-kafka (at most 200k events; starts a private broker)
+  policy       policy evaluation decisions per second
+  dashboard    a Replay slider step on a million synthetic sessions
+"""
 
 from __future__ import annotations
 
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import materialize, memory, policy_eval, queries
-from bench.results import Result, machine, table, write
+from bench import cloudtrail_import, dashboard_replay, kafka, materialize, policy_eval, queries
+from bench.results import Result, machine, table
 from bench.workload import simulated_log
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+SECTIONS = ("materialize", "queries", "cloudtrail", "kafka", "policy", "dashboard")
+CLOUDTRAIL_EVENTS = 1_000_000
+KAFKA_EVENTS = 200_000
 
 
 def run_suite(
@@ -20,24 +34,70 @@ def run_suite(
     events: int,
     scratch: Path | None = None,
     out: Path = RESULTS,
+    sections: Sequence[str] = SECTIONS,
     say: Callable[[str], object] = print,
 ) -> list[Result]:
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
     scratch = scratch or Path(tempfile.mkdtemp(prefix="rolecall-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    say(f"simulating {events:,} events in {scratch} ...")
-    work = simulated_log(scratch, events)
     results: list[Result] = []
-    say("memory: materializing in a child process ...")
-    results += memory.run(work.log_dir, scratch / "memory.duckdb", events)
-    say("materialize vs raw decode ...")
-    results += materialize.run(work, scratch)
-    say("point-in-time queries ...")
-    results += queries.run(scratch / f"materialize-{events}.duckdb", events)
-    say("policy evaluation ...")
-    results += policy_eval.run()
-    write(results, out)
-    (out.with_suffix(".machine.json")).write_text(json.dumps(machine(), indent=2) + "\n")
+
+    def section(name: str, fn: Callable[[], list[Result]]) -> None:
+        if name not in sections:
+            return
+        say(f"[{name}] ...")
+        t0 = time.perf_counter()
+        got = fn()
+        results.extend(got)
+        say(table(got))
+        say(f"[{name}] {time.perf_counter() - t0:.0f} s")
+
+    work = (
+        simulated_log(scratch, events, say=say)
+        if {"materialize", "queries"} & set(sections)
+        else None
+    )
+    db = scratch / f"materialize-{events}.duckdb"
+    if work is not None:
+        section("materialize", lambda: materialize.run(work, db))
+        if "queries" in sections and not db.exists():
+            raise ValueError(f"no materialized store at {db}: run the materialize section first")
+        raw_repeats = 3 if events <= 2_000_000 else 1  # one raw-JSON scan of 10M takes minutes
+        section("queries", lambda: queries.run(work, db, raw_repeats=raw_repeats))
+    section(
+        "cloudtrail",
+        lambda: cloudtrail_import.run(
+            simulated_log(scratch, min(events, CLOUDTRAIL_EVENTS), say=say), scratch
+        ),
+    )
+    section(
+        "kafka",
+        lambda: kafka.run(simulated_log(scratch, min(events, KAFKA_EVENTS), say=say), scratch),
+    )
+    section("policy", policy_eval.run)
+    section("dashboard", lambda: dashboard_replay.run(scratch))
+    merged = record(results, out)
+    say("")
     say(table(results))
-    say(f"({time.perf_counter() - started:.0f} s; results in {out})")
+    say(f"({time.perf_counter() - started:.0f} s; {len(merged)} figures in {out})")
     return results
+
+
+def record(results: list[Result], out: Path) -> list[dict[str, object]]:
+    """Write `results` into `out`, replacing earlier figures of the same name only.
+
+    Sections can be run apart (the 10-million-event runs take an hour), so the file keeps
+    the latest figure of every benchmark, each with when and where it was measured.
+    """
+    earlier: list[dict[str, object]] = []
+    if out.exists():
+        earlier = json.loads(out.read_text())
+    names = {r.name for r in results}
+    stamp = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": machine()}
+    merged = [e for e in earlier if e.get("name") not in names]
+    merged += [{**r.as_json(), **stamp} for r in results]
+    out.write_text(json.dumps(merged, indent=2) + "\n")
+    return merged

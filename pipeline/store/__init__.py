@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -12,6 +13,9 @@ from pipeline.store.schema import DDL, REFRESH_INTERVALS, SCHEMA_VERSION, STATE_
 from pipeline.store.writer import StoreWriter
 
 DEFAULT_DB_PATH = "./data/rolecall.duckdb"
+# DuckDB's own cap for a writer (it defaults to 80% of RAM and caches up to it, so a
+# writer's memory would grow with the store); ROLECALL_MEMORY_LIMIT overrides it.
+WRITER_MEMORY_LIMIT = "1GB"
 
 __all__ = [
     "DEFAULT_DB_PATH",
@@ -55,6 +59,12 @@ class Store:
         self.read_only = read_only
         self.con = connect(self.path, read_only=read_only)
         if not read_only:
+            limit = os.environ.get("ROLECALL_MEMORY_LIMIT", WRITER_MEMORY_LIMIT)
+            try:
+                self.con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+            except duckdb.Error as exc:
+                self.con.close()
+                raise InputError(f"ROLECALL_MEMORY_LIMIT={limit!r}: {exc}") from exc
             self._migrate()
         self.writer = StoreWriter(self.con)
 
