@@ -9,7 +9,7 @@ each filter change, the activity aggregate over the whole history (the page cach
 per filter and data version, so a slider move does not recompute it). Prints medians
 and p95s.
 
-    PYTHONPATH=. python bench/dashboard_replay.py --sessions 1000000 --moments 200
+    python -m bench.dashboard_replay --sessions 1000000 --moments 200
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark: IAM decisions per second, and who-could latency on a simulated organization.
 
-    PYTHONPATH=. python bench/policy_eval.py [--decisions 50000] [--scale 2] [--days 3]
+    python -m bench.policy_eval [--decisions 50000] [--scale 2] [--days 3]
 
 1. `evaluate` on realistic cases: the simulator's roles with their policies (AWS managed
    policies from the built-in catalogue, inline policies, AWSRevokeOlderSessions), the
