@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -159,9 +158,6 @@ class StoreWriter:
                 con.unregister(name)
             self._registered.clear()
         return result
-
-    def _register(self, name: str, rows: list[dict[str, Any]]) -> None:
-        self._register_table(name, pa.Table.from_pylist(rows))
 
     def _register_columns(self, name: str, columns: dict[str, pa.Array]) -> None:
         self._register_table(name, pa.table(columns))
