@@ -10,6 +10,7 @@ from urllib.parse import quote
 from dash import dcc, html
 
 from dashboards.style import END_COLORS, VIA_COLORS
+from pipeline.queries import SessionView
 from pipeline.replay import Facets, SessionFilter
 from pipeline.timeutil import iso
 
@@ -17,7 +18,7 @@ from pipeline.timeutil import iso
 def short_name(arn: str | None) -> str:
     """An ARN as a person reads it: `role/OrgAdmin · 444455556666`, `alice@acme (Okta)`."""
     if not arn:
-        return "-"
+        return "not recorded"
     if "#" in arn:
         provider, _, subject = arn.partition("#")
         return f"{subject} ({provider.rsplit('/', 1)[-1]})"
@@ -34,11 +35,44 @@ def name(arn: str | None) -> html.Span:
 
 
 def when(value: datetime | None) -> str:
-    return (iso(value) or "-").replace("T", " ").replace("Z", "")
+    return (iso(value) or "not recorded").replace("T", " ").replace("Z", "")
+
+
+def origin(s: SessionView) -> html.Span:
+    """The human or service behind a session, or "unknown: why", with the whole on hover."""
+    if s.origin_resolved and s.origin_arn and s.origin_label == s.origin_arn:
+        return html.Span(short_name(s.origin_arn), title=s.origin_arn)
+    return html.Span(
+        s.origin_label, title=s.origin_label, className="unknown" if not s.origin_resolved else ""
+    )
+
+
+def principal(s: SessionView) -> html.Span:
+    if s.principal_arn:
+        return name(s.principal_arn)
+    return html.Span(s.principal_label, title=s.principal_label, className="unknown")
+
+
+def started(s: SessionView) -> html.Span:
+    if s.started_at_estimated:
+        return html.Span([when(s.started_at), " ", _estimated(s.started_at_basis)])
+    return html.Span(when(s.started_at))
+
+
+def ending(s: SessionView) -> html.Span:
+    """The end, why it ended, and, for an estimate, what it rests on."""
+    parts: list[Any] = [when(s.ends_at), " ", end_label(s.end_reason)]
+    if s.ends_at_estimated:
+        parts += [" ", _estimated(s.ends_at_basis)]
+    return html.Span(parts)
+
+
+def _estimated(basis: str) -> html.Span:
+    return html.Span("(estimated)", title=basis, className="estimated")
 
 
 def via_pill(via: str | None) -> html.Span:
-    v = via or "?"
+    v = via or "unknown"
     return html.Span(
         v.replace("_", " ").lower(),
         className="pill",

@@ -137,6 +137,8 @@ class RoleAssumed(Event):
     user_agent: Text | None = None
     requested_duration_seconds: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
     lifecycle_key: Text | None = None
+    # The start is the first recorded use, not a recorded issue time (no creationDate).
+    start_estimated: bool = False
 
     def partition_key(self) -> str:
         return partition_stem(self.session_id)

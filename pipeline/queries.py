@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import duckdb
 from pydantic import BaseModel, ConfigDict, field_serializer
 
-from pipeline.errors import InputError, NotFoundError
+from pipeline import estimates
+from pipeline.errors import NotFoundError
+from pipeline.lookups import access_key, looks_like_key, role_condition
+from pipeline.lookups import account_id as account_id_of
 from pipeline.store import connect
 from pipeline.timeutil import iso, naive, to_utc
 
@@ -41,9 +44,7 @@ MAX_CHAIN_DEPTH = 16
 _STATE = """
 WITH candidates AS (
     SELECT s.*,
-           coalesce(s.expires_at, s.started_at
-               + to_seconds(coalesce(s.requested_duration_seconds, 3600))) AS expiry,
-           s.expires_at IS NULL AS expiry_estimated,
+           s.expiry_at AS expiry,
            least(s.exited_at, s.console_exited_at) AS exit_time
     FROM sessions s WHERE {where}
 ), revoked AS (
@@ -55,9 +56,12 @@ WITH candidates AS (
     GROUP BY c.session_id
 ), state AS (
     SELECT c.*, rv.revoked_at,
-           least(c.base_ends_at, rv.revoked_at) AS ends_at,
+           -- never before the last successful use: a key used at T was held at T
+           greatest(least(c.expiry, c.exit_time, rv.revoked_at),
+                    c.last_used_at + INTERVAL 1 SECOND) AS ends_at,
            CASE
-               WHEN rv.revoked_at IS NOT NULL AND rv.revoked_at <= c.base_ends_at THEN 'revoked'
+               WHEN rv.revoked_at IS NOT NULL AND rv.revoked_at <= least(c.expiry, c.exit_time)
+                   THEN 'revoked'
                WHEN c.exit_time IS NOT NULL AND c.exit_time <= c.expiry THEN 'exited'
                ELSE 'expired'
            END AS end_reason
@@ -69,9 +73,12 @@ _COLUMNS = """
     session_id, account_id, role_arn, session_name, session_arn, via,
     caller_arn AS principal_arn, caller_type AS principal_type, caller_access_key_id,
     source_identity, started_at, ends_at, end_reason,
-    expiry AS expires_at, expiry_estimated, exit_time AS exited_at, revoked_at,
-    access_key_ids, session_tags, transitive_tag_keys, session_policy,
-    session_policy_arns, mfa_authenticated, source_ip, user_agent
+    expiry AS expires_at, expiry_basis, expiry_basis <> 'recorded' AS expiry_estimated,
+    exit_time AS exited_at, revoked_at, requested_duration_seconds, lifecycle_key,
+    start_estimated, first_used_at, last_used_at,
+    coalesce(assumed_at, first_issued_at) AS recorded_start, access_key_ids, session_tags,
+    transitive_tag_keys, session_policy, session_policy_arns, mfa_authenticated, source_ip,
+    user_agent
 """
 
 
@@ -82,6 +89,9 @@ class _Caller(NamedTuple):
     caller_arn: str | None
     caller_type: str | None
     caller_key: str | None
+    via: str | None
+    session_name: str | None
+    lifecycle_key: str | None
 
 
 class SessionView(BaseModel):
@@ -104,13 +114,20 @@ class SessionView(BaseModel):
     depth: int
     parent_session_id: str | None
     source_identity: str | None
+    origin_label: str
+    principal_label: str
     started_at: datetime
+    started_at_estimated: bool
+    started_at_basis: str
     ends_at: datetime
+    ends_at_estimated: bool
+    ends_at_basis: str
     end_reason: str
     expires_at: datetime
     expiry_estimated: bool
     exited_at: datetime | None
     revoked_at: datetime | None
+    last_used_at: datetime | None
     access_key_ids: list[str]
     session_tags: dict[str, str]
     transitive_tag_keys: list[str]
@@ -125,9 +142,16 @@ class SessionView(BaseModel):
         """A console switch: the user's own permissions are set aside for the interval."""
         return self.via == "CONSOLE_SWITCH_ROLE"
 
-    @field_serializer("started_at", "ends_at", "expires_at", "exited_at", "revoked_at")
+    @field_serializer(
+        "started_at", "ends_at", "expires_at", "exited_at", "revoked_at", "last_used_at"
+    )
     def _iso(self, value: datetime | None) -> str | None:
         return iso(value)
+
+    @property
+    def lifetime_end(self) -> datetime:
+        """The end by the record alone: the exit, revocation or expiry (recorded or not)."""
+        return min(t for t in (self.expires_at, self.exited_at, self.revoked_at) if t is not None)
 
 
 class ActionView(BaseModel):
@@ -142,6 +166,9 @@ class ActionView(BaseModel):
     outcome: str
     error_code: str | None
     source_ip: str | None
+    # Where the call falls in its session's lifetime: "within", or "after exit", "after
+    # revocation", "after expiry", "before start" (set by `Queries.actions`).
+    lifetime: str = "within"
 
     @field_serializer("event_time")
     def _iso(self, value: datetime) -> str | None:
@@ -163,10 +190,24 @@ class GrantInterval(BaseModel):
 
 class Trace(BaseModel):
     access_key_id: str
+    key_type: str = "temporary"
     session_id: str
     origin_arn: str | None
     origin_resolved: bool
+    origin_label: str
     chain: list[SessionView]
+
+
+class LongTermKeyTrace(BaseModel):
+    """A long-term key (`AKIA...`): its IAM user, the sessions it opened and its calls."""
+
+    access_key_id: str
+    key_type: str = "long-term"
+    principal_arn: str | None
+    principal_label: str
+    sessions: list[SessionView]
+    actions: list[ActionView]
+    actions_total: int
 
 
 class SessionDetail(BaseModel):
@@ -195,7 +236,7 @@ def resolve_callers(con: duckdb.DuckDBPyConnection, keys: set[str | None]) -> di
         rows = con.execute(
             """
             SELECT k.access_key_id, k.session_id, s.caller_arn, s.caller_type,
-                   s.caller_access_key_id
+                   s.caller_access_key_id, s.via, s.session_name, s.lifecycle_key
             FROM (SELECT access_key_id, min(session_id) AS session_id FROM credentials
                   WHERE access_key_id IN (SELECT unnest(?::VARCHAR[]))
                   GROUP BY access_key_id) k
@@ -203,15 +244,20 @@ def resolve_callers(con: duckdb.DuckDBPyConnection, keys: set[str | None]) -> di
             """,
             [sorted(frontier)],
         ).fetchall()
-        for key, sid, arn, ctype, ckey in rows:
-            found[key] = _Caller(sid, arn, ctype, ckey)
+        for key, sid, arn, ctype, ckey, via, name, lifecycle in rows:
+            found[key] = _Caller(sid, arn, ctype, ckey, via, name, lifecycle)
         frontier = {r[4] for r in rows if r[4] and r[4] not in found}
     return found
+
+
+def is_temporary_key(key: str | None) -> bool:
+    return key is not None and key.startswith("ASIA")
 
 
 def with_origin(row: dict[str, Any], callers: dict[str, _Caller]) -> dict[str, Any]:
     """Walk a session's chain up to its origin: the caller of the topmost known session."""
     origin_arn, origin_type = row["principal_arn"], row["principal_type"]
+    top_via, top_name, top_lifecycle = row["via"], row["session_name"], row.get("lifecycle_key")
     key, depth, parent, seen = row["caller_access_key_id"], 0, None, {row["session_id"]}
     while key and key in callers and depth < MAX_CHAIN_DEPTH:
         caller = callers[key]
@@ -220,12 +266,26 @@ def with_origin(row: dict[str, Any], callers: dict[str, _Caller]) -> dict[str, A
         seen.add(caller.session_id)
         parent = parent or caller.session_id
         origin_arn, origin_type, key = caller.caller_arn, caller.caller_type, caller.caller_key
+        top_via, top_name, top_lifecycle = caller.via, caller.session_name, caller.lifecycle_key
         depth += 1
+    # A long-term key ends the chain at its IAM user; a temporary one not in the data
+    # leaves the origin unknown beyond the last session known.
+    missing = key if is_temporary_key(key) else None
+    resolved = origin_arn is not None and missing is None
     return {
         **row,
         "origin_arn": origin_arn,
         "origin_type": origin_type,
-        "origin_resolved": key is None,
+        "origin_resolved": resolved,
+        "origin_label": estimates.origin_label(
+            origin_arn=origin_arn,
+            origin_type=origin_type,
+            resolved=resolved,
+            top_via=top_via,
+            top_session_name=top_name,
+            top_lifecycle_key=top_lifecycle,
+            missing_key=missing,
+        ),
         "depth": depth,
         "parent_session_id": parent,
     }
@@ -233,7 +293,16 @@ def with_origin(row: dict[str, Any], callers: dict[str, _Caller]) -> dict[str, A
 
 def session_view(row: dict[str, Any]) -> SessionView:
     row = dict(row)
-    for key in ("started_at", "ends_at", "expires_at", "exited_at", "revoked_at"):
+    for key in (
+        "started_at",
+        "ends_at",
+        "expires_at",
+        "exited_at",
+        "revoked_at",
+        "last_used_at",
+        "first_used_at",
+        "recorded_start",
+    ):
         if row.get(key) is not None:
             row[key] = to_utc(row[key])
     row["session_tags"] = json.loads(row["session_tags"]) if row.get("session_tags") else {}
@@ -241,7 +310,62 @@ def session_view(row: dict[str, Any]) -> SessionView:
         row[key] = row.get(key) or []
     row["depth"] = row.get("depth") or 0
     row["origin_resolved"] = bool(row.get("origin_resolved"))
+    row.setdefault(
+        "origin_label",
+        estimates.origin_label(
+            origin_arn=row.get("origin_arn"),
+            origin_type=row.get("origin_type"),
+            resolved=row["origin_resolved"],
+            top_via=row.get("via"),
+            top_session_name=row.get("session_name"),
+            top_lifecycle_key=row.get("lifecycle_key"),
+            missing_key=None,
+        ),
+    )
+    row["principal_label"] = estimates.principal_label(row.get("principal_arn"), row.get("via"))
+    facts = estimates.EndFacts(
+        end_reason=row["end_reason"],
+        ends_at=row["ends_at"],
+        expires_at=row["expires_at"],
+        expiry_basis=row.get("expiry_basis") or "recorded",
+        requested_duration_seconds=row.get("requested_duration_seconds"),
+        exited_at=row.get("exited_at"),
+        revoked_at=row.get("revoked_at"),
+        last_used_at=row.get("last_used_at"),
+    )
+    row["ends_at_estimated"] = estimates.end_is_estimated(facts)
+    row["ends_at_basis"] = estimates.end_basis(facts)
+    row["started_at_basis"] = estimates.start_basis(
+        start_estimated=bool(row.get("start_estimated")),
+        recorded_start=row.get("recorded_start"),
+        first_used_at=row.get("first_used_at"),
+    )
+    row["started_at_estimated"] = row["started_at_basis"] != "recorded"
     return SessionView.model_validate(row)
+
+
+_ACTION_COLUMNS = (
+    "event_id, event_time, access_key_id, principal_arn, action, resources, outcome, "
+    "error_code, source_ip"
+)
+
+
+def _action_view(row: dict[str, Any]) -> ActionView:
+    row = {**row, "event_time": to_utc(row["event_time"]), "resources": row["resources"] or []}
+    return ActionView.model_validate(row)
+
+
+def lifetime_of(when: datetime, s: SessionView) -> str:
+    """Where a call at `when` falls in a session's recorded lifetime."""
+    if when < s.started_at:
+        return "before start"
+    if s.revoked_at is not None and when >= s.revoked_at and s.end_reason == "revoked":
+        return "after revocation"
+    if s.exited_at is not None and when >= s.exited_at and s.end_reason == "exited":
+        return "after exit"
+    if not s.expiry_estimated and when >= s.expires_at:
+        return "after expiry"
+    return "within"
 
 
 class Queries:
@@ -308,11 +432,15 @@ class Queries:
         where = ["started_at <= ?", "base_ends_at > ?"]
         params: list[Any] = [t, t]
         if role_arn is not None:
-            where.append("role_arn = ?")
-            params.append(role_arn)
+            sql, args = role_condition(role_arn)
+            self._require_known("role", role_arn, sql, args)
+            where.append(sql)
+            params += args
         if account_id is not None:
+            account = account_id_of(account_id)
+            self._require_known("account", account, "account_id = ?", [account])
             where.append("account_id = ?")
-            params.append(account_id)
+            params.append(account)
         if via is not None:
             where.append("via = ?")
             params.append(via.upper())
@@ -333,10 +461,20 @@ class Queries:
             ]
         return sessions[:limit] if limit is not None else sessions
 
+    def _require_known(self, what: str, value: str, sql: str, params: list[Any]) -> None:
+        """An unknown role or account is said, not answered with silence."""
+        found = self.con.execute(f"SELECT 1 FROM sessions WHERE {sql} LIMIT 1", params).fetchone()
+        if found is None:
+            raise NotFoundError(f"no session of {what} {value!r} anywhere in the store")
+
     def session(self, session_id: str) -> SessionDetail:
-        found = self._sessions("session_id = ?", [session_id])
+        """One session by its id, or by any access key it held."""
+        ident = session_id.strip()
+        found = self._sessions("session_id = ?", [ident]) if ident else []
         if not found:
-            raise NotFoundError(f"no session {session_id!r} in the store")
+            if not looks_like_key(ident):
+                raise NotFoundError(f"no session {session_id!r} in the store")
+            found = [self.session_for_key(ident)]
         view = found[0]
         return SessionDetail(
             session=view,
@@ -346,27 +484,73 @@ class Queries:
         )
 
     def session_for_key(self, access_key_id: str) -> SessionView:
+        key = access_key(access_key_id)
         row = self.con.execute(
             "SELECT session_id FROM credentials WHERE access_key_id = ? "
             "ORDER BY issued_at DESC, session_id LIMIT 1",
-            [access_key_id],
+            [key],
         ).fetchone()
         if row is None:
-            raise NotFoundError(f"no session holds access key {access_key_id!r}")
+            used = self.con.execute(
+                "SELECT count(*) FROM actions WHERE access_key_id = ?", [key]
+            ).fetchone()
+            if used and used[0]:
+                raise NotFoundError(
+                    f"access key {key!r} made {used[0]} recorded calls, but no session holds it "
+                    "(its calls name no account or session to infer one from)"
+                )
+            raise NotFoundError(
+                f"no session holds access key {key!r}, and it made no recorded call"
+            )
         return self._sessions("session_id = ?", [row[0]])[0]
 
-    def trace(self, access_key_id: str) -> Trace:
-        """An access key to its session, up the chain to the origin."""
-        if not access_key_id.strip():
-            raise InputError("empty access key id")
-        view = self.session_for_key(access_key_id)
+    def trace(self, access_key_id: str) -> Trace | LongTermKeyTrace:
+        """An access key to its session, up the chain to the origin.
+
+        A long-term key (`AKIA...`) has no session: its trace is its IAM user, the sessions
+        it opened and its recorded calls.
+        """
+        key = access_key(access_key_id)
+        if not is_temporary_key(key):
+            return self._long_term_trace(key)
+        view = self.session_for_key(key)
         chain = self._chain(view)
         return Trace(
-            access_key_id=access_key_id,
+            access_key_id=key,
             session_id=view.session_id,
             origin_arn=view.origin_arn,
             origin_resolved=view.origin_resolved,
+            origin_label=view.origin_label,
             chain=chain,
+        )
+
+    def _long_term_trace(self, key: str, *, limit: int = 1000) -> LongTermKeyTrace:
+        sessions = self._sessions("caller_access_key_id = ?", [key])
+        rows = _rows(
+            self.con.execute(
+                f"SELECT {_ACTION_COLUMNS} FROM actions WHERE access_key_id = ? "
+                "ORDER BY event_time, event_id LIMIT ?",
+                [key, limit],
+            )
+        )
+        counted = self.con.execute(
+            "SELECT count(*) FROM actions WHERE access_key_id = ?", [key]
+        ).fetchone()
+        total = int(counted[0]) if counted else 0
+        if not sessions and not total:
+            raise NotFoundError(
+                f"long-term key {key!r} opened no session and made no recorded call"
+            )
+        principals = [s.principal_arn for s in sessions if s.principal_arn]
+        principals += [r["principal_arn"] for r in rows if r["principal_arn"]]
+        principal = principals[0] if principals else None
+        return LongTermKeyTrace(
+            access_key_id=key,
+            principal_arn=principal,
+            principal_label=principal or "unknown: its calls name no principal",
+            sessions=sessions,
+            actions=[_action_view(r) for r in rows],
+            actions_total=total,
         )
 
     def _chain(self, view: SessionView) -> list[SessionView]:
@@ -401,21 +585,26 @@ class Queries:
         ]
 
     def actions(self, session_id: str, *, limit: int = 1000) -> list[ActionView]:
-        """Calls made with the session's keys (allowed and denied), in time order."""
+        """Calls made with the session's keys (allowed and denied), in time order.
+
+        Each is marked with where it falls in the session's lifetime, so that a call made
+        after an exit, a revocation or an expiry stands out.
+        """
         rows = _rows(
             self.con.execute(
-                "SELECT event_id, event_time, access_key_id, principal_arn, action, resources, "
-                "outcome, error_code, source_ip FROM actions "
+                f"SELECT {_ACTION_COLUMNS} FROM actions "
                 "WHERE session_id = ? OR access_key_id IN "
                 "(SELECT access_key_id FROM credentials WHERE session_id = ?) "
                 "ORDER BY event_time, event_id LIMIT ?",
                 [session_id, session_id, limit],
             )
         )
-        for r in rows:
-            r["event_time"] = to_utc(r["event_time"])
-            r["resources"] = r["resources"] or []
-        return [ActionView.model_validate(r) for r in rows]
+        found = self._sessions("session_id = ?", [session_id])
+        views = [_action_view(r) for r in rows]
+        if not found:
+            return views
+        s = found[0]
+        return [a.model_copy(update={"lifetime": lifetime_of(a.event_time, s)}) for a in views]
 
     def time_range(self) -> tuple[datetime, datetime] | None:
         row = self.con.execute("SELECT min(started_at), max(base_ends_at) FROM sessions").fetchone()
@@ -482,19 +671,22 @@ class Queries:
         )
         by_origin: dict[str, dict[str, Any]] = {}
         for s in sessions:
-            # A session inferred from its calls names no caller: show whom it acted as.
-            key = (
-                s.origin_arn
-                or s.principal_arn
-                or (f"{s.session_arn} (inferred from its calls)" if s.session_arn else "?")
-            )
+            # An unknown origin is grouped by what is known of it (its label says why).
+            key = s.origin_label
             entry = by_origin.setdefault(
-                key, {"origin_arn": key, "sessions": 0, "first": s.started_at, "last": s.ends_at}
+                key,
+                {
+                    "origin_arn": s.origin_arn if s.origin_resolved else None,
+                    "origin_label": key,
+                    "sessions": 0,
+                    "first": s.started_at,
+                    "last": s.ends_at,
+                },
             )
             entry["sessions"] += 1
             entry["first"] = min(entry["first"], s.started_at)
             entry["last"] = max(entry["last"], s.ends_at)
-        return sorted(by_origin.values(), key=lambda e: (-e["sessions"], e["origin_arn"]))
+        return sorted(by_origin.values(), key=lambda e: (-e["sessions"], e["origin_label"]))
 
     def deepest_session(self) -> SessionView | None:
         """A session at the end of the longest chain (for the demo's example trace)."""

@@ -16,6 +16,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, field_serializer
 
 from pipeline.errors import InputError
+from pipeline.lookups import role_condition
 from pipeline.queries import (
     _COLUMNS,
     _STATE,
@@ -51,8 +52,9 @@ class SessionFilter:
             where.append("account_id = ?")
             params.append(self.account_id)
         if self.role_arn:
-            where.append("role_arn = ?")
-            params.append(self.role_arn)
+            sql, args = role_condition(self.role_arn)
+            where.append(sql)
+            params += args
         if self.via:
             where.append("via = ?")
             params.append(self.via.upper())

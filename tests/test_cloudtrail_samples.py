@@ -109,7 +109,7 @@ def test_sessions_whose_issuing_event_is_missing_are_inferred(stratus: Imported)
     assert len(roles) == 3
     assert any("stratus-red-team-ec2-steal-credentials-role" in r for r in roles)
     assert issued_ones == (0,), "an issuing event always wins over inference"
-    assert stratus.summary.skipped.keys() == {"not role-related"}
+    assert not stratus.summary.skipped  # calls with long-term keys are the users' own
 
 
 def test_the_leaked_instance_key_used_outside_aws_with_its_s3_calls(otrf: Imported) -> None:

@@ -13,6 +13,7 @@ from pipeline.log import FileLog
 from pipeline.materializer import materialize
 from pipeline.simulator import SimulationConfig, simulate
 from pipeline.store import Store
+from pipeline.store.schema import SCHEMA_VERSION
 from pipeline.timeutil import parse_time
 from tests import builders as b
 from tests.conftest import state_of
@@ -192,11 +193,35 @@ def test_schema_2_store_is_migrated(tmp_path: Path) -> None:
     with Store(db) as store:
         assert store.con.execute(
             "SELECT value FROM store_meta WHERE key = 'schema_version'"
-        ).fetchone() == ("3",)
+        ).fetchone() == (str(SCHEMA_VERSION),)
         assert store.con.execute("SELECT event_id, id_hash FROM events ORDER BY 1").fetchall() == (
             hashes
         )
         log.append(SIM[:300])
         again = materialize(log, store)
         assert (again.applied, again.duplicates) == (0, 300)
+    log.close()
+
+
+def test_schema_3_store_is_migrated(tmp_path: Path) -> None:
+    """A store written before sessions knew their use gets it, with the same ends."""
+    log = FileLog(tmp_path / "log", fsync=False)
+    log.append(SIM[:400])
+    db = tmp_path / "db.duckdb"
+    cols = "session_id, first_used_at, last_used_at, expiry_at, expiry_basis, base_ends_at"
+    with Store(db) as store:
+        materialize(log, store)
+        before = store.con.execute(f"SELECT {cols} FROM sessions ORDER BY 1").fetchall()
+        uses = store.con.execute("SELECT * FROM key_use ORDER BY 1").fetchall()
+        assert any(row[2] is not None for row in before)
+        # back to schema 3's shape
+        store.con.execute("DROP TABLE key_use")
+        for column in ("first_used_at", "last_used_at", "expiry_at", "expiry_basis"):
+            store.con.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
+        store.con.execute("ALTER TABLE sessions DROP COLUMN start_estimated")
+        store.con.execute("ALTER TABLE role_assumptions DROP COLUMN start_estimated")
+        store.con.execute("UPDATE store_meta SET value = '3' WHERE key = 'schema_version'")
+    with Store(db) as store:
+        assert store.con.execute(f"SELECT {cols} FROM sessions ORDER BY 1").fetchall() == before
+        assert store.con.execute("SELECT * FROM key_use ORDER BY 1").fetchall() == uses
     log.close()

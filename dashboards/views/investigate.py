@@ -10,10 +10,10 @@ from dash import Input, Output, State, dcc, html
 from dashboards import hooks
 from dashboards.source import QuerySource
 from dashboards.views.replay import HEADERS, session_rows
-from dashboards.widgets import grid, name, session_link, via_pill, when
+from dashboards.widgets import ending, grid, name, origin, session_link, started, via_pill, when
 from pipeline.errors import RolecallError
 from pipeline.permissions import WhoCould
-from pipeline.queries import Queries
+from pipeline.queries import LongTermKeyTrace, Queries
 from pipeline.replay import SessionFilter
 from pipeline.timeutil import parse_time
 
@@ -91,8 +91,8 @@ def _could_answer(answer: WhoCould) -> html.Div:
     rows = [
         [
             session_link(s.session_id),
-            name(s.origin_arn),
-            name(s.role_arn),
+            origin(s),
+            name(s.role_arn) if s.role_arn else html.Span("(the user's own)"),
             via_pill(s.via),
             d.reason,
         ]
@@ -117,7 +117,9 @@ def _could_answer(answer: WhoCould) -> html.Div:
 
 def _trace(q: Queries, key: str) -> html.Div:
     trace = q.trace(key)
-    steps = [html.Li([name(trace.origin_arn), "  origin"], className="origin")]
+    if isinstance(trace, LongTermKeyTrace):
+        return _long_term(q, trace)
+    steps = [html.Li([origin(trace.chain[0]), "  origin"], className="origin")]
     for s in trace.chain:
         steps.append(
             html.Li(
@@ -126,8 +128,8 @@ def _trace(q: Queries, key: str) -> html.Div:
                     " ",
                     via_pill(s.via),
                     " ",
-                    name(s.role_arn),
-                    html.Span(f"  {when(s.started_at)} → {when(s.ends_at)}", className="muted"),
+                    name(s.role_arn) if s.role_arn else html.Span("(the user's own)"),
+                    html.Span(["  ", started(s), " → ", ending(s)], className="muted"),
                 ],
                 className="current" if s.session_id == trace.session_id else "",
             )
@@ -141,6 +143,27 @@ def _trace(q: Queries, key: str) -> html.Div:
     )
 
 
+def _long_term(q: Queries, trace: LongTermKeyTrace) -> html.Div:
+    """A long-term key: its IAM user, the sessions it opened, its recorded calls."""
+    sessions = trace.sessions
+    rows = session_rows(q, sessions[0].started_at, sessions) if sessions else []
+    calls = [
+        [when(a.event_time), a.action, html.Span(a.outcome.lower(), className=a.outcome.lower())]
+        for a in trace.actions[:200]
+    ]
+    return html.Div(
+        [
+            html.H3(f"{trace.access_key_id}: long-term key of {trace.principal_label}"),
+            html.H4(f"{len(sessions)} session(s) it opened"),
+            grid(HEADERS, rows) if rows else html.P("None recorded."),
+            html.H4(f"{trace.actions_total} recorded call(s)"),
+            grid(["time", "action", "outcome"], calls) if calls else html.P("None recorded."),
+        ],
+        className="card",
+        id="investigate-long-term",
+    )
+
+
 def _sessions(q: Queries, flt: SessionFilter, title: str) -> html.Div:
     total, sessions = q.sessions_of(flt, limit=200)
     body: list[Any] = [html.H3(f"{title}: {total} session(s), newest first")]
@@ -150,7 +173,12 @@ def _sessions(q: Queries, flt: SessionFilter, title: str) -> html.Div:
             grid(
                 ["origin", "sessions", "first", "last"],
                 [
-                    [name(h["origin_arn"]), h["sessions"], when(h["first"]), when(h["last"])]
+                    [
+                        name(h["origin_arn"]) if h["origin_arn"] else h["origin_label"],
+                        h["sessions"],
+                        when(h["first"]),
+                        when(h["last"]),
+                    ]
                     for h in holders
                 ],
             )

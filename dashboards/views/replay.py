@@ -13,12 +13,15 @@ from dashboards import hooks
 from dashboards.figures import activity_figure
 from dashboards.source import QuerySource
 from dashboards.widgets import (
-    end_label,
+    ending,
     filter_controls,
     grid,
     name,
+    origin,
+    principal,
     session_filter,
     session_link,
+    started,
     via_pill,
     when,
 )
@@ -144,12 +147,12 @@ def session_rows(q: Queries, at: datetime, sessions: list[Any]) -> list[list[Any
     return [
         [
             session_link(s.session_id),
-            name(s.principal_arn),
-            name(s.role_arn),
-            name(s.origin_arn),
+            principal(s),
+            name(s.role_arn) if s.role_arn else html.Span("(the user's own)"),
+            origin(s),
             via_pill(s.via),
-            html.Span(when(s.started_at), className="nowrap"),
-            html.Span([when(s.ends_at), " ", end_label(s.end_reason)], className="nowrap"),
+            html.Span(started(s), className="nowrap"),
+            html.Span(ending(s), className="nowrap"),
             summary(s.session_id, at),
         ]
         for s in sessions

@@ -7,7 +7,18 @@ from typing import Any
 
 from dash import html
 
-from dashboards.widgets import end_label, grid, name, session_link, via_pill, when
+from dashboards.widgets import (
+    end_label,
+    ending,
+    grid,
+    name,
+    origin,
+    principal,
+    session_link,
+    started,
+    via_pill,
+    when,
+)
 from pipeline.errors import NotFoundError
 from pipeline.queries import Queries, SessionDetail, SessionView
 
@@ -36,27 +47,31 @@ def layout(q: Queries, session_id: str) -> html.Div:
 
 def _facts(s: SessionView) -> html.Dl:
     end: list[Any] = [when(s.ends_at), " ", end_label(s.end_reason)]
-    if s.end_reason == "revoked":
+    if s.end_reason == "revoked" and not s.ends_at_estimated:
         end.append(" (revoke active sessions on the role)")
-    elif s.expiry_estimated:
-        end.append(" (expiry estimated from the requested duration)")
+    end.append(html.Div(s.ends_at_basis, className="muted", id="session-end-basis"))
+    start: list[Any] = [when(s.started_at)]
+    if s.started_at_estimated:
+        start.append(html.Div(s.started_at_basis, className="muted"))
+    kind = f" ({s.origin_type})" if s.origin_resolved and s.origin_type else ""
     pairs: list[tuple[str, Any]] = [
-        ("role", name(s.role_arn)),
-        ("session name", s.session_name or "-"),
-        ("principal", name(s.principal_arn)),
-        ("origin", html.Span([name(s.origin_arn), f" ({s.origin_type or '?'})"])),
+        ("role", name(s.role_arn) if s.role_arn else "(the user's own permissions)"),
+        ("session name", s.session_name or "not recorded"),
+        ("principal", principal(s)),
+        ("origin", html.Span([origin(s), kind], id="session-origin")),
         ("how assumed", via_pill(s.via)),
-        ("started", when(s.started_at)),
+        ("started", html.Span(start)),
         ("ended", html.Span(end)),
-        ("source identity", s.source_identity or "-"),
+        ("last successful use", when(s.last_used_at) if s.last_used_at else "none recorded"),
+        ("source identity", s.source_identity or "none"),
         (
             "MFA",
             "not reported"
             if s.mfa_authenticated is None
             else ("yes" if s.mfa_authenticated else "no"),
         ),
-        ("source IP", s.source_ip or "-"),
-        ("user agent", s.user_agent or "-"),
+        ("source IP", s.source_ip or "not recorded"),
+        ("user agent", s.user_agent or "not recorded"),
     ]
     items: list[html.Dt | html.Dd] = []
     for label, value in pairs:
@@ -67,9 +82,13 @@ def _facts(s: SessionView) -> html.Dl:
 def _chain(detail: SessionDetail) -> html.Ul:
     chain = detail.chain
     root = chain[0]
+    kind = root.origin_resolved and root.origin_type
     items = [
         html.Li(
-            [name(root.origin_arn or root.principal_arn), f"  origin ({root.origin_type or '?'})"],
+            [
+                origin(root),
+                "  origin" + (f" ({root.origin_type})" if kind else ""),
+            ],
             className="origin",
         )
     ]
@@ -82,10 +101,7 @@ def _chain(detail: SessionDetail) -> html.Ul:
                     via_pill(s.via),
                     " ",
                     name(s.role_arn),
-                    html.Span(
-                        f"  {when(s.started_at)} → {when(s.ends_at)} ({s.end_reason})",
-                        className="muted",
-                    ),
+                    html.Span(["  ", started(s), " → ", ending(s)], className="muted"),
                 ],
                 className="current" if s.session_id == detail.session.session_id else "",
             )
@@ -97,8 +113,8 @@ def _credentials(detail: SessionDetail) -> html.Table | html.P:
     rows = [
         [
             html.Span(c["access_key_id"], className="mono"),
-            c["issued_at"] or "-",
-            c["expires_at"] or "-",
+            c["issued_at"] or "not recorded",
+            c["expires_at"] or "not recorded",
         ]
         for c in detail.credentials
     ]
@@ -132,13 +148,14 @@ def _actions(detail: SessionDetail) -> html.Table | html.P:
     rows = [
         [
             when(a.event_time),
-            html.Span(a.access_key_id or "-", className="mono"),
+            html.Span(a.access_key_id or "not recorded", className="mono"),
             a.action,
-            html.Span(", ".join(a.resources) or "-", className="mono"),
+            html.Span(", ".join(a.resources) or "none recorded", className="mono"),
             html.Span(a.outcome.lower(), className=a.outcome.lower()),
             a.error_code or "",
+            html.Span(a.lifetime, className="outside" if a.lifetime != "within" else ""),
         ]
         for a in detail.actions
     ]
-    headers = ["time", "key", "action", "resources", "outcome", "error"]
+    headers = ["time", "key", "action", "resources", "outcome", "error", "in lifetime"]
     return grid(headers, rows) if rows else html.P("No action recorded with its keys.")

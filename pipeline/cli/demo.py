@@ -15,7 +15,7 @@ from pipeline.cli.dashboard import serve_dashboard
 from pipeline.cli.investigate import chain_tree
 from pipeline.cli.materialize import run_materialize
 from pipeline.cli.produce import write_cloudtrail_simulation
-from pipeline.queries import ADMIN_POLICY_ARN, Queries
+from pipeline.queries import ADMIN_POLICY_ARN, Queries, Trace
 from pipeline.simulator import SimulationConfig
 from pipeline.timeutil import iso
 
@@ -102,7 +102,7 @@ def print_summary(db_path: str) -> None:
             )
             for h in holders[:8]:
                 stdout.print(
-                    f"  {h['origin_arn']}: {h['sessions']} session(s), "
+                    f"  {h['origin_label']}: {h['sessions']} session(s), "
                     f"{iso(h['first'])} -> {iso(h['last'])}"
                 )
             if len(holders) > 8:
@@ -111,5 +111,7 @@ def print_summary(db_path: str) -> None:
         if deepest is not None and deepest.access_key_ids:
             key = deepest.access_key_ids[0]
             stdout.print(f"\nExample chain: access key [bold]{key}[/] traced to its origin")
-            stdout.print(chain_tree(q.trace(key).chain))
+            trace = q.trace(key)
+            if isinstance(trace, Trace):
+                stdout.print(chain_tree(trace.chain))
             stdout.print(f"(rolecall trace {key} --db {db_path})")

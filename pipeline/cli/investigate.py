@@ -5,16 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
 from pipeline.cli.common import TIME, db_option, emit_json, json_option, stdout
-from pipeline.queries import Queries, SessionView
+from pipeline.queries import ActionView, LongTermKeyTrace, Queries, SessionView
 from pipeline.timeutil import iso
 
 
-def _short(arn: str | None) -> str:
-    return "-" if arn is None else arn
+def end_text(s: SessionView) -> str:
+    """The end and why, with its basis when it is an estimate."""
+    if s.ends_at_estimated:
+        return f"{iso(s.ends_at)} ({s.ends_at_basis})"
+    return f"{iso(s.ends_at)} ({s.end_reason})"
+
+
+def start_text(s: SessionView) -> str:
+    if s.started_at_estimated:
+        return f"{iso(s.started_at)} ({s.started_at_basis})"
+    return str(iso(s.started_at))
 
 
 def sessions_table(sessions: list[SessionView], title: str) -> Table:
@@ -24,39 +34,46 @@ def sessions_table(sessions: list[SessionView], title: str) -> Table:
     for s in sessions:
         table.add_row(
             s.session_id,
-            _short(s.role_arn),
-            _short(s.principal_arn),
-            _short(s.origin_arn),
-            s.via or "-",
-            iso(s.started_at),
-            iso(s.ends_at),
-            s.end_reason,
+            s.role_arn or "(the user's own)",
+            s.principal_label,
+            s.origin_label,
+            s.via or "unknown",
+            start_text(s),
+            f"{iso(s.ends_at)} (estimated)" if s.ends_at_estimated else str(iso(s.ends_at)),
+            s.ends_at_basis if s.ends_at_estimated else s.end_reason,
         )
     return table
 
 
 def chain_tree(chain: list[SessionView]) -> Tree:
     root = chain[0]
-    tree = Tree(f"[bold]{root.origin_arn or root.principal_arn}[/] (origin, {root.origin_type})")
+    kind = f", {root.origin_type}" if root.origin_type and root.origin_resolved else ""
+    tree = Tree(escape(f"{root.origin_label} (origin{kind})"), highlight=False)
     node = tree
     for s in chain:
         keys = ", ".join(s.access_key_ids) or "no key"
         node = node.add(
-            f"{s.role_arn or s.session_arn} [dim]via {s.via}[/] "
-            f"{iso(s.started_at)} -> {iso(s.ends_at)} ({s.end_reason}) [dim]{keys}[/]"
+            escape(f"{s.role_arn or s.session_arn or s.session_id} ")
+            + f"[dim]via {s.via}[/] "
+            + escape(f"{start_text(s)} -> {end_text(s)}")
+            + f" [dim]{keys}[/]"
         )
     return tree
 
 
 @click.command("who-held")
 @click.option("--at", "at", type=TIME, required=True, help="The moment (ISO 8601, UTC).")
-@click.option("--role", "role_arn", help="Only this role ARN.")
+@click.option(
+    "--role", "role_arn", help="Only this role: its ARN (with or without path) or its name."
+)
 @click.option(
     "--principal",
     "principal_arn",
     help="Only sessions whose caller, origin or session ARN is this.",
 )
-@click.option("--account", "account_id", help="Only this 12-digit account.")
+@click.option(
+    "--account", "account_id", help="Only this 12-digit account (an unknown one is an error)."
+)
 @db_option
 @json_option
 def who_held_command(
@@ -69,10 +86,14 @@ def who_held_command(
 ) -> None:
     """Who held which role at a moment, and on whose behalf.
 
+    Ends that are not recorded are estimates, labelled with their basis ("ends_at_basis"
+    in JSON); a session is never shown ending before its last successful call.
+
     \b
     Examples:
       rolecall who-held --at 2026-01-05T12:00:00Z
-      rolecall who-held --at 2026-01-06T14:10:00Z --json \
+      rolecall who-held --at 2026-01-06T14:10:00Z --role OrgAdmin
+      rolecall who-held --at 2026-01-06T14:10:00Z --json \\
         --role arn:aws:iam::444455556666:role/OrgAdmin
     """
     with Queries.open(db_path) as q:
@@ -96,6 +117,9 @@ def _who_held_json(s: SessionView) -> dict[str, object]:
 def session_command(session_id: str, db_path: str, as_json: bool) -> None:
     """One session: its chain, credentials, policy, tags and recorded actions.
 
+    SESSION_ID is a session id or any access key the session held. Calls made after the
+    session's exit, revocation or expiry are marked.
+
     \b
     Example:
       rolecall session ASIAEXAMPLEKEY000001
@@ -107,16 +131,29 @@ def session_command(session_id: str, db_path: str, as_json: bool) -> None:
         return
     s = detail.session
     stdout.print(chain_tree(detail.chain))
-    stdout.print(f"session policy: {s.session_policy or '-'}")
-    stdout.print(f"tags: {s.session_tags or '-'}  source identity: {s.source_identity or '-'}")
-    table = Table(title=f"{len(detail.actions)} actions", title_justify="left")
-    for col in ("time", "action", "resources", "outcome", "from"):
+    stdout.print(escape(f"session policy: {s.session_policy or 'none'}"))
+    stdout.print(
+        escape(f"tags: {s.session_tags or 'none'}  source identity: {s.source_identity or 'none'}")
+    )
+    stdout.print(actions_table(detail.actions))
+
+
+def actions_table(actions: list[ActionView], title: str | None = None) -> Table:
+    outside = sum(a.lifetime != "within" for a in actions)
+    note = f", {outside} outside the session's lifetime" if outside else ""
+    table = Table(title=title or f"{len(actions)} actions{note}", title_justify="left")
+    for col in ("time", "action", "resources", "outcome", "from", "in lifetime"):
         table.add_column(col, overflow="fold")
-    for a in detail.actions:
+    for a in actions:
         table.add_row(
-            iso(a.event_time), a.action, ", ".join(a.resources), a.outcome, a.source_ip or "-"
+            iso(a.event_time),
+            a.action,
+            ", ".join(a.resources),
+            a.outcome,
+            a.source_ip or "not recorded",
+            a.lifetime if a.lifetime == "within" else f"[bold red]{a.lifetime}[/]",
         )
-    stdout.print(table)
+    return table
 
 
 @click.command("trace")
@@ -126,13 +163,27 @@ def session_command(session_id: str, db_path: str, as_json: bool) -> None:
 def trace_command(access_key_id: str, db_path: str, as_json: bool) -> None:
     """Follow an access key to its session, up the chain to the human or service behind it.
 
+    A temporary key (ASIA...) gives its session's chain up to the origin; a long-term key
+    (AKIA...) gives its IAM user, the sessions it opened and its recorded calls. Key ids
+    are trimmed and upper-cased.
+
     \b
-    Example:
+    Examples:
       rolecall trace ASIAEXAMPLEKEY000001 --json
+      rolecall trace AKIAEXAMPLEKEY000001
     """
     with Queries.open(db_path) as q:
         trace = q.trace(access_key_id)
     if as_json:
         emit_json(trace)
+    elif isinstance(trace, LongTermKeyTrace):
+        stdout.print(escape(f"{trace.access_key_id}: long-term key of {trace.principal_label}"))
+        if trace.sessions:
+            stdout.print(
+                sessions_table(trace.sessions, f"{len(trace.sessions)} sessions it opened")
+            )
+        shown = len(trace.actions)
+        more = f" (first {shown})" if shown < trace.actions_total else ""
+        stdout.print(actions_table(trace.actions, f"{trace.actions_total} recorded calls{more}"))
     else:
         stdout.print(chain_tree(trace.chain))

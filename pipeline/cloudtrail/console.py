@@ -3,7 +3,11 @@
 ConsoleLogin starts a user's console session; SwitchRole (both published shapes)
 starts a role session that sets the user's own permissions aside; ExitRole ends it;
 RenewRole starts a fresh interval of it. Console events carry no access key: their
-sessions are named by the lifecycle key `<caller ARN>|<role ARN>` and the start time.
+sessions are named by a lifecycle key and the start time, `<lifecycle key>@<start>`.
+The lifecycle key is one that the console's own calls can name too, so that the keys
+they carry join the session (`pipeline.cloudtrail.calls`): `<user or root ARN>|console`
+for a sign-in, and the role session ARN (`arn:aws:sts::A:assumed-role/R/<user name>`,
+the same in every shape of SwitchRole, ExitRole and of the calls) for a switch.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from pipeline.events import (
 )
 
 CONSOLE_EVENTS = frozenset({"ConsoleLogin", "SwitchRole", "ExitRole", "RenewRole"})
-CONSOLE_SIGN_IN_SECONDS = 12 * 3600  # an IAM user's console session lasts 12 h by default
-SWITCH_ROLE_SECONDS = 3600  # a switched role session's default
+# A console session requests no duration: the store estimates its end from the
+# documented defaults (12 h for a sign-in, 1 h for a switch; `pipeline.store.schema`).
 
 
 def console(rec: Record) -> list[Draft]:
@@ -36,6 +40,22 @@ def console(rec: Record) -> list[Draft]:
 
 def session_id(lifecycle_key: str, start: datetime) -> str:
     return f"{lifecycle_key}@{start.isoformat()}"
+
+
+def sign_in_lifecycle(principal_arn: str) -> str:
+    return f"{principal_arn}|console"
+
+
+def switch_lifecycle(session_arn: str) -> str:
+    return session_arn
+
+
+def _switched_session_arn(role: str | None, user_name: str | None) -> str | None:
+    """The role session ARN the console gives a switch: the role's name, the user's name."""
+    account = account_of(role)
+    if not role or not account or not user_name:
+        return None
+    return f"arn:aws:sts::{account}:assumed-role/{role.rsplit('/', 1)[-1]}/{user_name}"
 
 
 def _type_of(arn: str) -> str | None:
@@ -81,7 +101,7 @@ def _sign_in(rec: Record) -> Draft:
                 "region": rec.region,
             },
         )
-    lifecycle = f"{arn}|console"
+    lifecycle = sign_in_lifecycle(arn)
     issuer = obj(obj(rec.identity, "sessionContext"), "sessionIssuer")
     return (
         RoleAssumed,
@@ -97,7 +117,6 @@ def _sign_in(rec: Record) -> Draft:
             "mfa_authenticated": flag(rec.extra, "MFAUsed"),
             "source_ip": rec.source_ip,
             "user_agent": rec.user_agent,
-            "requested_duration_seconds": CONSOLE_SIGN_IN_SECONDS,
             "lifecycle_key": lifecycle,
         },
     )
@@ -118,12 +137,7 @@ def _switch(rec: Record) -> Draft:
         caller, caller_type = rec.caller_arn, rec.caller_type
         role = _role_of(switch_to)
         name = text(rec.identity, "userName", limit=64) or (caller or "").rsplit("/", 1)[-1]
-        account = account_of(role)
-        session_arn = (
-            f"arn:aws:sts::{account}:assumed-role/{role.rsplit('/', 1)[-1]}/{name}"
-            if role and account and name
-            else None
-        )
+        session_arn = _switched_session_arn(role, name)
     elif switch_from is not None:
         # Shape (a): the role's view, the new session's identity naming where it came from.
         caller, caller_type = switch_from, _type_of(switch_from)
@@ -132,9 +146,9 @@ def _switch(rec: Record) -> Draft:
         name = session_arn.rsplit("/", 1)[-1] if session_arn else None
     else:
         raise Unmapped(f"{rec.name} without SwitchTo or SwitchFrom")
-    if caller is None or role is None:
+    if caller is None or role is None or session_arn is None:
         raise Unmapped(f"{rec.name} without caller or role")
-    lifecycle = f"{caller}|{role}"
+    lifecycle = switch_lifecycle(session_arn)
     attributes = obj(obj(rec.identity, "sessionContext"), "attributes")
     return (
         RoleAssumed,
@@ -149,22 +163,22 @@ def _switch(rec: Record) -> Draft:
             "mfa_authenticated": flag(attributes, "mfaAuthenticated"),
             "source_ip": rec.source_ip,
             "user_agent": rec.user_agent,
-            "requested_duration_seconds": SWITCH_ROLE_SECONDS,
             "lifecycle_key": lifecycle,
         },
     )
 
 
 def _exit(rec: Record) -> Draft:
-    role = _role_of(text(rec.extra, "SwitchFrom", limit=2048))
-    caller = rec.caller_arn
     if rec.caller_type == "AssumedRole":
-        # The role's view of an exit: the session left is the caller, back to SwitchTo.
-        role = role or _role_of(caller)
-        caller = text(rec.extra, "SwitchTo", limit=2048)
-    if role is None or caller is None:
+        # The role's view of an exit: the session left is the caller itself.
+        session_arn = rec.caller_arn
+    else:
+        role = _role_of(text(rec.extra, "SwitchFrom", limit=2048))
+        name = text(rec.identity, "userName", limit=64) or (rec.caller_arn or "").rsplit("/")[-1]
+        session_arn = _switched_session_arn(role, name or None)
+    if session_arn is None:
         raise Unmapped("ExitRole without caller or role")
     return (
         RoleExited,
-        {"lifecycle_key": f"{caller}|{role}", "reason": ExitReason.CONSOLE_EXIT},
+        {"lifecycle_key": switch_lifecycle(session_arn), "reason": ExitReason.CONSOLE_EXIT},
     )

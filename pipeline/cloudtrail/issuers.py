@@ -61,10 +61,9 @@ def issued(rec: Record) -> list[Draft]:
     if key is None:
         raise Unmapped("issuer without credentials")
     via = _VIA[rec.name]
+    # Chains link through temporary keys; a long-term key (kept, so that it can be traced
+    # to the sessions it opened) ends the chain at its IAM user, the origin.
     caller_arn, caller_type, caller_key = rec.caller_arn, rec.caller_type, rec.access_key
-    if caller_key is not None and not caller_key.startswith("ASIA"):
-        # Chains link through temporary keys; a long-term key's user is the origin itself.
-        caller_key = None
     role_arn = text(rec.request, "roleArn", limit=2048)
     session_arn = text(obj(rec.response, "assumedRoleUser"), "arn", limit=2048)
     session_name = text(rec.request, "roleSessionName", limit=64)

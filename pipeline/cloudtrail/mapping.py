@@ -3,7 +3,8 @@
     STS issuers           -> RoleAssumed + CredentialIssued (or a denied AccessRecorded)
     console sign-in       -> RoleAssumed (console session), RoleExited on ExitRole
     IAM policy changes    -> PolicyChanged (+ SessionsRevoked for AWSRevokeOlderSessions)
-    calls with ASIA keys  -> AccessRecorded (+ the session inferred from sessionContext)
+    calls with any key    -> AccessRecorded (+ for ASIA keys, the session inferred from the
+                             call: its console session, or the key's own)
 
 Event ids are `ct:<eventID>`, then `ct:<eventID>#1`, `#2`... when a record yields
 several events, so that importing the same record again changes nothing.
@@ -23,7 +24,7 @@ from pipeline.cloudtrail.fields import Unmapped
 from pipeline.cloudtrail.issuers import ISSUERS, issued
 from pipeline.cloudtrail.policies import POLICY_EVENTS, policy_changed
 from pipeline.cloudtrail.reader import unwrap
-from pipeline.events import AccessRecorded, Event, EventSource
+from pipeline.events import AccessRecorded, Event, EventSource, RoleAssumed
 
 __all__ = ["RecordMapper", "Unmapped"]
 
@@ -62,10 +63,10 @@ class RecordMapper:
             drafts = console(rec)
         elif name in POLICY_EVENTS and source in (None, "iam.amazonaws.com") and not rec.error_code:
             drafts = policy_changed(rec)
-        # A call made with a temporary key is an action of its session; a successful
-        # issuer is not (its caller's key already links the chain).
+        # A call made with a key is an action of its session (or, for a long-term key, of
+        # its IAM user); a successful issuer is not (its caller's key links the chain).
         if (
-            is_temporary(rec.access_key)
+            rec.access_key is not None
             and not any(d[0] is AccessRecorded for d in drafts)
             and not (drafts and name in ISSUERS)
         ):
@@ -85,6 +86,11 @@ class RecordMapper:
             ]
         except ValidationError:
             return []  # the call still counts; its session is just not inferable
+        assumed = events[0]
+        if isinstance(assumed, RoleAssumed) and assumed.start_estimated:
+            # Without a recorded start each call may be the earliest: each one says it.
+            return events
+        # Every call of the key yields these same events: once is enough.
         self._inferred[key] = None
         if len(self._inferred) > self._remember:
             self._inferred.popitem(last=False)

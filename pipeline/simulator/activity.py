@@ -71,6 +71,7 @@ class _Day:
         self.rng = sim.rng
         self.day = day
         self.events: list[Event] = []
+        self.sessions_by_key: dict[str, _Session] = {}
 
     def at(self, hour: float, jitter_minutes: int = 0) -> datetime:
         minutes = self.rng.randint(0, jitter_minutes) if jitter_minutes else 0
@@ -139,7 +140,31 @@ class _Day:
                 expires_at=end,
             )
         )
-        return _Session(session_id, key, arn, role, when, end)
+        session = _Session(session_id, key, arn, role, when, end)
+        self.sessions_by_key[key] = session
+        return session
+
+    def deny_revoked_calls(self) -> None:
+        """Calls of revoked sessions after their revocation are denied, as AWS does.
+
+        "Revoke active sessions" adds an explicit deny on `aws:TokenIssueTime`, so from
+        that moment every call of a session issued before it fails (IAM_REFERENCE.md 4.4).
+        """
+        revocations = [e for e in self.events if isinstance(e, SessionsRevoked)]
+        if not revocations:
+            return
+        for i, e in enumerate(self.events):
+            if not isinstance(e, AccessRecorded) or e.outcome is AccessOutcome.DENIED:
+                continue
+            s = self.sessions_by_key.get(e.access_key_id or "")
+            if s is None:
+                continue
+            for r in revocations:
+                if r.role_arn == s.role.arn and s.start < r.issued_before <= e.event_time:
+                    self.events[i] = e.model_copy(
+                        update={"outcome": AccessOutcome.DENIED, "error_code": "AccessDenied"}
+                    )
+                    break
 
     def chain(
         self,
@@ -188,6 +213,8 @@ class _Day:
                 AccessRecorded(
                     **self.envelope(when, s.role.account),
                     access_key_id=s.key,
+                    # A console session's calls name it: they then share its partition.
+                    session_id=s.session_id if s.session_id != s.key else None,
                     principal_arn=s.arn,
                     action=action,
                     resources=[resource],
@@ -274,6 +301,7 @@ class Simulation:
             )
         if index == min(2, last):
             self._admin_grant(d)
+        d.deny_revoked_calls()
         return d.events
 
     def _person_day(self, d: _Day, person: str, *, deny: bool) -> None:
@@ -360,7 +388,6 @@ class Simulation:
                 mfa_authenticated=True,
                 source_ip=ip,
                 user_agent="Mozilla/5.0 (Macintosh)",
-                requested_duration_seconds=12 * 3600,
                 lifecycle_key=signin_key,
             )
         )
@@ -377,14 +404,14 @@ class Simulation:
             mfa=True,
             source_ip=ip,
             user_agent="Mozilla/5.0 (Macintosh)",
-            lifecycle_key=f"{arn}|{role.arn}",
+            lifecycle_key=org.session_arn(role.account, role.name, user),
         )
         leave = when + timedelta(minutes=self.rng.randint(15, 50))
         d.act(switched, self.rng.randint(2, 5), org.PROD_ACTIONS, ip, until=leave)
         d.events.append(
             RoleExited(
                 **d.envelope(leave, org.PROD),
-                lifecycle_key=f"{arn}|{role.arn}",
+                lifecycle_key=org.session_arn(role.account, role.name, user),
                 reason=ExitReason.CONSOLE_EXIT,
             )
         )

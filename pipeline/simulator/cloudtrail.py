@@ -90,6 +90,8 @@ class CloudTrailWriter:
         self.files = 0
         self._known: dict[str, _Known] = {}
         self._pending: dict[str, RoleAssumed] = {}
+        # Console switches by lifecycle key: their exits name nothing else.
+        self._switches: dict[str, tuple[str, str]] = {}
         self._buffers: dict[tuple[str, str, datetime], list[dict[str, Any]]] = {}
         self._window: datetime | None = None
 
@@ -381,6 +383,8 @@ class CloudTrailWriter:
 
     def _switch_role(self, a: RoleAssumed) -> dict[str, Any]:
         user = a.caller_arn or ""
+        if a.lifecycle_key:  # its ExitRole names only the lifecycle key
+            self._switches[a.lifecycle_key] = (user, a.role_arn or "")
         mfa = "true" if a.mfa_authenticated else "false"
         fields: dict[str, Any] = {
             "eventType": "AwsConsoleSignIn",
@@ -419,7 +423,7 @@ class CloudTrailWriter:
         return self._base(a, "SwitchRole", "signin.amazonaws.com", identity, **fields)
 
     def _exit_role(self, e: RoleExited) -> dict[str, Any]:
-        user, _, role = (e.lifecycle_key or "").partition("|")
+        user, role = self._switches.pop(e.lifecycle_key or "", ("", ""))
         return self._base(
             e,
             "ExitRole",

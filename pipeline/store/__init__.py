@@ -9,7 +9,14 @@ import duckdb
 
 from pipeline.errors import InputError, StoreError, StoreLockedError
 from pipeline.store.batch import Accepted, ApplyResult, Batch, Rejected
-from pipeline.store.schema import DDL, REFRESH_INTERVALS, SCHEMA_VERSION, STATE_TABLES, id_hash
+from pipeline.store.schema import (
+    DDL,
+    REFRESH_INTERVALS,
+    REFRESH_USE,
+    SCHEMA_VERSION,
+    STATE_TABLES,
+    id_hash,
+)
 from pipeline.store.writer import StoreWriter
 
 DEFAULT_DB_PATH = "./data/rolecall.duckdb"
@@ -84,8 +91,12 @@ class Store:
         if version < 3:
             self._migrate_v2()  # before the DDL, which would not recreate `events`
         self.con.execute(DDL)
+        if version < 4:
+            self._add_v4_columns()
         if version < 2:
             self._migrate_v1()
+        if version < 4:
+            self._migrate_v3()
         self.con.execute(
             "INSERT INTO store_meta VALUES ('schema_version', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -111,6 +122,33 @@ class Store:
             f"INSERT INTO events SELECT *, {id_hash('event_id')} AS id_hash FROM events_v2"  # noqa: S608 (constant SQL)
         )
         self.con.execute("DROP TABLE events_v2")
+
+    def _add_v4_columns(self) -> None:
+        for table, column, kind in (
+            ("role_assumptions", "start_estimated", "BOOLEAN"),
+            ("sessions", "start_estimated", "BOOLEAN"),
+            ("sessions", "first_used_at", "TIMESTAMP"),
+            ("sessions", "last_used_at", "TIMESTAMP"),
+            ("sessions", "expiry_at", "TIMESTAMP"),
+            ("sessions", "expiry_basis", "VARCHAR"),
+        ):
+            self.con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+
+    def _migrate_v3(self) -> None:
+        """Schema 3 -> 4: each key's use, and session ends never before their last use."""
+        self.con.execute(
+            "INSERT INTO key_use SELECT access_key_id, min(event_time), max(event_time) "
+            "FROM actions WHERE outcome = 'ALLOWED' AND access_key_id IS NOT NULL "
+            "GROUP BY access_key_id ON CONFLICT DO NOTHING"
+        )
+        self.con.execute("CREATE TEMP TABLE b_use_touched AS SELECT session_id FROM sessions")
+        self.con.execute(REFRESH_USE)
+        self.con.execute(
+            "CREATE TEMP TABLE b_touched AS SELECT session_id, lifecycle_key FROM sessions"
+        )
+        self.con.execute(REFRESH_INTERVALS)
+        self.con.execute("DROP TABLE b_touched")
+        self.con.execute("DROP TABLE b_use_touched")
 
     def close(self) -> None:
         self.con.close()

@@ -11,7 +11,7 @@ Times are TIMESTAMP columns holding UTC (the connection's zone is pinned to UTC)
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DDL = """
 CREATE TABLE IF NOT EXISTS store_meta (
@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS role_assumptions (
     source_ip VARCHAR,
     user_agent VARCHAR,
     requested_duration_seconds BIGINT,
-    lifecycle_key VARCHAR
+    lifecycle_key VARCHAR,
+    start_estimated BOOLEAN
 );
 CREATE TABLE IF NOT EXISTS credentials (
     event_id VARCHAR NOT NULL,
@@ -165,6 +166,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     user_agent VARCHAR,
     requested_duration_seconds BIGINT,
     lifecycle_key VARCHAR,
+    start_estimated BOOLEAN,
     assumed_at TIMESTAMP,
     first_issued_at TIMESTAMP,
     latest_issued_at TIMESTAMP,
@@ -173,10 +175,24 @@ CREATE TABLE IF NOT EXISTS sessions (
     exit_reason VARCHAR,
     console_exited_at TIMESTAMP,
     access_key_ids VARCHAR[],
+    -- The first and last successful call made with any of the session's keys.
+    first_used_at TIMESTAMP,
+    last_used_at TIMESTAMP,
     -- Derived on write so that point-in-time filters read plain columns (zone maps):
-    -- the start, and the earliest of expiry (estimated when unknown) and exit.
+    -- the start (never after the first use), the expiry (recorded, else estimated, with
+    -- its basis), and an upper bound of the end: the earliest of expiry and exit, or the
+    -- last use when later (a key used successfully at T was held at T).
     started_at TIMESTAMP,
+    expiry_at TIMESTAMP,
+    expiry_basis VARCHAR,
     base_ends_at TIMESTAMP
+);
+-- One row per access key: its first and last successful call. Kept apart from `sessions`
+-- because calls may arrive before the events that tie their key to a session.
+CREATE TABLE IF NOT EXISTS key_use (
+    access_key_id VARCHAR PRIMARY KEY,
+    first_allowed_at TIMESTAMP NOT NULL,
+    last_allowed_at TIMESTAMP NOT NULL
 );
 CREATE INDEX IF NOT EXISTS credentials_by_key ON credentials (access_key_id);
 """
@@ -190,19 +206,86 @@ def id_hash(column: str) -> str:
     return f"('0x' || left(md5({column}), 16))::UBIGINT"
 
 
-# The default lifetime of a session whose credential expiry was never seen (AssumeRole's).
-DEFAULT_SESSION_SECONDS = 3600
+# How long a session lasts when its credential's expiry was never seen, by how it began
+# (IAM_REFERENCE.md 1.1, 1.4, 2a). `expiry_basis` names the rule, so readers can say
+# what an estimate rests on; `pipeline.estimates` words them for readers.
+DEFAULT_SESSION_SECONDS = 3600  # AssumeRole's default DurationSeconds
+CONSOLE_SESSION_SECONDS = 12 * 3600  # an IAM user's console session; GetSessionToken's default
+INSTANCE_SESSION_SECONDS = 6 * 3600  # instance-profile credentials, as observed
+
+_EXPIRY = f"""CASE
+    WHEN expires_at IS NOT NULL THEN struct_pack(t := expires_at, b := 'recorded')
+    WHEN requested_duration_seconds IS NOT NULL THEN struct_pack(
+        t := coalesce(assumed_at, first_issued_at) + to_seconds(requested_duration_seconds),
+        b := 'requested')
+    ELSE struct_pack(t := coalesce(assumed_at, first_issued_at) + to_seconds(CASE
+        WHEN via = 'CONSOLE_SIGN_IN' OR lifecycle_key LIKE '%|console'
+            THEN {CONSOLE_SESSION_SECONDS}
+        WHEN via IN ('GET_SESSION_TOKEN', 'GET_FEDERATION_TOKEN') THEN {CONSOLE_SESSION_SECONDS}
+        WHEN via = 'INFERRED' AND caller_type IN ('IAMUser', 'Root', 'FederatedUser')
+            THEN {CONSOLE_SESSION_SECONDS}
+        WHEN caller_type = 'AWSService' AND caller_arn = 'ec2.amazonaws.com'
+            THEN {INSTANCE_SESSION_SECONDS}
+        ELSE {DEFAULT_SESSION_SECONDS} END),
+        b := CASE
+        WHEN via = 'CONSOLE_SIGN_IN' OR lifecycle_key LIKE '%|console' THEN 'default:console'
+        WHEN via = 'CONSOLE_SWITCH_ROLE' OR lifecycle_key IS NOT NULL THEN 'default:switch-role'
+        WHEN via = 'GET_SESSION_TOKEN' THEN 'default:get-session-token'
+        WHEN via = 'GET_FEDERATION_TOKEN' THEN 'default:get-federation-token'
+        WHEN via = 'INFERRED' AND caller_type IN ('IAMUser', 'Root') THEN 'default:user-session'
+        WHEN via = 'INFERRED' AND caller_type = 'FederatedUser'
+            THEN 'default:get-federation-token'
+        WHEN caller_type = 'AWSService' AND caller_arn = 'ec2.amazonaws.com'
+            THEN 'default:instance-profile'
+        ELSE 'default:assume-role' END)
+END"""
 
 # Recomputes the derived interval columns of the sessions a batch touched.
 REFRESH_INTERVALS = f"""
 UPDATE sessions SET
-    started_at = coalesce(assumed_at, first_issued_at),
-    base_ends_at = least(
-        coalesce(expires_at, coalesce(assumed_at, first_issued_at)
-            + to_seconds(coalesce(requested_duration_seconds, {DEFAULT_SESSION_SECONDS}))),
-        exited_at, console_exited_at)
+    started_at = least(coalesce(assumed_at, first_issued_at), first_used_at),
+    expiry_at = ({_EXPIRY}).t,
+    expiry_basis = ({_EXPIRY}).b,
+    base_ends_at = greatest(
+        least(({_EXPIRY}).t, exited_at, console_exited_at),
+        last_used_at + INTERVAL 1 SECOND)
 WHERE session_id IN (SELECT session_id FROM b_touched)
    OR lifecycle_key IN (SELECT lifecycle_key FROM b_touched)
+"""
+
+# A batch's successful calls, per key (merged into `key_use` commutatively).
+MERGE_KEY_USE = """
+INSERT INTO key_use
+SELECT access_key_id, min(event_time), max(event_time) FROM b_actions
+WHERE outcome = 'ALLOWED' AND access_key_id IS NOT NULL
+GROUP BY access_key_id
+ON CONFLICT (access_key_id) DO UPDATE SET
+    first_allowed_at = least(key_use.first_allowed_at, excluded.first_allowed_at),
+    last_allowed_at = greatest(key_use.last_allowed_at, excluded.last_allowed_at)
+"""
+
+# Sessions whose use may have changed: those holding a key the batch used, and those the
+# batch gave a key (its calls may have arrived first).
+USE_TOUCHED = """
+SELECT DISTINCT c.session_id FROM credentials c
+WHERE c.access_key_id IN (
+    SELECT DISTINCT access_key_id FROM b_actions
+    WHERE outcome = 'ALLOWED' AND access_key_id IS NOT NULL)
+UNION SELECT DISTINCT session_id FROM b_credentials
+"""
+
+# The first and last use of each touched session, over all its keys.
+REFRESH_USE = """
+UPDATE sessions SET first_used_at = u.first_used, last_used_at = u.last_used
+FROM (
+    SELECT k.session_id, min(u.first_allowed_at) AS first_used,
+           max(u.last_allowed_at) AS last_used
+    FROM (SELECT session_id, unnest(access_key_ids) AS access_key_id FROM sessions
+          WHERE session_id IN (SELECT session_id FROM b_use_touched)) k
+    JOIN key_use u USING (access_key_id)
+    GROUP BY k.session_id
+) AS u
+WHERE sessions.session_id = u.session_id
 """
 
 # Columns of `sessions` taken whole from the preferred RoleAssumed of the session.
@@ -225,6 +308,7 @@ ASSUMPTION_COLUMNS = (
     "user_agent",
     "requested_duration_seconds",
     "lifecycle_key",
+    "start_estimated",
     "assumed_at",
 )
 

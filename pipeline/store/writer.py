@@ -16,7 +16,14 @@ import pyarrow as pa
 from pipeline.store.batch import Accepted, ApplyResult, Batch
 from pipeline.store.columns import POSITION, batch_tables
 from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION
-from pipeline.store.schema import ASSUMPTION_COLUMNS, REFRESH_INTERVALS, id_hash
+from pipeline.store.schema import (
+    ASSUMPTION_COLUMNS,
+    MERGE_KEY_USE,
+    REFRESH_INTERVALS,
+    REFRESH_USE,
+    USE_TOUCHED,
+    id_hash,
+)
 
 GENESIS = b"\x00" * 32
 # Up to this many hash hits are fetched through a literal IN list, which DuckDB pushes
@@ -46,7 +53,7 @@ WITH contrib AS (
            caller_type, caller_access_key_id, source_identity, session_tags,
            transitive_tag_keys, session_policy, session_policy_arns, mfa_authenticated,
            source_ip, user_agent, requested_duration_seconds, lifecycle_key,
-           event_time AS assumed_at
+           start_estimated, event_time AS assumed_at
     FROM b_role_assumptions
     UNION ALL BY NAME
     SELECT session_id, '{NO_ASSUMPTION}' AS pref, account_id, issued_at, expires_at, access_key_id
@@ -63,7 +70,9 @@ WITH contrib AS (
            max(expires_at) AS expires_at, min(exited_at) AS exited_at,
            arg_min(exit_reason, struct_pack(t := exited_at, r := exit_reason))
                FILTER (WHERE exited_at IS NOT NULL) AS exit_reason,
-           list_sort(list_distinct(list(access_key_id) FILTER (WHERE access_key_id IS NOT NULL)))
+           -- [] rather than NULL when none, as the conflict path below gives
+           coalesce(list_sort(list_distinct(
+               list(access_key_id) FILTER (WHERE access_key_id IS NOT NULL))), [])
                AS access_key_ids
     FROM contrib GROUP BY session_id
 )
@@ -123,6 +132,7 @@ BATCH_TOUCHED = """
 SELECT session_id, lifecycle_key FROM b_role_assumptions
 UNION ALL SELECT session_id, NULL FROM b_credentials
 UNION ALL SELECT session_id, lifecycle_key FROM b_exits
+UNION ALL SELECT session_id, NULL FROM b_use_touched
 """
 BATCH_LIFECYCLE_KEYS = """
 SELECT DISTINCT lifecycle_key FROM (
@@ -314,13 +324,19 @@ class StoreWriter:
                 self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM b_{table}")
             elif table in _EMPTY_MERGE_INPUTS:  # the merge reads all three
                 self._register_table(f"b_{table}", self._query_table(_EMPTY_MERGE_INPUTS[table]))
-        if not any(t in facts for t in _EMPTY_MERGE_INPUTS):
+        if not any(t in facts for t in (*_EMPTY_MERGE_INPUTS, "actions")):
             return
         self.con.execute(MERGE_SESSIONS)
         keys = self._query_table(BATCH_LIFECYCLE_KEYS)
         if keys.num_rows:
             self._register_table("b_lifecycle_keys", keys)
             self.con.execute(RESOLVE_CONSOLE_EXITS)
+        if "b_actions" in self._registered:
+            self.con.execute(MERGE_KEY_USE)
+        else:
+            self._register_table("b_actions", self._query_table(_EMPTY_ACTIONS))
+        self._register_table("b_use_touched", self._query_table(USE_TOUCHED))
+        self.con.execute(REFRESH_USE)
         self._register_table("b_touched", self._query_table(BATCH_TOUCHED))
         self.con.execute(REFRESH_INTERVALS)
 
@@ -335,3 +351,4 @@ _EMPTY_MERGE_INPUTS = {
     "credentials": "SELECT * FROM credentials LIMIT 0",
     "exits": "SELECT * FROM exits LIMIT 0",
 }
+_EMPTY_ACTIONS = "SELECT * FROM actions LIMIT 0"

@@ -77,7 +77,7 @@ def test_valid_header_with_random_body(fp: bytes, body: bytes) -> None:
 @given(any_event, st.sampled_from(FINGERPRINTS))
 def test_one_schemas_body_under_anothers_fingerprint(event: Event, fp: bytes) -> None:
     message = CODEC.encode(event)
-    if CODEC.known_fingerprints()[fp] == event.event_type:
+    if fp == message[len(MAGIC) : HEADER_SIZE]:  # its own schema (not an older version)
         assert CODEC.decode(MAGIC + fp + message[HEADER_SIZE:]) == event
     else:
         _decodes(MAGIC + fp + message[HEADER_SIZE:])
