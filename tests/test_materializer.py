@@ -208,10 +208,13 @@ def test_schema_3_store_is_migrated(tmp_path: Path) -> None:
     log = FileLog(tmp_path / "log", fsync=False)
     log.append(SIM[:400])
     db = tmp_path / "db.duckdb"
-    cols = "session_id, first_used_at, last_used_at, expiry_at, expiry_basis, base_ends_at"
+    ends = (
+        "SELECT session_id, first_used_at, last_used_at, expiry_at, expiry_basis, base_ends_at "
+        "FROM sessions ORDER BY 1"
+    )
     with Store(db) as store:
         materialize(log, store)
-        before = store.con.execute(f"SELECT {cols} FROM sessions ORDER BY 1").fetchall()
+        before = store.con.execute(ends).fetchall()
         uses = store.con.execute("SELECT * FROM key_use ORDER BY 1").fetchall()
         assert any(row[2] is not None for row in before)
         # back to schema 3's shape
@@ -222,6 +225,6 @@ def test_schema_3_store_is_migrated(tmp_path: Path) -> None:
         store.con.execute("ALTER TABLE role_assumptions DROP COLUMN start_estimated")
         store.con.execute("UPDATE store_meta SET value = '3' WHERE key = 'schema_version'")
     with Store(db) as store:
-        assert store.con.execute(f"SELECT {cols} FROM sessions ORDER BY 1").fetchall() == before
+        assert store.con.execute(ends).fetchall() == before
         assert store.con.execute("SELECT * FROM key_use ORDER BY 1").fetchall() == uses
     log.close()
