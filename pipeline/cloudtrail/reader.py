@@ -79,8 +79,14 @@ class Inputs:
 def check_paths(paths: Iterable[str]) -> None:
     """Raises `InputError` for the first path that does not exist, before anything is read."""
     for raw in paths:
-        if raw != STDIN and not os.path.exists(raw):
-            raise InputError(f"no such file or directory: {raw}")
+        if raw == STDIN:
+            continue
+        try:
+            os.stat(raw)
+        except FileNotFoundError:
+            raise InputError(f"no such file or directory: {raw}") from None
+        except OSError:
+            pass  # there, but not readable: reported with the file, the rest still imports
 
 
 def find_inputs(paths: Iterable[str]) -> Inputs:
@@ -200,14 +206,15 @@ def _detect(stream: ByteStream) -> str:
     decided: str | None = None
     while decided is None:
         data = stream.read1(_PEEK)
+        ended = not data
         if not head:
             stripped = data.lstrip(_BLANK)  # however much blank space comes first
             blank += len(data) - len(stripped)
             data = stripped
         head += data
         if head:
-            decided = _decide(head, ended=not data)
-        elif not data:
+            decided = _decide(head, ended=ended)
+        elif ended:
             decided = ""  # nothing but blank space
     stream.unread(head)
     if decided == _NOT_JSON:

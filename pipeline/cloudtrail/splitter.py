@@ -37,6 +37,7 @@ _TOKEN = re.compile(r'"|[\[\]{}]+')
 _RECORDS_FIRST = re.compile(r'\{[ \t\n\r]*"Records"[ \t\n\r]*:[ \t\n\r]*\[')
 _DECODER = json.JSONDecoder()
 _SCALAR_ROOM = 64  # longer than any number or literal: past it, a failed parse is damage
+_SCALAR_END = re.compile(r"[,\]} \t\n\r]")
 
 
 def _utf8_len(text: str) -> int:
@@ -263,20 +264,24 @@ class DocumentSplitter:
             return self._lost(offset, INVALID_RECORD, f"broken JSON: {_why(exc)}")
 
     def _scalar(self) -> Any:
-        """A number, string-less literal or garbage: short, so it fits in the buffer."""
+        """A number or a literal (or garbage): parsed once something ends it, so never cut."""
         t = self.text
-        while True:
-            try:
-                value, end = _DECODER.raw_decode(t.buf, t.pos)
-            except ValueError:
-                if t.ended or len(t.buf) - t.pos > _SCALAR_ROOM:
-                    raise self._corrupt("broken JSON: not a JSON value") from None
-            else:
-                if end < len(t.buf) or t.ended:
-                    t.pos = end
-                    return value
-            if not t.fill():
-                t.ended = True
+        while (
+            _SCALAR_END.search(t.buf, t.pos) is None
+            and len(t.buf) - t.pos <= _SCALAR_ROOM
+            and t.fill()
+        ):
+            pass
+        try:
+            value, end = _DECODER.raw_decode(t.buf, t.pos)
+        except ValueError:
+            raise self._corrupt("broken JSON: not a JSON value") from None
+        if end == len(t.buf):  # may be cut: at the end, no ']' can follow it anyway
+            raise self._truncated() if t.ended else self._corrupt("broken JSON: a number too long")
+        if _SCALAR_END.match(t.buf, end) is None:  # `1.` or `12x`: not the value it starts as
+            raise self._corrupt("broken JSON: not a JSON value")
+        t.pos = end
+        return value
 
     def _delimit(self, scan: _Scan, *, keep: bool) -> str | None:
         """Moves past the value at the cursor; its text when kept and not over the cap."""
