@@ -334,11 +334,9 @@ class DocumentSplitter:
 
 def json_lines(stream: ByteStream, *, max_record: int, chunk: int = CHUNK) -> Iterator[Any]:
     """The values of a JSON Lines stream; `{"Records": [...]}` lines give their records."""
-    for number, offset, line in _lines(stream, max_record, chunk):
+    for number, offset, line, ended in _lines(stream, max_record, chunk):
         if line is None:
             yield Lost(number, "line", offset, OVER_CAP, f"longer than {max_record:,} bytes")
-            continue
-        if not line.strip():
             continue
         try:
             value = json.loads(line)
@@ -349,7 +347,9 @@ def json_lines(stream: ByteStream, *, max_record: int, chunk: int = CHUNK) -> It
             yield Lost(number, "line", offset, INVALID_LINE, "not UTF-8")
             continue
         except ValueError as exc:
-            if number > 1 and not line.endswith(b"\n"):
+            if not line.strip():
+                continue
+            if number > 1 and not ended:
                 raise CorruptInput(
                     f"truncated last line {number:,}: {_why(exc)}", number - 1, offset
                 ) from None
@@ -363,40 +363,39 @@ def json_lines(stream: ByteStream, *, max_record: int, chunk: int = CHUNK) -> It
 
 def _lines(
     stream: ByteStream, max_line: int, chunk: int
-) -> Iterator[tuple[int, int, bytes | None]]:
-    """(line number, byte offset, line or None when over `max_line`), lines as they arrive."""
-    pending: list[bytes] = []
+) -> Iterator[tuple[int, int, bytes | None, bool]]:
+    """Lines as they arrive, without their newline: (number, byte offset, the line or None
+    when it is over `max_line`, whether a newline ended it)."""
+    pending: list[bytes] = []  # the start of a line that goes on in the next chunk
     size = 0  # of the pending line
-    over = False
+    over = False  # the pending line is over the cap: counted, not kept
     number = 0
-    line_at = stream.position
+    at = stream.position  # byte offset of the next line
     while data := stream.read1(chunk):
-        data_at = stream.position - len(data)
-        start = 0
-        while (newline := data.find(b"\n", start)) >= 0:
+        lines = data.split(b"\n")
+        last = lines.pop()  # after the last newline: goes on in the next chunk
+        for line in lines:
             number += 1
-            size += newline + 1 - start
-            if over or size > max_line:
-                yield number, line_at, None
+            length = size + len(line) + 1
+            if over or length > max_line:
+                yield number, at, None, True
             elif pending:
-                pending.append(data[start : newline + 1])
-                yield number, line_at, b"".join(pending)
+                pending.append(line)
+                yield number, at, b"".join(pending), True
             else:
-                yield number, line_at, data[start : newline + 1]
+                yield number, at, line, True
             pending.clear()
-            size, over = 0, False
-            start = newline + 1
-            line_at = data_at + start
-        size += len(data) - start
+            size, over, at = 0, False, at + length
+        size += len(last)
         if over or size > max_line:
             over = True
             pending.clear()  # a line over the cap is never held
-        elif start < len(data):
-            pending.append(data[start:])
+        elif last:
+            pending.append(last)
     if over:
-        yield number + 1, line_at, None
+        yield number + 1, at, None, False
     elif pending:
-        yield number + 1, line_at, b"".join(pending)
+        yield number + 1, at, b"".join(pending), False
 
 
 def _why(exc: ValueError) -> str:
