@@ -307,11 +307,15 @@ def test_reasons_for_damage_never_echo_the_input(tmp_path: Path) -> None:
     (inputs / "d_cut.json.gz").write_bytes(gz[: len(gz) - 30])
     (inputs / "e_bad_utf8.json").write_bytes(b'{"Records": [{"x": "' + TOKEN.encode() + b'\xff"}]}')
     (inputs / "f_bad_gzip.json.gz").write_bytes(gzip.compress(b"[]") + TOKEN.encode())
+    user = {"type": "IAMUser", "accountId": "111122223333", "accessKeyId": "AKIAEXAMPLE"}
+    named = {**_records()[0], "eventName": f"x-{TOKEN}?{SECRET}", "userIdentity": user}
+    (inputs / "g_named.json").write_text(json.dumps({"Records": [named]}))
     as_json = _cli(tmp_path / "j", str(inputs), "--json")
     human = _cli(tmp_path / "h", str(inputs))
     assert as_json.exit_code == 0, as_json.output
     corrupt = json.loads(as_json.output)["corrupt_files"]
     assert len(corrupt) == 6
+    assert json.loads(as_json.output)["not_role_related_by_event"] == {"(not an event name)": 1}
     for output in (as_json.output, human.output):
         for needle in (TOKEN, SECRET):
             for piece in (needle[:12], needle[12:24], needle[-12:]):

@@ -46,7 +46,7 @@ def import_cloudtrail_command(
       rolecall import-cloudtrail ./AWSLogs --log file:./data/log
       rolecall import-cloudtrail trail.json.gz logstash-export.jsonl --json
       zcat *.json.gz | rolecall import-cloudtrail -
-      kafkacat -C -t trail -e | rolecall import-cloudtrail --format jsonl -
+      cat logstash-export.ndjson | rolecall import-cloudtrail --format jsonl -
     """
     try:
         check_paths(paths)  # before the log is opened: a typo imports nothing

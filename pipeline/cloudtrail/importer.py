@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 
@@ -22,6 +23,10 @@ from pipeline.producer import Producer
 # Called after each file, and every few thousand records: (summary, current file).
 Progress = Callable[[ImportSummary, Source | None], None]
 _PROGRESS_EVERY = 5000
+# AWS event names are short words: anything else is counted under one key, so that the
+# summary neither quotes input (a token where a name should be) nor grows without bound.
+_EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
+_OTHER_NAME = "(not an event name)"
 
 
 def import_cloudtrail(
@@ -61,7 +66,7 @@ def import_cloudtrail(
                 except Unmapped as why:
                     skipped[why.reason] += 1
                     if why.reason == NOT_ROLE_RELATED and why.detail:
-                        summary.not_role_related[why.detail] += 1
+                        summary.not_role_related[_event_name(why.detail)] += 1
                     continue
                 except RecursionError:
                     skipped["too deeply nested"] += 1
@@ -86,3 +91,7 @@ def import_cloudtrail(
     summary.inferred_sessions = mapper.inferred_sessions
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _event_name(name: str) -> str:
+    return name if _EVENT_NAME.fullmatch(name) else _OTHER_NAME
