@@ -154,8 +154,8 @@ def read_records(source: Source, fmt: str = AUTO) -> Iterator[Any]:
                 count += 1
                 yield record
         except CorruptInput as exc:
-            damaged = _damage(outer, stream, count)
-            raise (damaged or exc) from None
+            exc.records_before = count  # records, where a JSON Lines parser counts lines
+            raise _damage(outer, stream, count) or exc from None
         damaged = _damage(outer, stream, count)
         if damaged:
             raise damaged
