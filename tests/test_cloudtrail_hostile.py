@@ -134,26 +134,30 @@ def test_deeply_nested_and_huge_records_are_skipped_with_a_reason(tmp_path: Path
         log.close()
     TRIED["records"] += 3
     assert summary.records_mapped + summary.records_skipped == summary.records_read
-    assert summary.records_read == 2  # the huge record, and the deep line
+    assert summary.records_read == 3  # the deep record, the huge record, the deep line
     assert summary.skipped["invalid JSON line"] == 1
-    assert [r for _f, r in summary.corrupt_files] == ["JSON nested too deeply"]
+    assert summary.skipped["too deeply nested"] == 1  # only that record is lost
+    assert not summary.corrupt_files
 
 
-def test_deep_nesting_in_a_streamed_file_is_refused_before_parsing(
+def test_deep_nesting_in_a_streamed_file_loses_only_that_record(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
-    # Files over the whole-file limit are streamed; the guard keeps ijson's memory bounded.
+    # Files over the whole-file limit are streamed; the scanner delimits the bomb alone.
     monkeypatch.setattr(reader, "WHOLE_FILE_LIMIT", 1000)
     nested = tmp_path / "nested.json"
-    nested.write_text('{"Records": [{"eventID": "a"}, ' + "[" * 100_000 + "]" * 100_000 + "]}")
+    bomb = "[" * 100_000 + "]" * 100_000
+    nested.write_text('{"Records": [{"eventID": "a"}, ' + bomb + ', {"eventID": "b"}]}')
     log = FileLog(tmp_path / "log", partitions=2, fsync=False)
     try:
         summary = import_cloudtrail([str(nested)], Producer(log))
     finally:
         log.close()
-    TRIED["records"] += 2
-    assert [r for _f, r in summary.corrupt_files] == ["JSON nested deeper than 512 levels"]
-    assert summary.records_read <= 1  # the bomb is refused with the chunk it sits in
+    TRIED["records"] += 3
+    assert not summary.corrupt_files
+    assert summary.records_read == 3  # the records before and after the bomb still read
+    assert summary.skipped["too deeply nested"] == 1
+    assert [(x.index, x.reason) for _f, x in summary.lost] == [(2, "nested deeper than 512 levels")]
 
 
 def test_report_the_number_of_inputs_tried() -> None:

@@ -6,21 +6,36 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.cli.common import emit_json, json_option, log_option, stderr, stdout
+from pipeline.cli.common import emit_json, fail, json_option, log_option, stderr, stdout
 from pipeline.cloudtrail import ImportSummary, import_cloudtrail
 from pipeline.cloudtrail.importer import Progress as OnProgress
-from pipeline.cloudtrail.reader import Source, sources
+from pipeline.cloudtrail.reader import AUTO, FORMATS, Source, check_paths, sources
+from pipeline.errors import InputError
 from pipeline.log import open_log
 from pipeline.producer import Producer
+
+_LOST_SHOWN = 10  # damaged records printed one by one; --json lists more
 
 
 @click.command("import-cloudtrail")
 @click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=AUTO,
+    show_default=True,
+    help="json: CloudTrail files, arrays, documents one after another; jsonl: one record "
+    "a line; auto: decided from the first line. Gzip is always recognized.",
+)
 @log_option
 @json_option
-def import_cloudtrail_command(paths: tuple[str, ...], log_url: str, as_json: bool) -> None:
+def import_cloudtrail_command(
+    paths: tuple[str, ...], fmt: str, log_url: str, as_json: bool
+) -> None:
     """Import CloudTrail logs: files, .json.gz archives, JSON Lines, S3 trees, or - for stdin.
 
     Sessions, chains, console switches, policy changes and the calls made with temporary
@@ -31,21 +46,26 @@ def import_cloudtrail_command(paths: tuple[str, ...], log_url: str, as_json: boo
       rolecall import-cloudtrail ./AWSLogs --log file:./data/log
       rolecall import-cloudtrail trail.json.gz logstash-export.jsonl --json
       zcat *.json.gz | rolecall import-cloudtrail -
+      cat logstash-export.ndjson | rolecall import-cloudtrail --format jsonl -
     """
-    summary = run_import(list(paths), log_url)
+    try:
+        check_paths(paths)  # before the log is opened: a typo imports nothing
+    except InputError as exc:
+        fail(escape(str(exc)))
+    summary = run_import(list(paths), log_url, fmt)
     if as_json:
         emit_json(summary.to_dict())
     else:
         print_import_summary(summary)
 
 
-def run_import(paths: Sequence[str], log_url: str) -> ImportSummary:
+def run_import(paths: Sequence[str], log_url: str, fmt: str = AUTO) -> ImportSummary:
     with (
         open_log(log_url) as event_log,
         Producer(event_log, batch_size=5000) as producer,
         _progress(paths) as on_progress,
     ):
-        return import_cloudtrail(paths, producer, on_progress=on_progress)
+        return import_cloudtrail(paths, producer, on_progress=on_progress, fmt=fmt)
 
 
 @contextmanager
@@ -88,9 +108,20 @@ def print_import_summary(summary: ImportSummary) -> None:
     if d["skipped_by_reason"]:
         stdout.print("skipped:")
         for reason, count in d["skipped_by_reason"].items():
-            stdout.print(f"  {reason}: {count:,}")
+            stdout.print(f"  {escape(reason)}: {count:,}")
         top = list(d["not_role_related_by_event"].items())[:8]
         if top:
             stdout.print("  (not role-related: " + ", ".join(f"{n} {c}" for n, c in top) + ")")
+    # File names are the user's: escaped, so that brackets in them are not markup.
+    for lost in d["lost_records"][:_LOST_SHOWN]:
+        where = f"line {lost['line']:,}" if "line" in lost else f"record {lost['record']:,}"
+        stderr.print(
+            f"[yellow]lost[/] {escape(lost['file'])} {where} "
+            f"(near byte {lost['byte'] or 0:,}): {escape(lost['reason'])}"
+        )
+    if d["records_lost"] > _LOST_SHOWN:
+        stderr.print(f"[yellow]lost[/] {d['records_lost'] - _LOST_SHOWN:,} more (see --json)")
     for item in d["corrupt_files"]:
-        stderr.print(f"[yellow]corrupt file[/] {item['file']}: {item['reason']}")
+        stderr.print(f"[yellow]corrupt file[/] {escape(item['file'])}: {escape(item['reason'])}")
+    for item in d["skipped_inputs"]:
+        stderr.print(f"[yellow]not read[/] {escape(item['path'])}: {escape(item['reason'])}")

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 
 from pipeline.cloudtrail.fields import Unmapped
 from pipeline.cloudtrail.mapping import NOT_ROLE_RELATED, RecordMapper
-from pipeline.cloudtrail.reader import CorruptInput, InvalidLine, Source, read_records, sources
+from pipeline.cloudtrail.reader import (
+    AUTO,
+    CorruptInput,
+    Lost,
+    Source,
+    check_paths,
+    find_inputs,
+    read_records,
+)
 from pipeline.cloudtrail.summary import ImportSummary
 from pipeline.producer import Producer
 
 # Called after each file, and every few thousand records: (summary, current file).
 Progress = Callable[[ImportSummary, Source | None], None]
 _PROGRESS_EVERY = 5000
+# AWS event names are short words: anything else is counted under one key, so that the
+# summary neither quotes input (a token where a name should be) nor grows without bound.
+_EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
+_OTHER_NAME = "(not an event name)"
 
 
 def import_cloudtrail(
@@ -22,30 +35,38 @@ def import_cloudtrail(
     *,
     mapper: RecordMapper | None = None,
     on_progress: Progress | None = None,
+    fmt: str = AUTO,
 ) -> ImportSummary:
     """Read every record under `paths`, emit its events through `producer`, and flush.
 
-    Nothing read is fatal: unmappable records and damaged files end up in the summary
-    with their reasons, and the rest of the input still imports.
+    A path that does not exist is an `InputError` before anything is read. Past that,
+    nothing read is fatal: unmappable or damaged records, damaged files and inputs that
+    cannot be read end up in the summary with their reasons and places, and the rest of
+    the input still imports. `fmt` is "auto", "json" (documents) or "jsonl".
     """
+    paths = list(paths)
+    check_paths(paths)
     mapper = mapper or RecordMapper()
     summary = ImportSummary()
+    inputs = find_inputs(paths)
+    summary.skipped_inputs.extend(inputs.skipped)
     started = time.perf_counter()
     emitted = summary.events_emitted
     skipped = summary.skipped
-    for source in sources(paths):
+    for source in inputs.files:
         try:
-            for raw in read_records(source):
+            for raw in read_records(source, fmt):
                 summary.records_read += 1
-                if isinstance(raw, InvalidLine):
-                    skipped["invalid JSON line"] += 1
+                if isinstance(raw, Lost):
+                    skipped[raw.kind] += 1
+                    summary.add_lost(source.name, raw)
                     continue
                 try:
                     events = mapper.map(raw)
                 except Unmapped as why:
                     skipped[why.reason] += 1
                     if why.reason == NOT_ROLE_RELATED and why.detail:
-                        summary.not_role_related[why.detail] += 1
+                        summary.not_role_related[_event_name(why.detail)] += 1
                     continue
                 except RecursionError:
                     skipped["too deeply nested"] += 1
@@ -58,9 +79,9 @@ def import_cloudtrail(
                     summary.seconds = time.perf_counter() - started
                     on_progress(summary, source)
         except CorruptInput as exc:
-            summary.corrupt_files.append((source.name, str(exc)))
+            summary.add_corrupt(source.name, exc)
         except RecursionError:
-            summary.corrupt_files.append((source.name, "JSON nested too deeply"))
+            summary.add_corrupt(source.name, CorruptInput("JSON nested too deeply"))
         summary.files_read += 1
         summary.inferred_sessions = mapper.inferred_sessions
         summary.seconds = time.perf_counter() - started
@@ -70,3 +91,7 @@ def import_cloudtrail(
     summary.inferred_sessions = mapper.inferred_sessions
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _event_name(name: str) -> str:
+    return name if _EVENT_NAME.fullmatch(name) else _OTHER_NAME
