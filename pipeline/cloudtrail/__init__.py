@@ -1,8 +1,13 @@
 """CloudTrail in: real AWS logs become the event contract's events.
 
 reader.py   streams records out of files, archives, directory trees and stdin
+streams.py  opening inputs: gzip or plain, stdin read as it arrives, special files refused
+splitter.py one record's text at a time out of a stream, in linear time, with a size cap
+damage.py   what damage cost: the records and bytes lost, said without quoting the input
 times.py    the time formats CloudTrail writes
-mapping.py  one record -> events (STS issuers, console lifecycle, calls with ASIA keys)
+mapping.py  one record -> events (STS issuers, console lifecycle, calls with any key)
+calls.py    calls -> actions, and the sessions of temporary keys (console keys joined)
+console.py  the console sign-in lifecycle
 policies.py IAM policy changes and "revoke active sessions"
 summary.py  what an import read, emitted and skipped, and why
 importer.py the whole import: reader -> mapping -> Producer
