@@ -1,7 +1,7 @@
 """CloudTrail in: real AWS logs become the event contract's events.
 
 reader.py   streams records out of files, archives, directory trees and stdin
-streams.py  opening inputs: gzip or plain, stdin read as it arrives, special files refused
+streams.py  the bytes of one input as they arrive, gunzipped, with damage kept
 splitter.py one record's text at a time out of a stream, in linear time, with a size cap
 damage.py   what damage cost: the records and bytes lost, said without quoting the input
 times.py    the time formats CloudTrail writes
