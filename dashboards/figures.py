@@ -71,7 +71,7 @@ def timeline_figure(tl: Timeline) -> go.Figure:
     fig = go.Figure()
     by_via: dict[str, list[Any]] = defaultdict(list)
     for b in tl.bars:
-        by_via[b.via or "?"].append(b)
+        by_via[b.via or "unknown"].append(b)
     for via in sorted(by_via):
         bars = by_via[via]
         fig.add_bar(

@@ -128,6 +128,11 @@ class ReplayEvent(BaseModel):
     principal_arn: str | None
     origin_arn: str | None
     via: str | None
+    principal_label: str = ""
+    origin_label: str = ""
+    # For an end: whether its time is an estimate, and what it rests on.
+    estimated: bool = False
+    basis: str = "recorded"
 
     @field_serializer("time")
     def _iso(self, value: datetime) -> str | None:
@@ -243,11 +248,29 @@ def replay_events(
             "principal_arn": v.principal_arn,
             "origin_arn": v.origin_arn,
             "via": v.via,
+            "principal_label": v.principal_label,
+            "origin_label": v.origin_label,
         }
         if start <= v.started_at < end:
-            out.append(ReplayEvent(time=v.started_at, kind="start", **common))
+            out.append(
+                ReplayEvent(
+                    time=v.started_at,
+                    kind="start",
+                    estimated=v.started_at_estimated,
+                    basis=v.started_at_basis,
+                    **common,
+                )
+            )
         if start <= v.ends_at < end:
-            out.append(ReplayEvent(time=v.ends_at, kind=kinds[v.end_reason], **common))
+            out.append(
+                ReplayEvent(
+                    time=v.ends_at,
+                    kind=kinds[v.end_reason],
+                    estimated=v.ends_at_estimated,
+                    basis=v.ends_at_basis,
+                    **common,
+                )
+            )
     order = {"start": 1, "exit": 0, "expiry": 0, "revocation": 0}
     return sorted(out, key=lambda r: (r.time, order[r.kind], r.session_id))
 
@@ -278,7 +301,9 @@ def timeline(
         picked += " AND (caller_arn = ? OR session_arn = ?)"
         picked_params += [flt.principal, flt.principal]
     lane_col = (
-        "coalesce(caller_arn, '?')" if lane == "principal" else "coalesce(role_arn, '(no role)')"
+        "coalesce(caller_arn, 'unknown principal')"
+        if lane == "principal"
+        else "coalesce(role_arn, '(no role)')"
     )
     head = (
         _STATE.format(where=" AND ".join(where))
@@ -350,7 +375,7 @@ def _buckets(
         head
         + """
         , spans AS (
-            SELECT coalesce(via, '?') AS via,
+            SELECT coalesce(via, 'unknown') AS via,
                    greatest(0, floor(epoch(started_at - ?::TIMESTAMP) / ?))::BIGINT AS first_b,
                    least(floor(epoch(ends_at - ?::TIMESTAMP) / ?),
                          floor(epoch(?::TIMESTAMP - ?::TIMESTAMP) / ?) - 1)::BIGINT AS last_b,

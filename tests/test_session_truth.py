@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from pipeline.cli import main
 from pipeline.errors import InputError, NotFoundError
 from pipeline.events import CredentialIssued, Event, RoleAssumed, SessionsRevoked
 from pipeline.queries import LongTermKeyTrace, Queries, SessionView, Trace
@@ -311,3 +313,52 @@ def test_demo_revoked_sessions_are_denied_after_their_revocation(
         assert after, "the simulation should show calls after the revocation"
         assert all(a.outcome == "DENIED" for a in after), after
         assert all(a.lifetime == "after revocation" for a in after)
+
+
+# -- the words every command prints -----------------------------------------------------
+
+
+def _sessions_in(doc: object) -> list[dict[str, object]]:
+    """Every session object inside a JSON document."""
+    if isinstance(doc, dict):
+        found = [doc] if "ends_at_basis" in doc else []
+        return found + [s for v in doc.values() for s in _sessions_in(v)]
+    if isinstance(doc, list):
+        return [s for v in doc for s in _sessions_in(v)]
+    return []
+
+
+def test_no_command_prints_an_unknown_as_a_fact(real: Imported) -> None:
+    db = ["--db", str(real.db_path)]
+    runs = [
+        ["who-held", "--at", "2020-09-14T00:45:00Z"],
+        ["who-held", "--at", "2024-08-02T09:00:00Z"],
+        ["trace", "ASIAP5CT9NN8EYVU1FXV"],
+        ["session", "ASIA5FLZVX4OI4ZDQJOL"],
+        ["replay", "--from", "2024-08-01T00:00:00Z", "--to", "2024-08-03T00:00:00Z"],
+    ]
+    with real.queries() as q:
+        inferred = q.con.execute(
+            "SELECT min(access_key_ids[1]) FROM sessions WHERE via = 'INFERRED' "
+            "AND caller_arn IS NULL"
+        ).fetchone()
+    assert inferred is not None and inferred[0]
+    runs.append(["trace", inferred[0]])
+    documents = []
+    for args in runs:
+        text = CliRunner().invoke(main, [*args, *db])
+        assert text.exit_code == 0, (args, text.output)
+        assert "None" not in text.output and "(?)" not in text.output, args
+        assert " - " not in text.output.replace("->", ""), args
+        as_json = CliRunner().invoke(main, [*args, *db, "--json"])
+        assert as_json.exit_code == 0, (args, as_json.output)
+        documents.append(json.loads(as_json.output))
+    sessions = [s for d in documents for s in _sessions_in(d)]
+    assert len(sessions) > 5
+    for s in sessions:
+        assert s["origin_label"] and s["principal_label"] and s["ends_at"]
+        assert s["origin_arn"] is not None or s["origin_resolved"] is False
+        assert str(s["ends_at_basis"]).startswith(("recorded", "estimated"))
+        assert s["ends_at_estimated"] == str(s["ends_at_basis"]).startswith("estimated")
+    unknown = [s for s in sessions if s["origin_arn"] is None]
+    assert unknown and all(str(s["origin_label"]).startswith("unknown") for s in unknown)

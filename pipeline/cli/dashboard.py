@@ -179,8 +179,11 @@ def replay_command(
         emit_json(events)
         return
     for e in events:
+        kind = f"{e.kind} ({e.basis})" if e.estimated else e.kind
+        role = e.role_arn or "(the user's own)"
         click.echo(
-            f"{iso(e.time)}  {e.kind:<10}  {e.role_arn or '-'}  principal {e.principal_arn or '-'}"
-            f"  origin {e.origin_arn or '-'}  via {e.via or '-'}  {e.session_id}"
+            f"{iso(e.time)}  {kind:<10}  {role}  "
+            f"principal {e.principal_label}  origin {e.origin_label}  via {e.via or 'unknown'}  "
+            f"{e.session_id}"
         )
     stderr.print(f"{len(events)} event(s) from {iso(start)} to {iso(end)}")

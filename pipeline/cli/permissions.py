@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 
 from pipeline.cli.common import TIME, db_option, emit_json, json_option, stdout
+from pipeline.cli.investigate import end_text, start_text
 from pipeline.permissions import PoliciesInForce, PolicyInForce, WhoCould, decide, permissions_at
 from pipeline.permissions.session import summary as session_summary
 from pipeline.policy import Decision
@@ -109,10 +110,10 @@ def _decisions_table(rows: list[tuple[SessionView, Decision]], title: str) -> Ta
     for s, d in rows:
         table.add_row(
             s.session_id,
-            s.role_arn or s.principal_arn or "-",
-            s.origin_arn or "-",
-            iso(s.started_at),
-            iso(s.ends_at),
+            s.role_arn or s.principal_label,
+            s.origin_label,
+            start_text(s),
+            end_text(s),
             d.reason,
         )
     return table
