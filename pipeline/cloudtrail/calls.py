@@ -71,8 +71,10 @@ def recorded(rec: Record) -> Draft:
     )
 
 
-# User agents of the console's own calls before records carried `sessionCredentialFromConsole`.
-_CONSOLE_AGENTS = ("console.", "signin.amazonaws.com", "AWS Internal")
+# User agents of the console's own calls, from before records carried
+# `sessionCredentialFromConsole`. "AWS Internal" also marks calls services make for a role
+# session, so it is taken as the console's only for a user's or root's own keys.
+_CONSOLE_AGENTS = ("console.", "signin.amazonaws.com")
 
 
 def from_console(rec: Record) -> bool:
@@ -80,6 +82,8 @@ def from_console(rec: Record) -> bool:
     if text(rec.raw, "sessionCredentialFromConsole", limit=16) == "true":
         return True
     agent = rec.user_agent or ""
+    if agent == "AWS Internal":
+        return rec.caller_type in ("IAMUser", "Root")
     return agent.startswith(_CONSOLE_AGENTS) or ".console.aws.amazon.com" in agent
 
 
