@@ -58,13 +58,16 @@ SELECT
     NULL, NULL, [], NULL, [], true, '198.51.100.7', 'aws-cli/2.15.0',
     dur AS requested_duration_seconds,
     NULL AS lifecycle_key,
+    false AS start_estimated,
     t AS assumed_at, t AS first_issued_at, t AS latest_issued_at,
     t + to_seconds(dur) AS expires_at,
     CASE WHEN i % 17 = 0 THEN t + to_seconds(dur // 3) END AS exited_at,
     CASE WHEN i % 17 = 0 THEN 'EXIT' END AS exit_reason,
     NULL AS console_exited_at,
     ['ASIA' || lpad(i::VARCHAR, 16, '0')] AS access_key_ids,
+    NULL AS first_used_at, NULL AS last_used_at,
     t AS started_at,
+    t + to_seconds(dur) AS expiry_at, 'recorded' AS expiry_basis,
     CASE WHEN i % 17 = 0 THEN t + to_seconds(dur // 3) ELSE t + to_seconds(dur) END
         AS base_ends_at
 FROM (
