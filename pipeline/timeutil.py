@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import PlainSerializer
 
 from pipeline.errors import InputError
 
@@ -41,3 +44,13 @@ def iso(value: datetime | None) -> str | None:
     value = to_utc(value)
     spec = "microseconds" if value.microsecond else "seconds"
     return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def iso_z(value: datetime) -> str:
+    """`iso` of a time that is always there."""
+    return str(iso(value))
+
+
+# A datetime field of a model that serializes (to Python and to JSON alike) as
+# `2026-01-05T12:00:00Z`: the one serializer every model's times go through.
+UtcIso = Annotated[datetime, PlainSerializer(iso_z, return_type=str)]

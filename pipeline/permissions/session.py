@@ -34,7 +34,7 @@ from pipeline.policy import (
     load_policy,
     session_context,
 )
-from pipeline.queries import SessionView
+from pipeline.sessions import SessionView
 from pipeline.timeutil import iso, naive, to_utc
 
 INLINE_SESSION_POLICY = "session policy"
