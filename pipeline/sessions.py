@@ -163,8 +163,12 @@ class Selection:
     caller_access_key_id: str | None = None
     order: Order = "started"
 
-    def sql(self) -> tuple[str, list[Any], str, list[Any]]:
-        """Conditions on the stored columns (zone maps), then on the derived state."""
+    def sql(self, *, spans_files: bool = False) -> tuple[str, list[Any], str, list[Any]]:
+        """Conditions on the stored columns (zone maps), then on the derived state.
+
+        With `spans_files`, a principal filter keeps the rows whose origin lies in another
+        file too (their origin is completed, and matched, after reading).
+        """
         where: list[str] = []
         params: list[Any] = []
         picked: list[str] = []
@@ -214,7 +218,8 @@ class Selection:
             where.append("via = ?")
             params.append(f.via.upper())
         if f.principal:
-            where.append("(caller_arn = ? OR session_arn = ? OR origin_arn = ?)")
+            open_origin = " OR origin_missing_key IS NOT NULL" if spans_files else ""
+            where.append(f"(caller_arn = ? OR session_arn = ? OR origin_arn = ?{open_origin})")
             params += [f.principal] * 3
         return (
             " AND ".join(where) or "TRUE",
@@ -234,9 +239,11 @@ class SessionPage(BaseModel):
     sessions: list[SessionView]
 
 
-def state_sql(selection: Selection, columns: str = COLUMNS) -> tuple[str, list[Any]]:
+def state_sql(
+    selection: Selection, columns: str = COLUMNS, *, spans_files: bool = False
+) -> tuple[str, list[Any]]:
     """`... picked AS (the selected sessions' state)`: a head other queries build on."""
-    where, params, picked, picked_params = selection.sql()
+    where, params, picked, picked_params = selection.sql(spans_files=spans_files)
     sql = STATE.format(where=where) + f", picked AS (SELECT {columns} FROM state WHERE {picked})"
     return sql, [*params, *picked_params]
 
@@ -285,7 +292,7 @@ class SessionReader:
 
     def stream(self, selection: Selection, *, chunk: int = 2000) -> Iterator[SessionView]:
         """Every session of the selection in order, converted as it is read."""
-        head, params = state_sql(selection)
+        head, params = state_sql(selection, spans_files=self.spans_files)
         sql = head + f" SELECT * FROM picked ORDER BY {_ORDER[selection.order]}"
         cursor = self.con.cursor()  # its own cursor: callers may query between chunks
         try:

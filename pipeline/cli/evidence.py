@@ -10,7 +10,7 @@ import click
 from pipeline.cli.common import db_option, emit_json, json_option, stdout
 from pipeline.evidence import digest, load_digest, verify
 from pipeline.evidence.chain import digest_document
-from pipeline.store import connect
+from pipeline.store.reading import open_read_only
 
 
 @click.command("verify")
@@ -40,11 +40,11 @@ def verify_command(db_path: str, deep: bool, against_path: str | None, as_json: 
       rolecall verify --against heads-2026-01-07.json
     """
     against = load_digest(against_path) if against_path else None
-    con = connect(db_path, read_only=True)
+    store = open_read_only(db_path)
     try:
-        verdict = verify(con, deep=deep, against=against)
+        verdict = verify(store.con, deep=deep, against=against)
     finally:
-        con.close()
+        store.close()
     if as_json:
         emit_json(verdict.as_json())
     else:
@@ -67,11 +67,11 @@ def digest_command(db_path: str, as_json: bool) -> None:
       rolecall digest
       rolecall digest --json > heads-2026-01-07.json
     """
-    con = connect(db_path, read_only=True)
+    store = open_read_only(db_path)
     try:
-        heads = digest(con)
+        heads = digest(store.con)
     finally:
-        con.close()
+        store.close()
     if as_json:
         emit_json(digest_document(heads, datetime.now(UTC)))
         return
