@@ -256,11 +256,12 @@ class Queries:
 
     def session_for_key(self, access_key_id: str) -> SessionView:
         key = access_key(access_key_id)
-        row = self.con.execute(
-            "SELECT session_id FROM credentials WHERE access_key_id = ? "
-            "ORDER BY issued_at DESC, session_id LIMIT 1",
-            [key],
-        ).fetchone()
+        # Every row of the key (an index probe), the latest issue picked here: an ORDER BY
+        # with LIMIT in SQL would scan the whole table instead.
+        held = self.con.execute(
+            "SELECT session_id, issued_at FROM credentials WHERE access_key_id = ?", [key]
+        ).fetchall()
+        row = min(held, key=lambda r: (-r[1].timestamp(), r[0])) if held else None
         if row is None:
             used = self.con.execute(
                 "SELECT count(*) FROM actions WHERE access_key_id = ?", [key]

@@ -210,6 +210,7 @@ def timeline(
     head, params = state_sql(
         Selection(filter=flt, overlapping=(to_utc(start), to_utc(end))),
         "session_id, caller_arn, role_arn, via, started_at, ends_at, end_reason",
+        spans_files=sessions.spans_files,
     )
     lane_col = (
         "coalesce(caller_arn, 'unknown principal')"

@@ -10,8 +10,10 @@ with the total count) or as a stream of every row.
 A directory store (one DuckDB file per log partition) resolves each chain inside its
 file; a session whose caller's key belongs to a session in another file is stored with
 `origin_missing_key` set. `_complete_across_files` finishes those rows at read time in
-one batched lookup per file boundary crossed (in a single file it finds nothing). Only a
-principal filter there also matches origins completed across files, in Python.
+one batched lookup per file boundary crossed. A role's revocations live in the file of
+the role's partition, so a directory store derives ends at read time from every file's
+revocations (`STATE_ACROSS_FILES`). A principal filter there also matches origins
+completed across files, in Python.
 
 Every value a user supplies travels as a `?` parameter; only constant fragments are
 formatted into the SQL.
@@ -35,14 +37,26 @@ from pipeline.store.schema import MAX_CHAIN_DEPTH
 from pipeline.timeutil import UtcIso, naive, to_utc
 
 Order = Literal["started", "newest"]
+# Up to this many session ids are looked up through the primary key's index (a chain);
+# more are matched by one scan.
+_INDEXED_IDS = 64
 _ORDER = {"started": "started_at, session_id", "newest": "started_at DESC, session_id"}
 
-# Sessions with the derived times every reader needs. `{where}` narrows the scan on the
-# plain `started_at` / `base_ends_at` columns (zone maps) before revocations (a small
-# table) are joined in.
-STATE = """
+# Sessions as stored: their ends (revocations included) were derived when written.
+STORED_STATE = """
+WITH state AS (
+    SELECT s.*, s.expiry_at AS expiry, least(s.exited_at, s.console_exited_at) AS exit_time
+    FROM sessions s WHERE {where}
+)
+"""
+
+# A directory store keeps a role's revocations in the file of the role's partition, not
+# of its sessions': there, the ends are derived again at read time from every file's
+# revocations. `{where}` narrows the scan on the plain `started_at` / `base_ends_at`
+# columns (zone maps) before revocations (a small table) are joined in.
+STATE_ACROSS_FILES = """
 WITH candidates AS (
-    SELECT s.*,
+    SELECT s.* EXCLUDE (revoked_at, ends_at, end_reason),
            s.expiry_at AS expiry,
            least(s.exited_at, s.console_exited_at) AS exit_time
     FROM sessions s WHERE {where}
@@ -198,8 +212,13 @@ class Selection:
             where.append("session_id = ?")
             params.append(self.session_id)
         if self.session_ids is not None:
-            where.append("session_id IN (SELECT unnest(?::VARCHAR[]))")
-            params.append(list(self.session_ids))
+            ids = list(self.session_ids)
+            if len(ids) <= _INDEXED_IDS:  # a literal list of placeholders probes the index
+                where.append(f"session_id IN ({', '.join('?' * len(ids)) or 'NULL'})")
+                params += ids
+            else:
+                where.append("session_id IN (SELECT unnest(?::VARCHAR[]))")
+                params.append(ids)
         if self.caller_access_key_id is not None:
             where.append("caller_access_key_id = ?")
             params.append(self.caller_access_key_id)
@@ -244,7 +263,8 @@ def state_sql(
 ) -> tuple[str, list[Any]]:
     """`... picked AS (the selected sessions' state)`: a head other queries build on."""
     where, params, picked, picked_params = selection.sql(spans_files=spans_files)
-    sql = STATE.format(where=where) + f", picked AS (SELECT {columns} FROM state WHERE {picked})"
+    state = STATE_ACROSS_FILES if spans_files else STORED_STATE
+    sql = state.format(where=where) + f", picked AS (SELECT {columns} FROM state WHERE {picked})"
     return sql, [*params, *picked_params]
 
 
@@ -268,7 +288,7 @@ class SessionReader:
             every = list(self.stream(selection))
             end = None if limit is None else offset + limit
             return SessionPage(total=len(every), offset=offset, sessions=every[offset:end])
-        head, params = state_sql(selection)
+        head, params = state_sql(selection, spans_files=self.spans_files)
         sql = (
             head + f" SELECT *, count(*) OVER () AS total FROM picked "
             f"ORDER BY {_ORDER[selection.order]}"
@@ -286,7 +306,7 @@ class SessionReader:
         return SessionPage(total=total, offset=offset, sessions=self._views(rows))
 
     def count(self, selection: Selection) -> int:
-        head, params = state_sql(selection, "session_id")
+        head, params = state_sql(selection, "session_id", spans_files=self.spans_files)
         row = self.con.execute(head + " SELECT count(*) FROM picked", params).fetchone()
         return int(row[0]) if row else 0
 

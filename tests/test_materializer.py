@@ -279,21 +279,22 @@ def test_chains_are_resolved_on_write_in_any_order(
 
 def test_a_chain_missing_its_top_is_unresolved_until_it_arrives(tmp_path: Path) -> None:
     events = _chain_events()
+    ends = (
+        "SELECT depth, origin_arn, origin_resolved, origin_missing_key FROM sessions "
+        "WHERE session_id = 'ASIACHAINKEYCCCC'"
+    )
     log = FileLog(tmp_path / "log", partitions=1, fsync=False)
-    log.append(events[2:])  # B and C: A's key is held by no stored session yet
-    with Store(tmp_path / "db.duckdb") as store:
-        materialize(log, store)
-        assert store.con.execute(
-            "SELECT depth, origin_arn, origin_resolved, origin_missing_key FROM sessions "
-            "WHERE session_id = 'ASIACHAINKEYCCCC'"
-        ).fetchone() == (1, None, False, "ASIACHAINKEYAAAA")
-        log.append(events[:2])
-        materialize(log, store)
-        assert store.con.execute(
-            "SELECT depth, origin_arn, origin_resolved, origin_missing_key FROM sessions "
-            "WHERE session_id = 'ASIACHAINKEYCCCC'"
-        ).fetchone() == (2, ALICE, True, None)
-    log.close()
+    try:
+        log.append(events[2:])  # B and C: A's key is held by no stored session yet
+        with Store(tmp_path / "db.duckdb") as store:
+            materialize(log, store)
+            # the top-most known caller, unresolved beyond the key no session holds
+            assert store.con.execute(ends).fetchone() == (1, ALICE, False, "ASIACHAINKEYAAAA")
+            log.append(events[:2])
+            materialize(log, store)
+            assert store.con.execute(ends).fetchone() == (2, ALICE, True, None)
+    finally:
+        log.close()
 
 
 def test_schema_4_store_is_migrated(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ from pipeline.store.batch import Accepted, ApplyResult, Batch, Rejected
 from pipeline.store.schema import (
     CHAIN_TOUCHED,
     DDL,
+    REFRESH_ENDS,
     REFRESH_INTERVALS,
+    REFRESH_REVOKED,
     REFRESH_USE,
     RESOLVE_CHAINS,
     SCHEMA_VERSION,
@@ -167,6 +169,9 @@ class Store:
             ("origin_session_name", "VARCHAR"),
             ("origin_lifecycle_key", "VARCHAR"),
             ("origin_missing_key", "VARCHAR"),
+            ("revoked_at", "TIMESTAMP"),
+            ("ends_at", "TIMESTAMP"),
+            ("end_reason", "VARCHAR"),
         ):
             self.con.execute(f"ALTER TABLE sessions ADD COLUMN IF NOT EXISTS {column} {kind}")
         self.con.execute(
@@ -178,6 +183,10 @@ class Store:
         self.con.execute(RESOLVE_CHAINS)
         self.con.execute("DROP TABLE b_chain_touched")
         self.con.execute("DROP TABLE b_chain_seed")
+        self.con.execute("CREATE TEMP TABLE b_ends_touched AS SELECT session_id FROM sessions")
+        self.con.execute(REFRESH_REVOKED)
+        self.con.execute(REFRESH_ENDS)
+        self.con.execute("DROP TABLE b_ends_touched")
 
     def close(self) -> None:
         self.con.close()

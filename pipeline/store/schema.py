@@ -201,7 +201,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     origin_via VARCHAR,
     origin_session_name VARCHAR,
     origin_lifecycle_key VARCHAR,
-    origin_missing_key VARCHAR
+    origin_missing_key VARCHAR,
+    -- The end, stored (schema 5): the earliest revocation covering the session, then the
+    -- earliest of expiry, exit and revocation, never before the last successful use.
+    revoked_at TIMESTAMP,
+    ends_at TIMESTAMP,
+    end_reason VARCHAR
 );
 -- One row per access key: its first and last successful call. Kept apart from `sessions`
 -- because calls may arrive before the events that tie their key to a session.
@@ -308,6 +313,30 @@ FROM (
     GROUP BY k.session_id
 ) AS u
 WHERE sessions.session_id = u.session_id
+"""
+
+# The earliest "revoke active sessions" of the session's role that covers it: issued
+# before the revocation's cut-off, revoked after it began.
+REFRESH_REVOKED = """
+UPDATE sessions SET revoked_at = (
+    SELECT min(r.event_time) FROM revocations r
+    WHERE r.role_arn = sessions.role_arn
+      AND coalesce(sessions.latest_issued_at, sessions.started_at) < r.issued_before
+      AND r.event_time > sessions.started_at)
+WHERE session_id IN (SELECT session_id FROM b_ends_touched)
+"""
+
+# The effective end and why (a key used at T was held at T: never before the last use).
+END_SQL = """greatest(least(expiry_at, exited_at, console_exited_at, revoked_at),
+             last_used_at + INTERVAL 1 SECOND)"""
+END_REASON_SQL = """CASE
+    WHEN revoked_at IS NOT NULL AND revoked_at <= least(expiry_at, exited_at, console_exited_at)
+        THEN 'revoked'
+    WHEN least(exited_at, console_exited_at) <= expiry_at THEN 'exited'
+    ELSE 'expired' END"""
+REFRESH_ENDS = f"""
+UPDATE sessions SET ends_at = {END_SQL}, end_reason = {END_REASON_SQL}
+WHERE session_id IN (SELECT session_id FROM b_ends_touched)
 """
 
 MAX_CHAIN_DEPTH = 16  # role chaining is short in practice; bad data may loop

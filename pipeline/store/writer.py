@@ -22,7 +22,9 @@ from pipeline.store.schema import (
     CHAIN_TOUCHED,
     MERGE_KEY_OWNER,
     MERGE_KEY_USE,
+    REFRESH_ENDS,
     REFRESH_INTERVALS,
+    REFRESH_REVOKED,
     REFRESH_USE,
     RESOLVE_CHAINS,
     USE_TOUCHED,
@@ -334,8 +336,26 @@ class StoreWriter:
                 self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM b_{table}")
             elif table in _EMPTY_MERGE_INPUTS:  # the merge reads all three
                 self._register_table(f"b_{table}", self._query_table(_EMPTY_MERGE_INPUTS[table]))
-        if not any(t in facts for t in (*_EMPTY_MERGE_INPUTS, "actions")):
-            return
+        merged = any(t in facts for t in (*_EMPTY_MERGE_INPUTS, "actions"))
+        if merged:
+            self._merge_sessions()
+        revoked = "b_revocations" in self._registered
+        if merged or revoked:
+            # Ends are stored: redone for the sessions the batch touched and, after a
+            # revocation, for every session of its role.
+            where = [
+                *(["session_id IN (SELECT session_id FROM b_touched)"] if merged else []),
+                *(["lifecycle_key IN (SELECT lifecycle_key FROM b_touched)"] if merged else []),
+                *(["role_arn IN (SELECT role_arn FROM b_revocations)"] if revoked else []),
+            ]
+            self._register_table(
+                "b_ends_touched",
+                self._query_table(f"SELECT session_id FROM sessions WHERE {' OR '.join(where)}"),
+            )
+            self.con.execute(REFRESH_REVOKED)
+            self.con.execute(REFRESH_ENDS)
+
+    def _merge_sessions(self) -> None:
         self.con.execute(MERGE_SESSIONS)
         self.con.execute(MERGE_KEY_OWNER)
         self._register_table("b_chain_seed", self._query_table(CHAIN_SEED))
