@@ -27,6 +27,8 @@ from pipeline.sessions import (
     SessionPage,
     SessionReader,
     SessionView,
+    origin_label_of,
+    state_sql,
 )
 from pipeline.store.reading import open_read_only
 from pipeline.timeutil import UtcIso, iso, to_utc
@@ -430,23 +432,54 @@ class Queries:
         else:
             selection = Selection(filter=flt)
         by_origin: dict[str, dict[str, Any]] = {}
-        for s in self.sessions.stream(selection):
+        for group in self._origin_groups(selection):
             # An unknown origin is grouped by what is known of it (its label says why).
-            key = s.origin_label
+            key = group["origin_label"]
             entry = by_origin.setdefault(
                 key,
                 {
-                    "origin_arn": s.origin_arn if s.origin_resolved else None,
+                    "origin_arn": group["origin_arn"] if group["origin_resolved"] else None,
                     "origin_label": key,
                     "sessions": 0,
-                    "first": s.started_at,
-                    "last": s.ends_at,
+                    "first": group["first"],
+                    "last": group["last"],
                 },
             )
-            entry["sessions"] += 1
-            entry["first"] = min(entry["first"], s.started_at)
-            entry["last"] = max(entry["last"], s.ends_at)
+            entry["sessions"] += group["sessions"]
+            entry["first"] = min(entry["first"], group["first"])
+            entry["last"] = max(entry["last"], group["last"])
         return sorted(by_origin.values(), key=lambda e: (-e["sessions"], e["origin_label"]))
+
+    def _origin_groups(self, selection: Selection) -> Iterator[dict[str, Any]]:
+        """The selection's sessions counted by origin: in SQL where origins are stored
+        whole (a single file), else from the completed views (a directory store)."""
+        if self.sessions.spans_files:
+            for s in self.sessions.stream(selection):
+                yield {
+                    "origin_arn": s.origin_arn,
+                    "origin_resolved": s.origin_resolved,
+                    "origin_label": s.origin_label,
+                    "sessions": 1,
+                    "first": s.started_at,
+                    "last": s.ends_at,
+                }
+            return
+        origin = (
+            "origin_arn, origin_type, origin_resolved, via, session_name, lifecycle_key, "
+            "origin_via, origin_session_name, origin_lifecycle_key, origin_missing_key"
+        )
+        head, params = state_sql(selection, f"{origin}, started_at, ends_at")
+        rows = _rows(
+            self.con.execute(
+                head + f" SELECT {origin}, count(*) AS sessions, min(started_at) AS first, "
+                f"max(ends_at) AS last FROM picked GROUP BY ALL",
+                params,
+            )
+        )
+        for r in rows:
+            r["origin_label"] = origin_label_of(r)
+            r["first"], r["last"] = to_utc(r["first"]), to_utc(r["last"])
+            yield r
 
     def deepest_session(self) -> SessionView | None:
         """A session at the end of the longest chain (for the demo's example trace)."""

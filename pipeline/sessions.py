@@ -402,6 +402,19 @@ def _complete_across_files(con: duckdb.DuckDBPyConnection, rows: list[dict[str, 
             return
 
 
+def origin_label_of(row: dict[str, Any]) -> str:
+    """The origin of a row holding the stored origin columns, in words."""
+    return estimates.origin_label(
+        origin_arn=row.get("origin_arn"),
+        origin_type=row.get("origin_type"),
+        resolved=bool(row.get("origin_resolved")),
+        top_via=row.get("origin_via", row.get("via")),
+        top_session_name=row.get("origin_session_name", row.get("session_name")),
+        top_lifecycle_key=row.get("origin_lifecycle_key", row.get("lifecycle_key")),
+        missing_key=row.get("origin_missing_key"),
+    )
+
+
 _TIMES = (
     "started_at",
     "ends_at",
@@ -430,15 +443,7 @@ def session_view(row: dict[str, Any]) -> SessionView:
         row[key] = row.get(key) or []
     row["depth"] = row.get("depth") or 0
     row["origin_resolved"] = bool(row.get("origin_resolved"))
-    row["origin_label"] = estimates.origin_label(
-        origin_arn=row.get("origin_arn"),
-        origin_type=row.get("origin_type"),
-        resolved=row["origin_resolved"],
-        top_via=row.get("origin_via", row.get("via")),
-        top_session_name=row.get("origin_session_name", row.get("session_name")),
-        top_lifecycle_key=row.get("origin_lifecycle_key", row.get("lifecycle_key")),
-        missing_key=row.get("origin_missing_key"),
-    )
+    row["origin_label"] = origin_label_of(row)
     row["principal_label"] = estimates.principal_label(row.get("principal_arn"), row.get("via"))
     basis = row.get("expiry_basis") or "recorded"
     row["expiry_estimated"] = basis != "recorded"

@@ -120,6 +120,15 @@ class StoreContract:
         total, page = q.sessions_of(SessionFilter(principal=ALICE), limit=2)
         assert total == 3 and [s.session_id for s in page] == [BOTTOM, MIDDLE]
 
+    def test_holders_of_a_role_by_origin(self, q: Queries) -> None:
+        (deploy,) = q.holders(b.role("Deploy"))
+        assert (deploy["origin_arn"], deploy["origin_label"], deploy["sessions"]) == (
+            ALICE,
+            ALICE,
+            1,
+        )
+        assert [h["sessions"] for h in q.holders(b.role("R1"))] == [10]
+
     def test_session_detail_and_its_calls(self, q: Queries) -> None:
         detail = q.session(BOTTOM)
         assert [s.session_id for s in detail.chain] == [TOP, MIDDLE, BOTTOM]
