@@ -66,7 +66,7 @@ def who_could(
     for s in active:
         issued_at = issued.get(s.session_id, s.started_at)
         perms = session_permissions(con, s, t, issued_at=issued_at, history_at=snapshot)
-        decision = decide(perms, action, resource)
+        decision = decide(perms, action, resource, checked=True)
         if decision.allowed:
             if limit is None or len(allowed) < limit:
                 allowed.append((s, decision))
