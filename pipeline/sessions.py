@@ -229,7 +229,7 @@ class Selection:
         if f.via:
             where.append("via = ?")
             params.append(f.via.upper())
-        if f.principal:
+        if f.principal is not None:  # "" names no one: it matches nothing
             open_origin = " OR origin_missing_key IS NOT NULL" if spans_files else ""
             where.append(f"(caller_arn = ? OR session_arn = ? OR origin_arn = ?{open_origin})")
             params += [f.principal] * 3

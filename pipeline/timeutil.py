@@ -27,6 +27,19 @@ def parse_time(text: str) -> datetime:
         raise InputError(f"time {text!r} is out of range once converted to UTC") from None
 
 
+EARLIEST = datetime(2006, 1, 1, tzinfo=UTC)  # before AWS IAM existed: nothing real is older
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def utc_in_range(value: datetime) -> datetime:
+    """`value` as aware UTC (naive taken as UTC, the only zone CloudTrail writes), or a
+    ValueError when it is outside the years rolecall accepts in an event."""
+    value = to_utc(value)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"time {value.isoformat()} is outside {EARLIEST.year}..{LATEST.year}")
+    return value
+
+
 def to_utc(value: datetime) -> datetime:
     """An aware UTC datetime from a stored (naive UTC) or aware one."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

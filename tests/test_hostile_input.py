@@ -89,8 +89,14 @@ def test_who_held_filters_match_literally(q: Queries, value: str) -> None:
     held = q.who_held(at=AT)
     for real in ["", *_real_values(q)]:
         v = real + value if real else value
-        assert q.who_held(at=AT, role_arn=v) == [s for s in held if s.role_arn == v]
-        assert q.who_held(at=AT, account_id=v) == [s for s in held if s.account_id == v]
+        # A malformed or unknown role or account is an error, never a widened match; the
+        # value is trimmed as a user typed it (#12).
+        for field, column in (("role_arn", "role_arn"), ("account_id", "account_id")):
+            try:
+                got = q.who_held(at=AT, **{field: v})
+            except InputError:
+                continue
+            assert got == [s for s in held if getattr(s, column) == v.strip()]
         assert q.who_held(at=AT, principal_arn=v) == [
             s for s in held if v in (s.principal_arn, s.origin_arn, s.session_arn)
         ]
@@ -105,7 +111,8 @@ def test_session_and_trace_take_hostile_ids_literally(q: Queries, value: str) ->
         q.trace(value)
     key = q.who_held(at=AT)[0].access_key_ids[0]
     with pytest.raises(InputError):
-        q.trace(key + value if value else key + "'")
+        # (whitespace around a key is trimmed as a user typed it, #12)
+        q.trace(key + value if value.strip() else key + "'")
 
 
 CLI = settings(
@@ -155,7 +162,10 @@ def test_cli_filters_give_an_answer_or_one_clean_line(db: Path, value: str, opti
         main, ["who-held", "--at", "2026-01-05T12:00:00Z", option, value, "--db", str(db), "--json"]
     )
     _clean(r)
-    assert r.exit_code == 0 and r.output.strip() == "[]"
+    if option == "--principal" or r.exit_code == 0:
+        assert r.exit_code == 0 and r.output.strip() == "[]"
+    else:  # a malformed or unknown role or account is one clean error line (#12)
+        assert r.exit_code == 2 and "rolecall: error:" in r.output
 
 
 @CLI

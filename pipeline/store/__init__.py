@@ -174,19 +174,26 @@ class Store:
             ("end_reason", "VARCHAR"),
         ):
             self.con.execute(f"ALTER TABLE sessions ADD COLUMN IF NOT EXISTS {column} {kind}")
+        self.derive_chains_and_ends()
+
+    def derive_chains_and_ends(self) -> None:
+        """Every session's chain, origin and end, from the stored facts (a migration, or
+        a store whose sessions were written by other means, like a benchmark's)."""
         self.con.execute(
             "INSERT INTO key_owner SELECT access_key_id, min(session_id) FROM credentials "
             "GROUP BY access_key_id ON CONFLICT DO NOTHING"
         )
-        self.con.execute("CREATE TEMP TABLE b_chain_seed AS SELECT session_id FROM sessions")
-        self.con.execute(f"CREATE TEMP TABLE b_chain_touched AS {CHAIN_TOUCHED}")
+        for table, sql in (
+            ("b_chain_seed", "SELECT session_id FROM sessions"),
+            ("b_chain_touched", CHAIN_TOUCHED),
+            ("b_ends_touched", "SELECT session_id FROM sessions"),
+        ):
+            self.con.execute(f"CREATE TEMP TABLE {table} AS {sql}")
         self.con.execute(RESOLVE_CHAINS)
-        self.con.execute("DROP TABLE b_chain_touched")
-        self.con.execute("DROP TABLE b_chain_seed")
-        self.con.execute("CREATE TEMP TABLE b_ends_touched AS SELECT session_id FROM sessions")
         self.con.execute(REFRESH_REVOKED)
         self.con.execute(REFRESH_ENDS)
-        self.con.execute("DROP TABLE b_ends_touched")
+        for table in ("b_chain_seed", "b_chain_touched", "b_ends_touched"):
+            self.con.execute(f"DROP TABLE {table}")
 
     def close(self) -> None:
         self.con.close()
