@@ -13,10 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from pydantic import BaseModel, ConfigDict
 
 from pipeline import permissions, replay
 from pipeline.errors import NotFoundError
+from pipeline.investigation import (
+    ACTION_COLUMNS,
+    ActionView,
+    GrantInterval,
+    LongTermKeyTrace,
+    SessionDetail,
+    Trace,
+    action_view,
+    is_temporary_key,
+    lifetime_of,
+)
 from pipeline.lookups import access_key, looks_like_key, role_condition
 from pipeline.lookups import account_id as account_id_of
 from pipeline.policy import Decision
@@ -31,7 +41,7 @@ from pipeline.sessions import (
     state_sql,
 )
 from pipeline.store.reading import open_read_only
-from pipeline.timeutil import UtcIso, iso, to_utc
+from pipeline.timeutil import iso, to_utc
 
 __all__ = [
     "ADMIN_POLICY_ARN",
@@ -49,92 +59,9 @@ __all__ = [
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 
 
-class ActionView(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    event_id: str
-    event_time: UtcIso
-    access_key_id: str | None
-    principal_arn: str | None
-    action: str
-    resources: list[str]
-    outcome: str
-    error_code: str | None
-    source_ip: str | None
-    # Where the call falls in its session's lifetime: "within", or "after exit", "after
-    # revocation", "after expiry", "before start" (set by `Queries.actions`).
-    lifetime: str = "within"
-
-
-class GrantInterval(BaseModel):
-    """A managed policy attached to a role from `granted_at` until `removed_at` (or now)."""
-
-    role_arn: str
-    policy_arn: str
-    granted_at: UtcIso
-    removed_at: UtcIso | None
-
-
-class Trace(BaseModel):
-    access_key_id: str
-    key_type: str = "temporary"
-    session_id: str
-    origin_arn: str | None
-    origin_resolved: bool
-    origin_label: str
-    chain: list[SessionView]
-
-
-class LongTermKeyTrace(BaseModel):
-    """A long-term key (`AKIA...`): its IAM user, the sessions it opened and its calls."""
-
-    access_key_id: str
-    key_type: str = "long-term"
-    principal_arn: str | None
-    principal_label: str
-    sessions: list[SessionView]
-    actions: list[ActionView]
-    actions_total: int
-
-
-class SessionDetail(BaseModel):
-    session: SessionView
-    chain: list[SessionView]
-    credentials: list[dict[str, Any]]
-    actions: list[ActionView]
-
-
 def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description or []]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def is_temporary_key(key: str | None) -> bool:
-    return key is not None and key.startswith("ASIA")
-
-
-_ACTION_COLUMNS = (
-    "event_id, event_time, access_key_id, principal_arn, action, resources, outcome, "
-    "error_code, source_ip"
-)
-
-
-def _action_view(row: dict[str, Any]) -> ActionView:
-    row = {**row, "event_time": to_utc(row["event_time"]), "resources": row["resources"] or []}
-    return ActionView.model_validate(row)
-
-
-def lifetime_of(when: datetime, s: SessionView) -> str:
-    """Where a call at `when` falls in a session's recorded lifetime."""
-    if when < s.started_at:
-        return "before start"
-    if s.revoked_at is not None and when >= s.revoked_at and s.end_reason == "revoked":
-        return "after revocation"
-    if s.exited_at is not None and when >= s.exited_at and s.end_reason == "exited":
-        return "after exit"
-    if not s.expiry_estimated and when >= s.expires_at:
-        return "after expiry"
-    return "within"
 
 
 class Queries:
@@ -304,7 +231,7 @@ class Queries:
         sessions = self.sessions.all(Selection(caller_access_key_id=key))
         rows = _rows(
             self.con.execute(
-                f"SELECT {_ACTION_COLUMNS} FROM actions WHERE access_key_id = ? "
+                f"SELECT {ACTION_COLUMNS} FROM actions WHERE access_key_id = ? "
                 "ORDER BY event_time, event_id LIMIT ?",
                 [key, limit],
             )
@@ -325,7 +252,7 @@ class Queries:
             principal_arn=principal,
             principal_label=principal or "unknown: its calls name no principal",
             sessions=sessions,
-            actions=[_action_view(r) for r in rows],
+            actions=[action_view(r) for r in rows],
             actions_total=total,
         )
 
@@ -354,17 +281,17 @@ class Queries:
         """
         view = self.sessions.get(session_id)
         if view is None:
-            return [_action_view(r) for r in self._action_rows(session_id, limit)]
+            return [action_view(r) for r in self._action_rows(session_id, limit)]
         return self._actions_of(view, limit=limit)
 
     def _actions_of(self, s: SessionView, *, limit: int = 1000) -> list[ActionView]:
-        views = [_action_view(r) for r in self._action_rows(s.session_id, limit)]
+        views = [action_view(r) for r in self._action_rows(s.session_id, limit)]
         return [a.model_copy(update={"lifetime": lifetime_of(a.event_time, s)}) for a in views]
 
     def _action_rows(self, session_id: str, limit: int) -> list[dict[str, Any]]:
         return _rows(
             self.con.execute(
-                f"SELECT {_ACTION_COLUMNS} FROM actions "
+                f"SELECT {ACTION_COLUMNS} FROM actions "
                 "WHERE session_id = ? OR access_key_id IN "
                 "(SELECT access_key_id FROM credentials WHERE session_id = ?) "
                 "ORDER BY event_time, event_id LIMIT ?",
