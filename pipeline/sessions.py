@@ -327,7 +327,8 @@ class SessionReader:
         return list(self.stream(selection))
 
     def get(self, session_id: str) -> SessionView | None:
-        found = self.page(Selection(session_id=session_id), limit=1).sessions
+        # Not a page: a LIMIT would turn the primary key's probe into a scan.
+        found = self.all(Selection(session_id=session_id))
         return found[0] if found else None
 
     def chain(self, view: SessionView) -> list[SessionView]:
