@@ -154,8 +154,9 @@ class StoreContract:
             source.close()
 
     def test_verify_and_json_commands_read_it(self, db: Path) -> None:
-        verified = CliRunner().invoke(main, ["verify", "--db", str(db)])
-        assert verified.exit_code == 0, verified.output
+        for deep in ([], ["--deep"]):
+            verified = CliRunner().invoke(main, ["verify", "--db", str(db), *deep])
+            assert verified.exit_code == 0, verified.output
         held = CliRunner().invoke(
             main, ["who-held", "--at", b.at(15).isoformat(), "--db", str(db), "--json"]
         )

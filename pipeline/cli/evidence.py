@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
 from pipeline.cli.common import db_option, emit_json, json_option, stdout
-from pipeline.evidence import digest, load_digest, verify
+from pipeline.evidence import ChainHead, Verdict, digest, load_digest, verify, verify_facts
 from pipeline.evidence.chain import digest_document
+from pipeline.store import connect
+from pipeline.store.partitioned import partition_files
 from pipeline.store.reading import open_read_only
 
 
@@ -40,17 +44,45 @@ def verify_command(db_path: str, deep: bool, against_path: str | None, as_json: 
       rolecall verify --against heads-2026-01-07.json
     """
     against = load_digest(against_path) if against_path else None
-    store = open_read_only(db_path)
-    try:
-        verdict = verify(store.con, deep=deep, against=against)
-    finally:
-        store.close()
+    verdict = verify_store(db_path, deep=deep, against=against)
     if as_json:
         emit_json(verdict.as_json())
     else:
         stdout.print(verdict.summary(), markup=False)
     if not verdict.intact:
         sys.exit(1)
+
+
+def verify_store(
+    db_path: str | Path, *, deep: bool, against: Sequence[ChainHead] | None
+) -> Verdict:
+    """Verify a database file or a directory store.
+
+    A directory store's chains are checked over every file at once; its facts are
+    re-derived file by file, since each file is derived from its own events alone (chains
+    and ends that cross files are completed when read, not stored).
+    """
+    store = open_read_only(db_path)
+    try:
+        verdict = verify(store.con, deep=deep and not store.spans_files, against=against)
+    finally:
+        store.close()
+    if not (deep and store.spans_files):
+        return verdict
+    findings = list(verdict.findings)
+    for path in partition_files(Path(db_path)).values():
+        con = connect(path, read_only=True)
+        try:
+            findings += verify_facts(con)
+        finally:
+            con.close()
+    return Verdict(
+        events=verdict.events,
+        partitions=verdict.partitions,
+        deep=True,
+        against=verdict.against,
+        findings=findings,
+    )
 
 
 @click.command("digest")
