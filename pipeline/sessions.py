@@ -2,10 +2,11 @@
 
 Every reader (the query façade, replay, permissions, the dashboard, the CLI) asks for
 sessions here, so a session's start, end, end reason and origin come out identical in
-every view. Chains and origins were resolved when the session was written (the store's
-`RESOLVE_CHAINS`); revocations, a small table, are joined in the state SQL. A question
-is a `Selection` (filters, a moment or a window, an order) answered as a page (ordered,
-with the total count) or as a stream of every row.
+every view. Chains, origins and ends (revocations included) were derived when the
+session was written (the store's `RESOLVE_CHAINS`, `REFRESH_ENDS`), so in a single file
+a question is one plain scan of `sessions`. A question is a `Selection` (filters, a
+moment or a window, an order) answered as a page (ordered, with the total count) or as
+a stream of every row.
 
 A directory store (one DuckDB file per log partition) resolves each chain inside its
 file; a session whose caller's key belongs to a session in another file is stored with

@@ -6,7 +6,9 @@ by preference, the earliest exit, the latest expiry, the union of keys), so the 
 after a set of events does not depend on their order or repetition. Each session's chain
 (its parent, ancestors, depth and origin) is resolved when it is written and redone for
 every session below one a batch touched, so a late parent completes its descendants
-(`RESOLVE_CHAINS`); revocations are joined at read time (a small table).
+(`RESOLVE_CHAINS`); its end, revocations included, is redone for the sessions a batch
+touched and every session of a role a batch revoked (`REFRESH_ENDS`). A directory store
+completes what crosses its files when read (`pipeline.sessions`).
 
 Times are TIMESTAMP columns holding UTC (the connection's zone is pinned to UTC).
 """
