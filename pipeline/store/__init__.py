@@ -14,7 +14,6 @@ from pipeline.store.schema import (
     DDL,
     REFRESH_ENDS,
     REFRESH_INTERVALS,
-    REFRESH_REVOKED,
     REFRESH_USE,
     RESOLVE_CHAINS,
     SCHEMA_VERSION,
@@ -190,7 +189,6 @@ class Store:
         ):
             self.con.execute(f"CREATE TEMP TABLE {table} AS {sql}")
         self.con.execute(RESOLVE_CHAINS)
-        self.con.execute(REFRESH_REVOKED)
         self.con.execute(REFRESH_ENDS)
         for table in ("b_chain_seed", "b_chain_touched", "b_ends_touched"):
             self.con.execute(f"DROP TABLE {table}")

@@ -317,28 +317,31 @@ FROM (
 WHERE sessions.session_id = u.session_id
 """
 
-# The earliest "revoke active sessions" of the session's role that covers it: issued
-# before the revocation's cut-off, revoked after it began.
-REFRESH_REVOKED = """
-UPDATE sessions SET revoked_at = (
-    SELECT min(r.event_time) FROM revocations r
-    WHERE r.role_arn = sessions.role_arn
-      AND coalesce(sessions.latest_issued_at, sessions.started_at) < r.issued_before
-      AND r.event_time > sessions.started_at)
-WHERE session_id IN (SELECT session_id FROM b_ends_touched)
-"""
-
-# The effective end and why (a key used at T was held at T: never before the last use).
-END_SQL = """greatest(least(expiry_at, exited_at, console_exited_at, revoked_at),
-             last_used_at + INTERVAL 1 SECOND)"""
-END_REASON_SQL = """CASE
-    WHEN revoked_at IS NOT NULL AND revoked_at <= least(expiry_at, exited_at, console_exited_at)
-        THEN 'revoked'
-    WHEN least(exited_at, console_exited_at) <= expiry_at THEN 'exited'
-    ELSE 'expired' END"""
-REFRESH_ENDS = f"""
-UPDATE sessions SET ends_at = {END_SQL}, end_reason = {END_REASON_SQL}
-WHERE session_id IN (SELECT session_id FROM b_ends_touched)
+# The end of each session in `b_ends_touched`: the earliest "revoke active sessions" of
+# its role that covers it (issued before the cut-off, revoked after it began), then the
+# earliest of expiry, exit and revocation, never before the last successful use (a key
+# used at T was held at T), and why.
+REFRESH_ENDS = """
+UPDATE sessions SET
+    revoked_at = r.revoked_at,
+    ends_at = greatest(least(expiry_at, exited_at, console_exited_at, r.revoked_at),
+                       last_used_at + INTERVAL 1 SECOND),
+    end_reason = CASE
+        WHEN r.revoked_at IS NOT NULL
+         AND r.revoked_at <= least(expiry_at, exited_at, console_exited_at) THEN 'revoked'
+        WHEN least(exited_at, console_exited_at) <= expiry_at THEN 'exited'
+        ELSE 'expired' END
+FROM (
+    SELECT s.session_id, min(v.event_time) AS revoked_at
+    FROM sessions s
+    LEFT JOIN revocations v
+      ON v.role_arn = s.role_arn
+     AND coalesce(s.latest_issued_at, s.started_at) < v.issued_before
+     AND v.event_time > s.started_at
+    WHERE s.session_id IN (SELECT session_id FROM b_ends_touched)
+    GROUP BY s.session_id
+) AS r
+WHERE sessions.session_id = r.session_id
 """
 
 MAX_CHAIN_DEPTH = 16  # role chaining is short in practice; bad data may loop

@@ -24,7 +24,6 @@ from pipeline.store.schema import (
     MERGE_KEY_USE,
     REFRESH_ENDS,
     REFRESH_INTERVALS,
-    REFRESH_REVOKED,
     REFRESH_USE,
     RESOLVE_CHAINS,
     USE_TOUCHED,
@@ -352,7 +351,6 @@ class StoreWriter:
                 "b_ends_touched",
                 self._query_table(f"SELECT session_id FROM sessions WHERE {' OR '.join(where)}"),
             )
-            self.con.execute(REFRESH_REVOKED)
             self.con.execute(REFRESH_ENDS)
 
     def _merge_sessions(self) -> None:
