@@ -12,6 +12,7 @@ import click
 import duckdb
 
 from pipeline.cli.common import db_option, emit_json, json_option, stdout
+from pipeline.cli.failures import describe
 from pipeline.errors import StoreError
 from pipeline.evidence import digest, ledgers, load_digest, store_meta, verify
 from pipeline.evidence.chain import digest_document
@@ -26,8 +27,7 @@ def _reading(db_path: str) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         yield con
     except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StoreError(f"cannot read {db_path} (a damaged database file?): {first}") from exc
+        raise StoreError(f"cannot read {db_path}: {describe(exc)}") from exc
     finally:
         con.close()
 
