@@ -1,5 +1,5 @@
 """`verify`: the chain, the bookkeeping, optionally the facts (deep), a digest kept by an
-auditor, and the log the store was materialized from."""
+auditor, and the log the store was materialized from (deep: every offset reconciled)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from collections.abc import Sequence
 
 import duckdb
 
-from pipeline.codec import EventCodec
+from pipeline.codec import EventCodec, default_codec
 from pipeline.evidence.chain import ChainHead, Digest, verify_chain
-from pipeline.evidence.findings import Finding, Verdict
+from pipeline.evidence.findings import Verdict
 from pipeline.evidence.ledger import check_against, check_ledger
+from pipeline.evidence.logcheck import check_log, reconcile
 from pipeline.evidence.rederive import verify_facts
 from pipeline.log.base import EventLog
 
@@ -36,6 +37,8 @@ def verify(
         missing = check_log(con, log)
         log_checked = missing is not None
         findings.extend(missing or ())
+        if deep and log_checked and not missing:
+            findings.extend(reconcile(con, log, codec or default_codec()))
     if deep:
         findings.extend(verify_facts(con, codec))
     return Verdict(
@@ -46,24 +49,3 @@ def verify(
         findings=findings,
         log_checked=log_checked,
     )
-
-
-def check_log(con: duckdb.DuckDBPyConnection, log: EventLog) -> list[Finding] | None:
-    """Offsets the store consumed that its log no longer holds; None when the store holds
-    nothing from that log (another log: nothing to compare)."""
-    rows = con.execute(
-        "SELECT partition, next_offset FROM positions WHERE log_name = ?", [log.name]
-    ).fetchall()
-    if not rows:
-        return None
-    return [
-        Finding(
-            f"offsets {gap.start}-{gap.end - 1} consumed by the store are missing from the "
-            "log (a deleted or truncated segment?)",
-            log.name,
-            gap.partition,
-            gap.start,
-            table="positions",
-        )
-        for gap in log.behind({int(p): int(o) for p, o in rows})
-    ]
