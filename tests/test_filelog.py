@@ -100,6 +100,22 @@ def test_flipped_byte_is_reported_with_its_exact_offset(tmp_path: Path) -> None:
     assert [i.offset for i in items if isinstance(i, LogRecord)] == [0, 1, 2, 3, 5, 6, 7, 8, 9]
 
 
+def test_a_record_whose_magic_flips_to_a_gap_is_damage_not_a_gap(tmp_path: Path) -> None:
+    """Gap records (what a reopen cut) have their own magic; one flipped bit must not turn a
+    record into a gap, whose end offset would then be read from the record's bytes."""
+    path = tmp_path / "log"
+    _one_partition_log(path, 10).close()
+    seg = _segment(path)
+    data = bytearray(seg.read_bytes())
+    record_size = len(data) // 10
+    data[3 * record_size + 1] ^= 0x01  # 0xD51E -> 0xD51F
+    seg.write_bytes(bytes(data))
+    items = drain(FileLog(path))
+    assert [(i.start, i.end) for i in items if isinstance(i, DamagedSpan)] == [(3, 4)]
+    assert "checksum" in next(i for i in items if isinstance(i, DamagedSpan)).reason
+    assert len([i for i in items if isinstance(i, LogRecord)]) == 9
+
+
 def test_flipped_length_is_caught_and_reading_resynchronises(tmp_path: Path) -> None:
     path = tmp_path / "log"
     _one_partition_log(path, 10).close()

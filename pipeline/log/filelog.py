@@ -64,6 +64,9 @@ _GAP_MAGIC = 0xD51F  # a gap record: offsets cut on reopen (see the module doc)
 _MAGIC_BYTES = _MAGIC.to_bytes(2, "big")
 _KEY_LEN = struct.Struct(">H")
 _GAP_END = struct.Struct(">Q")
+# A gap's checksum also covers its magic, so a record whose magic flips to the gap's (or
+# back) fails its checksum instead of being read as the other kind.
+_GAP_CRC_SEED = zlib.crc32(_GAP_MAGIC.to_bytes(2, "big"))
 # high-water: magic | partition count (u32) | next offset per partition (u64) | CRC-32
 _HWM_MAGIC = b"RCHW"
 _HWM_FILE = "high-water"
@@ -84,7 +87,7 @@ def encode_gap(start: int, end: int, reason: str) -> bytes:
     """A gap record: offsets `[start, end)` that will never hold an event, and why."""
     body = _GAP_END.pack(end) + reason.encode("utf-8")[:1000]
     head = struct.pack(">QI", start, len(body))
-    crc = zlib.crc32(body, zlib.crc32(head))
+    crc = zlib.crc32(body, zlib.crc32(head, _GAP_CRC_SEED))
     return _HEADER.pack(_GAP_MAGIC, start, len(body), crc) + body
 
 
@@ -126,7 +129,8 @@ def _valid_at(buf: bytes, pos: int) -> tuple[int, int] | None:
         return None
     if magic == _GAP_MAGIC and length < _GAP_END.size:
         return None
-    if zlib.crc32(buf[pos + HEADER_SIZE : end], zlib.crc32(buf[pos + 2 : pos + 14])) != crc:
+    seed = _GAP_CRC_SEED if magic == _GAP_MAGIC else 0
+    if zlib.crc32(buf[pos + HEADER_SIZE : end], zlib.crc32(buf[pos + 2 : pos + 14], seed)) != crc:
         return None
     return offset, HEADER_SIZE + length
 
