@@ -20,7 +20,8 @@ On opening for writing, bytes after the last intact record (a write torn by a cr
 damaged last record that readers may already have consumed) are cut, and so are offsets
 below the high-water mark that are not on disk (a lost write, a deleted or truncated
 segment): either way the writer appends a gap record in their place, magic 0xD51F with the
-body `end offset (u64) | reason`, covering `[offset, end)`. Readers report a gap as a
+body `end offset (u64) | reason`, covering `[offset, end)` (its checksum also covers the
+magic, so one flipped bit never turns a record into a gap). Readers report a gap as a
 damaged span (a dead letter with its reason), and the next record gets `end`, so nothing
 already read is ever skipped as "applied" under a reused offset. A log written before the
 high-water mark existed counts a cut tail as one record.
