@@ -70,7 +70,11 @@ def test_torn_tail_is_cut_on_reopen_and_earlier_records_kept(tmp_path: Path) -> 
     data = seg.read_bytes()
     seg.write_bytes(data[:-7])  # a crash in the middle of writing the last record
     reader = FileLog(path)
-    assert [i.offset for i in drain(reader)] == list(range(9))  # the reader stops quietly
+    # no writer is active: the tail can only be cut, so it is damage at once
+    items = drain(reader)
+    assert [i.offset for i in items if isinstance(i, LogRecord)] == list(range(9))
+    [tail] = [i for i in items if isinstance(i, DamagedSpan)]
+    assert (tail.start, tail.end) == (9, 10) and "no writer active" in tail.reason
     writer = FileLog(path)
     writer.append([b.assumed("ASIAAFTER", "R", 1, event_id="after")])
     assert writer.recovered and "torn tail" in writer.recovered[0].reason
@@ -83,6 +87,22 @@ def test_torn_tail_is_cut_on_reopen_and_earlier_records_kept(tmp_path: Path) -> 
     ]
     assert isinstance(items[-1], LogRecord)
     assert writer.codec.decode(items[-1].value).event_id == "after"
+
+
+def test_a_torn_tail_under_an_active_writer_is_waited_for(tmp_path: Path) -> None:
+    """While another process holds the log for writing, bytes that do not read yet may be
+    a record being written: the reader stops quietly before them."""
+    import fcntl
+
+    path = tmp_path / "log"
+    _one_partition_log(path, 10).close()
+    seg = _segment(path)
+    seg.write_bytes(seg.read_bytes()[:-7])
+    with open(path / ".write.lock", "ab") as other_writer:
+        fcntl.flock(other_writer, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        items = drain(FileLog(path))
+    assert [i.offset for i in items if isinstance(i, LogRecord)] == list(range(9))
+    assert not [i for i in items if isinstance(i, DamagedSpan)]
 
 
 def test_flipped_byte_is_reported_with_its_exact_offset(tmp_path: Path) -> None:

@@ -24,7 +24,10 @@ body `end offset (u64) | reason`, covering `[offset, end)` (its checksum also co
 magic, so one flipped bit never turns a record into a gap). Readers report a gap as a
 damaged span (a dead letter with its reason), and the next record gets `end`, so nothing
 already read is ever skipped as "applied" under a reused offset. A log written before the
-high-water mark existed counts a cut tail as one record.
+high-water mark existed counts a cut tail as one record. A reader stops quietly before a
+tail that does not read while a writer holds the log (it may be a record being written);
+with no writer active it reports the tail's first offset as damaged at once, as the next
+writer will cut it.
 
 A store that has consumed offsets the log no longer holds (the newest segment deleted or
 truncated) is reported by `FileLog.behind`, which `materialize` and `verify` check.
@@ -37,6 +40,7 @@ import json
 import logging
 import os
 import struct
+import time
 import uuid
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -74,6 +78,7 @@ _HWM_FILE = "high-water"
 FORMAT_VERSION = 1
 DEFAULT_PARTITIONS = 4
 DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024
+_LOCK_WAIT = 1.0  # seconds a writer waits out a reader's shared lock
 
 
 def encode_record(offset: int, key: bytes | None, value: bytes) -> bytes:
@@ -299,11 +304,20 @@ class FileLog(EventLog):
         if self._lock is not None:
             return
         lock = open(self.directory / ".write.lock", "ab")  # noqa: SIM115 - held until close
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            lock.close()
-            raise LogError(f"another process is writing to the log at {self.directory}") from exc
+        # A reader holds the lock shared for a moment while it looks at a torn tail
+        # (`quiet_tail`); a writer holds it for as long as it is open.
+        deadline = time.monotonic() + _LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() > deadline:
+                    lock.close()
+                    raise LogError(
+                        f"another process is writing to the log at {self.directory}"
+                    ) from exc
+                time.sleep(0.05)
         self._lock = lock
         high_water = self._read_high_water()
         for p in range(self._partitions):
@@ -477,6 +491,37 @@ class FileLog(EventLog):
         tail = self._tail(partition)
         return tail.next + (1 if tail.size > tail.intact_bytes else 0)
 
+    def quiet_tail(self, partition: int, expected: int) -> DamagedSpan | None:
+        """The unreadable end of a partition when no writer is active: damage to report now.
+
+        With a writer active the bytes may be a record being written, so readers wait. With
+        none (checked under a shared lock, which keeps one from starting meanwhile) they
+        can only be a write torn by a crash or a damaged record, which the next writer will
+        cut: the first offset is reported at once, never left unsaid.
+        """
+        if self._lock is not None:
+            return None  # this object is the writer: its appends may be under way
+        try:
+            fd = os.open(self.directory / ".write.lock", os.O_RDONLY)
+        except OSError:
+            return None  # no writer ever locked this log (or it is unreadable): stay quiet
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return None
+            tail = self._tail(partition)
+            cut = tail.size - tail.intact_bytes
+            if not cut or tail.next + 1 <= expected:
+                return None
+            reason = (
+                f"unreadable tail of {cut} bytes and no writer active (a write interrupted "
+                "by a crash, or a damaged last record)"
+            )
+            return DamagedSpan(partition, max(tail.next, expected), tail.next + 1, reason)
+        finally:
+            os.close(fd)  # and with it the shared lock
+
     def behind(self, positions: Mapping[int, int]) -> list[DamagedSpan]:
         out = []
         for p, position in sorted(positions.items()):
@@ -587,6 +632,11 @@ class FileLogConsumer(LogConsumer):
                     cur.drained_size = len(cur.buf)
                     fresh = files.bases()
                     if len(fresh) == len(cur.bases):
+                        if cur.pos < len(cur.buf):  # stopped at bytes that do not read
+                            span = self.log.quiet_tail(cur.partition, cur.expected)
+                            if span is not None:
+                                out.append(span)
+                                cur.expected = span.end
                         return out
                     # a segment was added: finish this one as a closed segment first
                     cur.bases = fresh
