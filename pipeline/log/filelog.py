@@ -320,12 +320,13 @@ class FileLog(EventLog):
                 time.sleep(0.05)
         self._lock = lock
         high_water = self._read_high_water()
-        for p in range(self._partitions):
-            self._next[p] = self._recover(p, None if high_water is None else high_water[p])
         try:
             self._high_water_fd = os.open(self.directory / _HWM_FILE, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise LogError(f"cannot open {self.directory / _HWM_FILE}: {exc}") from exc
+        known = dict(enumerate(high_water or [0] * self._partitions))
+        for p in range(self._partitions):
+            self._next[p] = self._recover(p, None if high_water is None else high_water[p], known)
         self._save_high_water(self._next)
 
     def _read_high_water(self) -> list[int] | None:
@@ -374,7 +375,7 @@ class FileLog(EventLog):
             pos += size
         return _Tail(bases[-1], nxt, pos, len(buf))
 
-    def _recover(self, partition: int, high_water: int | None) -> int:
+    def _recover(self, partition: int, high_water: int | None, known: dict[int, int]) -> int:
         """Cut a torn or damaged tail, record what was cut as a gap; the next offset.
 
         The gap spans every offset that may have been handed out but is not intact on
@@ -406,6 +407,9 @@ class FileLog(EventLog):
             reason,
         )
         self.recovered.append(DamagedSpan(partition, tail.next, end, reason))
+        # the end first: a crash between the cut and the gap must not reuse what was cut
+        known[partition] = max(known[partition], end)
+        self._save_high_water(known)
         path = self.segments(partition).path(tail.base if tail.base is not None else tail.next)
         try:
             with open(path, "ab") as fh:

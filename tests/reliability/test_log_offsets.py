@@ -189,3 +189,40 @@ def test_the_writer_never_reuses_offsets_of_a_deleted_segment(tmp_path: Path) ->
     writer.close()
     _materialize(log_dir, db)  # the gap is recorded: the log is no longer behind
     assert {e.event_id for e in more} <= _event_ids(db)
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_a_crash_between_the_cut_and_the_gap_reuses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer makes the end of what it cuts durable before cutting: a crash after the
+    cut and before the gap record is written still never reuses the cut offset."""
+    import pipeline.log.filelog as filelog
+
+    log_dir = tmp_path / "log"
+    _log(log_dir, _events("A", 5))
+    (log_dir / "high-water").unlink()  # an older log: only the cut itself says anything
+    seg = _segments(log_dir)[-1]
+    data = bytearray(seg.read_bytes())
+    data[-3] ^= 0x01
+    seg.write_bytes(bytes(data))
+
+    def crash(*_args: object) -> bytes:
+        raise _Crash
+
+    monkeypatch.setattr(filelog, "encode_gap", crash)
+    writer = FileLog(log_dir, create=False, fsync=False)
+    with pytest.raises(_Crash):
+        writer.append(_events("B", 1))
+    writer.close()
+    assert seg.stat().st_size < len(data)  # the tail was cut, no gap written
+    monkeypatch.undo()
+    writer = FileLog(log_dir, create=False, fsync=False)
+    writer.append(_events("B", 1))
+    writer.close()
+    items = drain(FileLog(log_dir, create=False))
+    assert [(i.start, i.end) for i in items if isinstance(i, DamagedSpan)] == [(4, 5)]
+    assert [i.offset for i in items if isinstance(i, LogRecord)] == [0, 1, 2, 3, 5]
