@@ -3,14 +3,52 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
+import duckdb
 
 from pipeline.cli.common import db_option, emit_json, json_option, stdout
-from pipeline.evidence import digest, load_digest, verify
+from pipeline.cli.failures import describe
+from pipeline.errors import StoreError
+from pipeline.evidence import digest, ledgers, load_digest, store_meta, verify
 from pipeline.evidence.chain import digest_document
+from pipeline.log import DEFAULT_LOG_URL, EventLog, open_log
 from pipeline.store import connect
+
+
+@contextmanager
+def _reading(db_path: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The store opened read-only; a damaged file is one line, not a traceback."""
+    con = connect(db_path, read_only=True)
+    try:
+        yield con
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot read {db_path}: {describe(exc)}") from exc
+    finally:
+        con.close()
+
+
+@contextmanager
+def _log_to_check(log_url: str | None) -> Iterator[EventLog | None]:
+    """The log to compare the store with: the one named, else the default one if it exists.
+
+    Kafka is not checked (its retention and offsets are its own)."""
+    url = log_url or DEFAULT_LOG_URL
+    if url.startswith("kafka://"):
+        yield None
+        return
+    if log_url is None and not (Path(url.removeprefix("file:")) / "log.json").exists():
+        yield None
+        return
+    event_log = open_log(url, create=False)
+    try:
+        yield event_log
+    finally:
+        event_log.close()
 
 
 @click.command("verify")
@@ -26,12 +64,24 @@ from pipeline.store import connect
     type=click.Path(dir_okay=False),
     help="A digest kept earlier (`rolecall digest --json`): history up to it must be unchanged.",
 )
+@click.option(
+    "--log",
+    "log_url",
+    envvar="ROLECALL_LOG",
+    show_envvar=True,
+    help="The log the store was materialized from: offsets the store consumed must still "
+    f"be on it. [default: {DEFAULT_LOG_URL}, when it exists]",
+)
 @json_option
-def verify_command(db_path: str, deep: bool, against_path: str | None, as_json: bool) -> None:
+def verify_command(
+    db_path: str, deep: bool, against_path: str | None, log_url: str | None, as_json: bool
+) -> None:
     """Recompute the per-partition SHA-256 chains and name the first position that disagrees.
 
-    Exits 0 when the store is intact and 1 when it was tampered with, printing one line
-    that names the first bad position (log, partition, offset, event).
+    Also checks the bookkeeping (positions, dead letters, conflicts, metadata), and that
+    the log still holds every offset the store consumed. Exits 0 when the store is intact
+    and 1 when it was tampered with, printing one line that names the first bad position
+    (log, partition, offset, event, or table).
 
     \b
     Examples:
@@ -40,11 +90,8 @@ def verify_command(db_path: str, deep: bool, against_path: str | None, as_json: 
       rolecall verify --against heads-2026-01-07.json
     """
     against = load_digest(against_path) if against_path else None
-    con = connect(db_path, read_only=True)
-    try:
-        verdict = verify(con, deep=deep, against=against)
-    finally:
-        con.close()
+    with _reading(db_path) as con, _log_to_check(log_url) as event_log:
+        verdict = verify(con, deep=deep, against=against, log=event_log)
     if as_json:
         emit_json(verdict.as_json())
     else:
@@ -59,6 +106,9 @@ def verify_command(db_path: str, deep: bool, against_path: str | None, as_json: 
 def digest_command(db_path: str, as_json: bool) -> None:
     """Print the chain heads (log, partition, last offset, events, head) to keep elsewhere.
 
+    The JSON form also keeps each partition's position with a hash of the dead letters
+    and conflicts below it, and the store's metadata, which `verify --against` checks too.
+
     Keep the JSON form somewhere the store's operators cannot write; later,
     `rolecall verify --against FILE` proves the history up to those heads unchanged.
 
@@ -67,13 +117,13 @@ def digest_command(db_path: str, as_json: bool) -> None:
       rolecall digest
       rolecall digest --json > heads-2026-01-07.json
     """
-    con = connect(db_path, read_only=True)
-    try:
+    with _reading(db_path) as con:
         heads = digest(con)
-    finally:
-        con.close()
+        document = digest_document(
+            heads, datetime.now(UTC), ledgers=ledgers(con), store_meta=store_meta(con)
+        )
     if as_json:
-        emit_json(digest_document(heads, datetime.now(UTC)))
+        emit_json(document)
         return
     for h in heads:
         click.echo(f"{h.log_name}\t{h.partition}\t{h.last_offset}\t{h.events}\t{h.head}")
