@@ -226,9 +226,12 @@ class Mutator:
             return deep
         return self.text()
 
-    def mutate(self, record: dict[str, Any]) -> Any:
+    def mutate(self, record: dict[str, Any], event_id: str) -> Any:
+        """A mutated copy of `record`, under a new event id (unless a mutation picks one):
+        the materializer sees as many distinct events as there are records."""
         rng = self.rng
         record = json.loads(json.dumps(record))  # a private deep copy
+        record["eventID"] = event_id
         for _ in range(rng.randint(1, 4)):
             kind = rng.random()
             if kind < 0.25:
@@ -401,7 +404,7 @@ def run(
     rng = random.Random(seed)
     seeds = seed_records(workdir)
     mutator = Mutator(rng)
-    generated = [mutator.mutate(rng.choice(seeds)) for _ in range(records)]
+    generated = [mutator.mutate(rng.choice(seeds), f"fuzz-{seed}-{n}") for n in range(records)]
     figures.records = len(generated)
     figures.planted = mutator.planted
     files = write_files(generated, workdir / "input", rng)
