@@ -24,6 +24,7 @@ from pipeline.cloudtrail.fields import Unmapped, is_event_name
 from pipeline.cloudtrail.issuers import ISSUERS, issued
 from pipeline.cloudtrail.policies import POLICY_EVENTS, policy_changed
 from pipeline.cloudtrail.reader import unwrap
+from pipeline.cloudtrail.redact import redact
 from pipeline.events import AccessRecorded, Event, EventSource, RoleAssumed
 
 __all__ = ["RecordMapper", "Unmapped"]
@@ -41,6 +42,7 @@ class RecordMapper:
 
     def map(self, raw: Any) -> list[Event]:
         """The events of one record; raises `Unmapped` with the reason when there are none."""
+        raw = redact(raw)  # before anything is read from it: no secret reaches an event
         if not isinstance(raw, dict):
             raise Unmapped("not a JSON object")
         rec = Record.read(unwrap(raw))
