@@ -8,12 +8,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit bench clean help
+.PHONY: demo test lint typecheck unit bench fuzz clean help
 
 help:
 	@echo "make demo   set up and run the main job on the embedded log (./data)"
 	@echo "make test   set up and run the whole test suite (lint, types, tests)"
 	@echo "make bench  run the benchmarks and write bench/results.json"
+	@echo "make fuzz   import 100,000 hostile CloudTrail records; fail on a crash, hang or secret"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +43,14 @@ unit: $(VENV)/.installed-dev $(CHROMIUM)
 
 test: lint typecheck unit
 
+# Another apt-get or dpkg holding the lock (an unattended upgrade) is waited for, up to
+# 10 minutes, rather than failing the run.
+APT_GET := $(SUDO) apt-get -o DPkg::Lock::Timeout=600
+
 $(CHROMIUM):
 	@echo "installing Debian's chromium for the browser tests"
-	@$(SUDO) apt-get update -qq >/dev/null
-	@DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null
+	@$(APT_GET) update -qq >/dev/null
+	@DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium chromium-driver >/dev/null
 
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[bench]'
@@ -53,6 +58,12 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/rolecall bench
+
+# FUZZ_RECORDS and FUZZ_SEED change the run (see tests/reliability/fuzz_import.py).
+FUZZ_RECORDS ?= 100000
+FUZZ_SEED ?= 1
+fuzz: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.reliability.fuzz_import --records $(FUZZ_RECORDS) --seed $(FUZZ_SEED)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis

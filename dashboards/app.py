@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 import dash
 from dash import Input, Output, dcc, html
 
+from dashboards.inputs import validate_callbacks
 from dashboards.source import QuerySource
 from dashboards.style import INDEX
 from dashboards.views import investigate, replay, session, timeline
@@ -23,6 +24,7 @@ def create_app(source: QuerySource) -> dash.Dash:
         update_title="",
         serve_locally=True,
     )
+    validate_callbacks(app)  # before any callback is registered
     app.index_string = INDEX
     app.layout = html.Div(
         [

@@ -35,7 +35,7 @@ def access_key(text: str) -> str:
         raise InputError("empty access key id")
     if not _KEY.match(key):
         raise InputError(
-            f"malformed access key id {text!r}: expected 16 to 128 letters and digits, "
+            f"malformed access key id {_shown(text)}: expected 16 to 128 letters and digits, "
             "e.g. ASIAIOSFODNN7EXAMPLE"
         )
     return key
@@ -44,12 +44,23 @@ def access_key(text: str) -> str:
 def account_id(text: str) -> str:
     value = text.strip()
     if not _ACCOUNT.match(value):
-        raise InputError(f"malformed account id {text!r}: expected 12 digits, e.g. 444455556666")
+        raise InputError(
+            f"malformed account id {_shown(text)}: expected 12 digits, e.g. 444455556666"
+        )
     return value
 
 
-def role_condition(text: str) -> tuple[str, list[Any]]:
-    """SQL over `role_arn` matching the role a user named, and its parameters."""
+def _shown(text: str) -> str:
+    """What a user typed, quoted and cut short: an error message is no place for a megabyte."""
+    return repr(text if len(text) <= 80 else text[:80] + "...")
+
+
+def role_condition(text: str, *, strict: bool = True) -> tuple[str, list[Any]]:
+    """SQL over `role_arn` matching the role a user named, and its parameters.
+
+    Not `strict` (a filter chosen from a list), anything else matches the stored ARN
+    exactly, which for text that is no role is nothing.
+    """
     value = text.strip()
     found = _ROLE_ARN.match(value) or _SESSION_ARN.match(value)
     if found:
@@ -60,7 +71,9 @@ def role_condition(text: str) -> tuple[str, list[Any]]:
         )
     if _ROLE_NAME.match(value):
         return f"{ROLE_NAME_SQL} = ?", [value.lower()]
+    if not strict:
+        return "role_arn = ?", [value]
     raise InputError(
-        f"malformed role {text!r}: give its ARN (with or without path), e.g. "
+        f"malformed role {_shown(text)}: give its ARN (with or without path), e.g. "
         "arn:aws:iam::444455556666:role/OrgAdmin, or its name, e.g. OrgAdmin"
     )

@@ -22,8 +22,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pipeline.codec import EventCodec, default_codec
-from pipeline.errors import CodecError, EventValidationError
-from pipeline.log.base import DamagedSpan, EventLog, LogItem
+from pipeline.errors import CodecError, EventValidationError, LogError
+from pipeline.log.base import DamagedSpan, EventLog, LogItem, behind_message
 from pipeline.store import Accepted, ApplyResult, Batch, Rejected, Store
 from pipeline.store.columns import prepare
 from pipeline.store.partitioned import PartitionedStore
@@ -165,8 +165,17 @@ def materialize(
         if on_batch is not None:
             on_batch(stats)
 
+    def positions(parts: Sequence[int]) -> dict[int, int]:
+        found = in_flight.positions(event_log.name, parts)
+        # A log that lost what the store consumed would hand the next events the lost
+        # offsets, and they would be skipped as applied: refuse, naming what is missing.
+        missing = event_log.behind(found)
+        if missing:
+            raise LogError(behind_message(event_log.name, missing))
+        return found
+
     # Asked again on every (Kafka) assignment, so a rebalance resumes from DuckDB.
-    consumer.start(lambda parts: in_flight.positions(event_log.name, parts), in_flight.release)
+    consumer.start(positions, in_flight.release)
     try:
         while stop is None or not stop.is_set():
             items = consumer.poll(batch_size, timeout=poll_timeout)

@@ -32,7 +32,6 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline import estimates
-from pipeline.errors import InputError
 from pipeline.lookups import role_condition
 from pipeline.store.schema import MAX_CHAIN_DEPTH
 from pipeline.timeutil import UtcIso, naive
@@ -221,10 +220,8 @@ class Selection:
             where.append("account_id = ?")
             params.append(f.account_id)
         if f.role_arn:
-            try:
-                sql, args = role_condition(f.role_arn)
-            except InputError:  # a filter is data: what names no role matches none
-                sql, args = "role_arn = ?", [f.role_arn]
+            # a filter is data: what names no role matches the stored ARN, i.e. nothing
+            sql, args = role_condition(f.role_arn, strict=False)
             where.append(sql)
             params += args
         if f.via:

@@ -70,14 +70,39 @@ def test_torn_tail_is_cut_on_reopen_and_earlier_records_kept(tmp_path: Path) -> 
     data = seg.read_bytes()
     seg.write_bytes(data[:-7])  # a crash in the middle of writing the last record
     reader = FileLog(path)
-    assert [i.offset for i in drain(reader)] == list(range(9))  # the reader stops quietly
+    # no writer is active: the tail can only be cut, so it is damage at once
+    items = drain(reader)
+    assert [i.offset for i in items if isinstance(i, LogRecord)] == list(range(9))
+    [tail] = [i for i in items if isinstance(i, DamagedSpan)]
+    assert (tail.start, tail.end) == (9, 10) and "no writer active" in tail.reason
     writer = FileLog(path)
     writer.append([b.assumed("ASIAAFTER", "R", 1, event_id="after")])
     assert writer.recovered and "torn tail" in writer.recovered[0].reason
     items = drain(writer)
-    assert [i.offset for i in items] == list(range(10))
+    # the cut record's offset is a gap, never reused: a reader may have consumed it
+    assert [i.offset if isinstance(i, LogRecord) else (i.start, i.end) for i in items] == [
+        *range(9),
+        (9, 10),
+        10,
+    ]
     assert isinstance(items[-1], LogRecord)
     assert writer.codec.decode(items[-1].value).event_id == "after"
+
+
+def test_a_torn_tail_under_an_active_writer_is_waited_for(tmp_path: Path) -> None:
+    """While another process holds the log for writing, bytes that do not read yet may be
+    a record being written: the reader stops quietly before them."""
+    import fcntl
+
+    path = tmp_path / "log"
+    _one_partition_log(path, 10).close()
+    seg = _segment(path)
+    seg.write_bytes(seg.read_bytes()[:-7])
+    with open(path / ".write.lock", "ab") as other_writer:
+        fcntl.flock(other_writer, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        items = drain(FileLog(path))
+    assert [i.offset for i in items if isinstance(i, LogRecord)] == list(range(9))
+    assert not [i for i in items if isinstance(i, DamagedSpan)]
 
 
 def test_flipped_byte_is_reported_with_its_exact_offset(tmp_path: Path) -> None:
@@ -93,6 +118,22 @@ def test_flipped_byte_is_reported_with_its_exact_offset(tmp_path: Path) -> None:
     assert [(d.start, d.end) for d in damaged] == [(4, 5)]
     assert "checksum" in damaged[0].reason
     assert [i.offset for i in items if isinstance(i, LogRecord)] == [0, 1, 2, 3, 5, 6, 7, 8, 9]
+
+
+def test_a_record_whose_magic_flips_to_a_gap_is_damage_not_a_gap(tmp_path: Path) -> None:
+    """Gap records (what a reopen cut) have their own magic; one flipped bit must not turn a
+    record into a gap, whose end offset would then be read from the record's bytes."""
+    path = tmp_path / "log"
+    _one_partition_log(path, 10).close()
+    seg = _segment(path)
+    data = bytearray(seg.read_bytes())
+    record_size = len(data) // 10
+    data[3 * record_size + 1] ^= 0x01  # 0xD51E -> 0xD51F
+    seg.write_bytes(bytes(data))
+    items = drain(FileLog(path))
+    assert [(i.start, i.end) for i in items if isinstance(i, DamagedSpan)] == [(3, 4)]
+    assert "checksum" in next(i for i in items if isinstance(i, DamagedSpan)).reason
+    assert len([i for i in items if isinstance(i, LogRecord)]) == 9
 
 
 def test_flipped_length_is_caught_and_reading_resynchronises(tmp_path: Path) -> None:

@@ -9,9 +9,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import click
+import duckdb
 from pydantic import BaseModel
 from rich.console import Console
 
+from pipeline.cli.failures import describe
 from pipeline.errors import RolecallError
 from pipeline.log import DEFAULT_LOG_URL
 from pipeline.store import DEFAULT_DB_PATH
@@ -122,3 +124,5 @@ class RolecallGroup(click.Group):
             sys.exit(130)
         except BrokenPipeError:
             sys.exit(0)
+        except (duckdb.Error, OSError) as exc:  # a full disk, a damaged database file
+            fail(describe(exc))

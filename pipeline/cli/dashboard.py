@@ -22,11 +22,11 @@ from pipeline.cli.common import (
     stderr,
     stdout,
 )
-from pipeline.errors import RolecallError
+from pipeline.errors import InputError, RolecallError
 from pipeline.log import open_log
 from pipeline.materializer import materialize
 from pipeline.queries import Queries
-from pipeline.replay import SessionFilter
+from pipeline.sessions import SessionFilter
 from pipeline.store import Store
 from pipeline.timeutil import iso
 
@@ -34,9 +34,18 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 USER_ENV, PASSWORD_ENV = "ROLECALL_DASHBOARD_USER", "ROLECALL_DASHBOARD_PASSWORD"
+ALLOWED_HOSTS_ENV = "ROLECALL_DASHBOARD_ALLOWED_HOSTS"
 
 
 def _host_option(func: F) -> F:
+    func = click.option(
+        "--allowed-host",
+        "allowed_hosts",
+        multiple=True,
+        metavar="NAME[:PORT]",
+        help="Another name the dashboard may be reached by (a reverse proxy's); repeatable, "
+        f"also {ALLOWED_HOSTS_ENV} (comma-separated). Requests naming any other Host get 400.",
+    )(func)
     func = click.option("--port", default=8050, show_default=True, type=click.IntRange(0, 65535))(
         func
     )
@@ -44,9 +53,21 @@ def _host_option(func: F) -> F:
         "--host",
         default="127.0.0.1",
         show_default=True,
-        help=f"Address to bind. Any non-loopback address needs {USER_ENV} and {PASSWORD_ENV} "
-        "(HTTP basic auth on every request).",
+        help=f"Address to bind (IPv6 as ::1 or [::1]). Any non-loopback address needs {USER_ENV} "
+        f"and {PASSWORD_ENV} (HTTP basic auth on every request).",
     )(func)
+
+
+def allowed_hosts_of(given: tuple[str, ...]) -> tuple[str, ...]:
+    """The --allowed-host names and those of the environment, checked."""
+    from dashboards.access import AllowedHosts
+
+    env = [h.strip() for h in os.environ.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip()]
+    names = (*given, *env)
+    for name in names:
+        if not AllowedHosts.valid(name):
+            raise InputError(f"bad allowed host {name!r}: want NAME or NAME:PORT")
+    return names
 
 
 def _wait_until_stopped(stop: threading.Event) -> None:
@@ -64,7 +85,9 @@ def _wait_until_stopped(stop: threading.Event) -> None:
             signal.signal(sig, handler)
 
 
-def serve_dashboard(db_path: str, *, host: str = "127.0.0.1", port: int = 8050) -> None:
+def serve_dashboard(
+    db_path: str, *, host: str = "127.0.0.1", port: int = 8050, hosts: tuple[str, ...] = ()
+) -> None:
     """Serve the dashboard over a read-only database until interrupted."""
     # Imported here: the dashboard pulls in Dash and Flask, which other commands never need.
     from dashboards.access import access_rule
@@ -72,8 +95,15 @@ def serve_dashboard(db_path: str, *, host: str = "127.0.0.1", port: int = 8050) 
     from dashboards.source import QuerySource
 
     credentials = access_rule(host, os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV))
+    extra = allowed_hosts_of(hosts)
     source = QuerySource.open_read_only(db_path)
-    server = DashboardServer(source, host=host, port=port, credentials=credentials).start()
+    try:
+        server = DashboardServer(
+            source, host=host, port=port, credentials=credentials, allowed_hosts=extra
+        ).start()
+    except BaseException:
+        source.close()
+        raise
     stdout.print(f"dashboard at {server.url} (database {db_path}, read-only; Ctrl-C to stop)")
     try:
         _wait_until_stopped(threading.Event())
@@ -85,23 +115,25 @@ def serve_dashboard(db_path: str, *, host: str = "127.0.0.1", port: int = 8050) 
 @click.command("dashboard")
 @db_option
 @_host_option
-def dashboard_command(db_path: str, host: str, port: int) -> None:
+def dashboard_command(db_path: str, host: str, port: int, allowed_hosts: tuple[str, ...]) -> None:
     """Serve the replay dashboard over the database (opened read-only).
 
     \b
     Examples:
       rolecall dashboard --db ./data/rolecall.duckdb
       ROLECALL_DASHBOARD_USER=audit ROLECALL_DASHBOARD_PASSWORD=... \\
-        rolecall dashboard --host 0.0.0.0 --port 8050
+        rolecall dashboard --host 0.0.0.0 --port 8050 --allowed-host rolecall.corp.example
     """
-    serve_dashboard(db_path, host=host, port=port)
+    serve_dashboard(db_path, host=host, port=port, hosts=allowed_hosts)
 
 
 @click.command("serve")
 @log_option
 @db_option
 @_host_option
-def serve_command(log_url: str, db_path: str, host: str, port: int) -> None:
+def serve_command(
+    log_url: str, db_path: str, host: str, port: int, allowed_hosts: tuple[str, ...]
+) -> None:
     """Keep materializing from the log and serve the dashboard, in one process.
 
     DuckDB lets one process write a file, so the materializer and the dashboard share
@@ -117,6 +149,7 @@ def serve_command(log_url: str, db_path: str, host: str, port: int) -> None:
     from dashboards.source import QuerySource
 
     credentials = access_rule(host, os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV))
+    extra = allowed_hosts_of(allowed_hosts)
     stop = threading.Event()
     failure: list[BaseException] = []
     with open_log(log_url, create=False) as event_log, Store(db_path) as store:
@@ -133,7 +166,9 @@ def serve_command(log_url: str, db_path: str, host: str, port: int) -> None:
 
         worker = threading.Thread(target=follow, name="materializer", daemon=True)
         worker.start()
-        server = DashboardServer(source, host=host, port=port, credentials=credentials).start()
+        server = DashboardServer(
+            source, host=host, port=port, credentials=credentials, allowed_hosts=extra
+        ).start()
         stdout.print(f"dashboard at {server.url}; materializing {log_url} -> {db_path}")
         try:
             _wait_until_stopped(stop)

@@ -3,18 +3,80 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+import duckdb
 
 from pipeline.cli.common import db_option, emit_json, json_option, stdout
-from pipeline.evidence import ChainHead, Verdict, digest, load_digest, verify, verify_facts
+from pipeline.cli.failures import describe
+from pipeline.errors import StoreError
+from pipeline.evidence import (
+    Verdict,
+    digest,
+    ledgers,
+    load_digest,
+    store_meta,
+    verify,
+    verify_facts,
+)
 from pipeline.evidence.chain import digest_document
+from pipeline.log import DEFAULT_LOG_URL, EventLog, open_log
 from pipeline.store import connect
 from pipeline.store.partitioned import partition_files
-from pipeline.store.reading import open_read_only
+from pipeline.store.reading import ReadOnlyStore, open_read_only
+
+
+@contextmanager
+def _reading(db_path: str) -> Iterator[ReadOnlyStore]:
+    """The store (a file or a directory store) opened read-only; a damaged file is one
+    line, not a traceback."""
+    store = open_read_only(db_path)
+    try:
+        yield store
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot read {db_path}: {describe(exc)}") from exc
+    finally:
+        store.close()
+
+
+def _facts_file_by_file(db_path: str, verdict: Verdict) -> Verdict:
+    """A directory store's facts, re-derived file by file: each partition file is derived
+    from its own events alone (chains and ends that cross files are completed when read,
+    not stored), so the union of the files is not what all the events derive."""
+    findings = list(verdict.findings)
+    for path in partition_files(Path(db_path)).values():
+        con = connect(path, read_only=True)
+        try:
+            findings += verify_facts(con)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot read {path}: {describe(exc)}") from exc
+        finally:
+            con.close()
+    return replace(verdict, deep=True, findings=findings)
+
+
+@contextmanager
+def _log_to_check(log_url: str | None) -> Iterator[EventLog | None]:
+    """The log to compare the store with: the one named, else the default one if it exists.
+
+    Kafka is not checked (its retention and offsets are its own)."""
+    url = log_url or DEFAULT_LOG_URL
+    if url.startswith("kafka://"):
+        yield None
+        return
+    if log_url is None and not (Path(url.removeprefix("file:")) / "log.json").exists():
+        yield None
+        return
+    event_log = open_log(url, create=False)
+    try:
+        yield event_log
+    finally:
+        event_log.close()
 
 
 @click.command("verify")
@@ -30,12 +92,24 @@ from pipeline.store.reading import open_read_only
     type=click.Path(dir_okay=False),
     help="A digest kept earlier (`rolecall digest --json`): history up to it must be unchanged.",
 )
+@click.option(
+    "--log",
+    "log_url",
+    envvar="ROLECALL_LOG",
+    show_envvar=True,
+    help="The log the store was materialized from: offsets the store consumed must still "
+    f"be on it. [default: {DEFAULT_LOG_URL}, when it exists]",
+)
 @json_option
-def verify_command(db_path: str, deep: bool, against_path: str | None, as_json: bool) -> None:
+def verify_command(
+    db_path: str, deep: bool, against_path: str | None, log_url: str | None, as_json: bool
+) -> None:
     """Recompute the per-partition SHA-256 chains and name the first position that disagrees.
 
-    Exits 0 when the store is intact and 1 when it was tampered with, printing one line
-    that names the first bad position (log, partition, offset, event).
+    Also checks the bookkeeping (positions, dead letters, conflicts, metadata), and that
+    the log still holds every offset the store consumed. Exits 0 when the store is intact
+    and 1 when it was tampered with, printing one line that names the first bad position
+    (log, partition, offset, event, or table).
 
     \b
     Examples:
@@ -44,7 +118,11 @@ def verify_command(db_path: str, deep: bool, against_path: str | None, as_json: 
       rolecall verify --against heads-2026-01-07.json
     """
     against = load_digest(against_path) if against_path else None
-    verdict = verify_store(db_path, deep=deep, against=against)
+    with _reading(db_path) as store, _log_to_check(log_url) as event_log:
+        by_file = deep and store.spans_files
+        verdict = verify(store.con, deep=deep and not by_file, against=against, log=event_log)
+    if by_file:
+        verdict = _facts_file_by_file(db_path, verdict)
     if as_json:
         emit_json(verdict.as_json())
     else:
@@ -53,43 +131,14 @@ def verify_command(db_path: str, deep: bool, against_path: str | None, as_json: 
         sys.exit(1)
 
 
-def verify_store(
-    db_path: str | Path, *, deep: bool, against: Sequence[ChainHead] | None
-) -> Verdict:
-    """Verify a database file or a directory store.
-
-    A directory store's chains are checked over every file at once; its facts are
-    re-derived file by file, since each file is derived from its own events alone (chains
-    and ends that cross files are completed when read, not stored).
-    """
-    store = open_read_only(db_path)
-    try:
-        verdict = verify(store.con, deep=deep and not store.spans_files, against=against)
-    finally:
-        store.close()
-    if not (deep and store.spans_files):
-        return verdict
-    findings = list(verdict.findings)
-    for path in partition_files(Path(db_path)).values():
-        con = connect(path, read_only=True)
-        try:
-            findings += verify_facts(con)
-        finally:
-            con.close()
-    return Verdict(
-        events=verdict.events,
-        partitions=verdict.partitions,
-        deep=True,
-        against=verdict.against,
-        findings=findings,
-    )
-
-
 @click.command("digest")
 @db_option
 @json_option
 def digest_command(db_path: str, as_json: bool) -> None:
     """Print the chain heads (log, partition, last offset, events, head) to keep elsewhere.
+
+    The JSON form also keeps each partition's position with a hash of the dead letters
+    and conflicts below it, and the store's metadata, which `verify --against` checks too.
 
     Keep the JSON form somewhere the store's operators cannot write; later,
     `rolecall verify --against FILE` proves the history up to those heads unchanged.
@@ -99,13 +148,14 @@ def digest_command(db_path: str, as_json: bool) -> None:
       rolecall digest
       rolecall digest --json > heads-2026-01-07.json
     """
-    store = open_read_only(db_path)
-    try:
-        heads = digest(store.con)
-    finally:
-        store.close()
+    with _reading(db_path) as store:
+        con = store.con
+        heads = digest(con)
+        document = digest_document(
+            heads, datetime.now(UTC), ledgers=ledgers(con), store_meta=store_meta(con)
+        )
     if as_json:
-        emit_json(digest_document(heads, datetime.now(UTC)))
+        emit_json(document)
         return
     for h in heads:
         click.echo(f"{h.log_name}\t{h.partition}\t{h.last_offset}\t{h.events}\t{h.head}")

@@ -9,6 +9,8 @@ from types import FrameType
 import click
 
 from pipeline.cli.common import db_option, log_option, stderr
+from pipeline.cli.failures import describe, is_storage_failure
+from pipeline.errors import StoreError
 from pipeline.log import open_log
 from pipeline.materializer import DEFAULT_BATCH_SIZE, DEFAULT_GROUP, MaterializeStats, materialize
 from pipeline.store import Store
@@ -55,7 +57,16 @@ def materialize_command(
     A --db ending in / (or an existing directory) keeps one DuckDB file per partition,
     so several materializers can share a consumer group; queries read them all.
     """
-    stats = run_materialize(log_url, db_path, batch_size=batch_size, follow=follow, group=group)
+    try:
+        stats = run_materialize(log_url, db_path, batch_size=batch_size, follow=follow, group=group)
+    except Exception as exc:
+        if not is_storage_failure(exc):
+            raise
+        # Each batch commits with its positions: what failed was rolled back, and a rerun
+        # resumes from the last committed batch.
+        why = describe(exc)
+        resume = " (nothing committed is lost: run it again)" if why.startswith("no space") else ""
+        raise StoreError(f"materializing into {db_path} stopped: {why}{resume}") from exc
     stderr.print(
         f"materialized {stats.read:,} records in {stats.seconds:.1f} s "
         f"({stats.rate:,.0f}/s): {stats.applied:,} new events, {stats.duplicates:,} duplicates, "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 
 from pipeline.cli.common import TIME, log_option, stderr
+from pipeline.errors import InputError
+from pipeline.events import EARLIEST, LATEST
 from pipeline.log import open_log
 from pipeline.producer import Producer
 from pipeline.simulator import SimulationConfig, simulate
@@ -66,6 +68,7 @@ def simulate_command(
       rolecall simulate --events 1000000 --log file:/tmp/big-log
       rolecall simulate --days 2 --cloudtrail ./data/cloudtrail
     """
+    check_span(start, days)
     config = SimulationConfig(start=start, days=days, seed=seed, scale=scale, events=events)
     if cloudtrail_dir is not None:
         writer = write_cloudtrail_simulation(config, cloudtrail_dir)
@@ -76,6 +79,20 @@ def simulate_command(
         return
     count = write_simulation(config, log_url)
     stderr.print(f"simulated {count:,} events (seed {seed}, from {iso(start)}) -> {log_url}")
+
+
+# Past the last simulated day: the longest credentials issued on it (36 hours) expire.
+_TAIL = timedelta(days=2)
+
+
+def check_span(start: datetime, days: int) -> None:
+    """Every simulated time (expiries included) must be one an event accepts."""
+    if start < EARLIEST or start + timedelta(days=days) + _TAIL > LATEST:
+        raise InputError(
+            f"--start {iso(start)} with --days {days} leaves the times events accept "
+            f"({EARLIEST.year} to {LATEST.year}): choose a start between {iso(EARLIEST)} "
+            f"and {iso(LATEST - timedelta(days=days) - _TAIL)}"
+        )
 
 
 def write_simulation(config: SimulationConfig, log_url: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -114,3 +115,12 @@ def account_of(arn: str | None) -> str | None:
     if len(parts) == 6 and len(parts[4]) == 12 and parts[4].isdigit():
         return parts[4]
     return None
+
+
+# What an AWS API event name looks like. Anything else (a token pasted where a name
+# should be) is never carried onto the log as an action, nor quoted in a summary.
+EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
+
+
+def is_event_name(name: str) -> bool:
+    return EVENT_NAME.fullmatch(name) is not None

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable
 
-from pipeline.cloudtrail.fields import Unmapped
+from pipeline.cloudtrail.fields import Unmapped, is_event_name
 from pipeline.cloudtrail.mapping import NOT_ROLE_RELATED, RecordMapper
 from pipeline.cloudtrail.reader import (
     AUTO,
@@ -25,7 +24,6 @@ Progress = Callable[[ImportSummary, Source | None], None]
 _PROGRESS_EVERY = 5000
 # AWS event names are short words: anything else is counted under one key, so that the
 # summary neither quotes input (a token where a name should be) nor grows without bound.
-_EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,79}")
 _OTHER_NAME = "(not an event name)"
 
 
@@ -94,4 +92,4 @@ def import_cloudtrail(
 
 
 def _event_name(name: str) -> str:
-    return name if _EVENT_NAME.fullmatch(name) else _OTHER_NAME
+    return name if is_event_name(name) else _OTHER_NAME

@@ -20,10 +20,11 @@ from pydantic import ValidationError
 from pipeline.cloudtrail.calls import inferred, is_temporary, recorded
 from pipeline.cloudtrail.console import CONSOLE_EVENTS, console
 from pipeline.cloudtrail.context import Draft, Record
-from pipeline.cloudtrail.fields import Unmapped
+from pipeline.cloudtrail.fields import Unmapped, is_event_name
 from pipeline.cloudtrail.issuers import ISSUERS, issued
 from pipeline.cloudtrail.policies import POLICY_EVENTS, policy_changed
 from pipeline.cloudtrail.reader import unwrap
+from pipeline.cloudtrail.redact import redact
 from pipeline.events import AccessRecorded, Event, EventSource, RoleAssumed
 
 __all__ = ["RecordMapper", "Unmapped"]
@@ -41,6 +42,7 @@ class RecordMapper:
 
     def map(self, raw: Any) -> list[Event]:
         """The events of one record; raises `Unmapped` with the reason when there are none."""
+        raw = redact(raw)  # before anything is read from it: no secret reaches an event
         if not isinstance(raw, dict):
             raise Unmapped("not a JSON object")
         rec = Record.read(unwrap(raw))
@@ -67,6 +69,7 @@ class RecordMapper:
         # its IAM user); a successful issuer is not (its caller's key links the chain).
         if (
             rec.access_key is not None
+            and is_event_name(name)
             and not any(d[0] is AccessRecorded for d in drafts)
             and not (drafts and name in ISSUERS)
         ):

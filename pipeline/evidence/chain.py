@@ -21,10 +21,15 @@ import duckdb
 from pipeline.codec import EventCodec, default_codec
 from pipeline.errors import CodecError, InputError
 from pipeline.evidence.findings import Finding
+from pipeline.evidence.ledger import Ledger
 from pipeline.store.rows import naive_utc
 from pipeline.store.writer import GENESIS, chain_link
 
-DIGEST_FORMAT = "rolecall-digest/1"
+DIGEST_FORMAT = "rolecall-digest/2"
+# Version 1 kept the chain heads only; it is still read (its bookkeeping is not checked).
+_READABLE_FORMATS = ("rolecall-digest/1", DIGEST_FORMAT)
+# A digest holds a few hundred bytes per partition: anything far larger is not one.
+MAX_DIGEST_BYTES = 64 * 1024 * 1024
 _FETCH = 10_000
 
 
@@ -52,22 +57,50 @@ def digest(con: duckdb.DuckDBPyConnection) -> list[ChainHead]:
     return [ChainHead(str(n), int(p), int(o), int(c), bytes(h).hex()) for n, p, o, c, h in rows]
 
 
-def digest_document(heads: Sequence[ChainHead], taken_at: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Digest:
+    """What an auditor kept: chain heads, and (format 2) the bookkeeping and metadata."""
+
+    heads: list[ChainHead]
+    ledgers: list[Ledger] | None = None
+    store_meta: dict[str, str] | None = None
+
+    @property
+    def logs(self) -> set[str]:
+        """The logs the digest covers."""
+        return {h.log_name for h in self.heads} | {k.log_name for k in self.ledgers or ()}
+
+
+def digest_document(
+    heads: Sequence[ChainHead],
+    taken_at: datetime,
+    *,
+    ledgers: Sequence[Ledger] = (),
+    store_meta: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The JSON an auditor keeps (what `rolecall digest --json` prints)."""
     return {
         "format": DIGEST_FORMAT,
         "taken_at": taken_at.isoformat().replace("+00:00", "Z"),
         "heads": [asdict(h) for h in heads],
+        "ledgers": [asdict(k) for k in ledgers],
+        "store_meta": dict(store_meta or {}),
     }
 
 
-def load_digest(path: str | Path) -> list[ChainHead]:
-    """Chain heads from a file written by `rolecall digest --json`."""
+def load_digest(path: str | Path) -> Digest:
+    """A digest from a file written by `rolecall digest --json`."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_DIGEST_BYTES + 1)
+        if len(raw) > MAX_DIGEST_BYTES:
+            raise InputError(f"{path} is over {MAX_DIGEST_BYTES // 2**20} MiB: not a digest")
+        doc = json.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read digest {path}: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("format") != DIGEST_FORMAT:
+    except RecursionError as exc:  # hostile nesting: json recurses per level
+        raise InputError(f"cannot read digest {path}: nested too deeply") from exc
+    if not isinstance(doc, dict) or doc.get("format") not in _READABLE_FORMATS:
         raise InputError(f"{path} is not a rolecall digest (want format {DIGEST_FORMAT!r})")
     try:
         heads = [
@@ -80,9 +113,26 @@ def load_digest(path: str | Path) -> list[ChainHead]:
             )
             for h in doc["heads"]
         ]
+        if doc["format"] != DIGEST_FORMAT:
+            return Digest(heads)
+        ledgers = [
+            Ledger(
+                str(k["log_name"]),
+                int(k["partition"]),
+                int(k["next_offset"]),
+                int(k["dead_letters"]),
+                int(k["conflicts"]),
+                bytes.fromhex(str(k["dead_letters_sha256"])).hex(),
+                bytes.fromhex(str(k["conflicts_sha256"])).hex(),
+            )
+            for k in doc["ledgers"]
+        ]
+        meta = doc["store_meta"]
+        if not isinstance(meta, dict):
+            raise TypeError("store_meta is not an object")
+        return Digest(heads, ledgers, {str(k): str(v) for k, v in meta.items()})
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{path}: malformed chain head: {exc}") from exc
-    return heads
+        raise InputError(f"{path}: malformed digest: {exc}") from exc
 
 
 @dataclass

@@ -44,6 +44,7 @@ class Verdict:
     deep: bool
     against: bool
     findings: list[Finding] = field(default_factory=list)
+    log_checked: bool = False
 
     @property
     def intact(self) -> bool:
@@ -54,7 +55,12 @@ class Verdict:
         return self.findings[0] if self.findings else None
 
     def summary(self) -> str:
-        checks = "chain" + (", facts" if self.deep else "") + (", digest" if self.against else "")
+        checks = (
+            "chain, bookkeeping"
+            + (", facts" if self.deep else "")
+            + (", digest" if self.against else "")
+            + (", log" if self.log_checked else "")
+        )
         if self.first is None:
             return (
                 f"intact: {self.events:,} events in {self.partitions} partitions ({checks} checked)"
@@ -69,5 +75,6 @@ class Verdict:
             "partitions": self.partitions,
             "deep": self.deep,
             "against": self.against,
+            "log_checked": self.log_checked,
             "findings": [asdict(f) for f in self.findings],
         }

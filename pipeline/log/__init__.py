@@ -38,11 +38,17 @@ def open_log(
     """Open the log a URL names (see the module doc for the forms)."""
     if url.startswith("kafka://"):
         parsed = urlparse(url)
-        if not parsed.hostname or not parsed.port:
-            raise InputError(f"bad Kafka log URL {url!r}: want kafka://HOST:PORT/TOPIC")
+        try:
+            port = parsed.port  # raises on a port that is not a number in 0..65535
+        except ValueError:
+            port = None
+        if not parsed.hostname or not port:
+            raise InputError(
+                f"bad Kafka log URL {url!r}: want kafka://HOST:PORT/TOPIC, PORT in 1..65535"
+            )
         topic = parsed.path.lstrip("/") or DEFAULT_TOPIC
         return KafkaLog(
-            f"{parsed.hostname}:{parsed.port}",
+            f"{parsed.hostname}:{port}",
             topic,
             partitions=partitions,
             create=create,

@@ -42,6 +42,18 @@ class DamagedSpan:
 LogItem = LogRecord | DamagedSpan
 
 
+def behind_message(log_name: str, missing: Sequence[DamagedSpan]) -> str:
+    """One line saying that a log lost offsets a store had consumed (first partition first)."""
+    first = missing[0]
+    more = f" (and {len(missing) - 1} more partitions)" if len(missing) > 1 else ""
+    return (
+        f"the log {log_name} is behind the store: partition {first.partition} ends at offset "
+        f"{first.start} but the store has consumed up to offset {first.end - 1}; offsets "
+        f"{first.start}-{first.end - 1} are missing from the log (a deleted or truncated "
+        f"segment?){more}"
+    )
+
+
 class LogConsumer(ABC):
     """Reads records from the partitions assigned to it, from positions the caller keeps."""
 
@@ -95,6 +107,14 @@ class EventLog(ABC):
     @abstractmethod
     def end_offsets(self) -> dict[int, int]:
         """Partition -> the offset the next appended record will get."""
+
+    def behind(self, positions: Mapping[int, int]) -> list[DamagedSpan]:
+        """The offsets `[end, position)` a store consumed that this log no longer holds.
+
+        `positions` maps partitions to the next offset a store will read. The file log
+        checks what is on disk; other backends (Kafka, with its own retention) report none.
+        """
+        return []
 
     @abstractmethod
     def consumer(self, *, group: str = "rolecall-materializer") -> LogConsumer: ...

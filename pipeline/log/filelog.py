@@ -3,6 +3,7 @@
 Layout::
 
     <dir>/log.json                    {"format": 1, "name": <uuid>, "partitions": N}
+    <dir>/high-water                  the next offset of every partition (see below)
     <dir>/p000/00000000000000000000.seg   segments named by the first offset they hold
 
 Each record is an 18-byte header and a body::
@@ -12,7 +13,24 @@ Each record is an 18-byte header and a body::
 
 The offset in every header lets a reader re-synchronise after damage and say exactly
 which offsets were lost; the checksum covers the length so a flipped length is caught.
-On opening for writing, a torn last record (a crash mid-write) is cut off and reported.
+
+Offsets are never reused. Before appending, the writer makes the partitions' next offsets
+durable in `high-water` (write-ahead: it is never below an offset a reader may have seen).
+On opening for writing, bytes after the last intact record (a write torn by a crash, or a
+damaged last record that readers may already have consumed) are cut, and so are offsets
+below the high-water mark that are not on disk (a lost write, a deleted or truncated
+segment): either way the writer appends a gap record in their place, magic 0xD51F with the
+body `end offset (u64) | reason`, covering `[offset, end)` (its checksum also covers the
+magic, so one flipped bit never turns a record into a gap). Readers report a gap as a
+damaged span (a dead letter with its reason), and the next record gets `end`, so nothing
+already read is ever skipped as "applied" under a reused offset. A log written before the
+high-water mark existed counts a cut tail as one record. A reader stops quietly before a
+tail that does not read while a writer holds the log (it may be a record being written);
+with no writer active it reports the tail's first offset as damaged at once, as the next
+writer will cut it.
+
+A store that has consumed offsets the log no longer holds (the newest segment deleted or
+truncated) is reported by `FileLog.behind`, which `materialize` and `verify` check.
 """
 
 from __future__ import annotations
@@ -22,6 +40,7 @@ import json
 import logging
 import os
 import struct
+import time
 import uuid
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -46,11 +65,20 @@ log = logging.getLogger(__name__)
 _HEADER = struct.Struct(">HQII")
 HEADER_SIZE = _HEADER.size
 _MAGIC = 0xD51E
+_GAP_MAGIC = 0xD51F  # a gap record: offsets cut on reopen (see the module doc)
 _MAGIC_BYTES = _MAGIC.to_bytes(2, "big")
 _KEY_LEN = struct.Struct(">H")
+_GAP_END = struct.Struct(">Q")
+# A gap's checksum also covers its magic, so a record whose magic flips to the gap's (or
+# back) fails its checksum instead of being read as the other kind.
+_GAP_CRC_SEED = zlib.crc32(_GAP_MAGIC.to_bytes(2, "big"))
+# high-water: magic | partition count (u32) | next offset per partition (u64) | CRC-32
+_HWM_MAGIC = b"RCHW"
+_HWM_FILE = "high-water"
 FORMAT_VERSION = 1
 DEFAULT_PARTITIONS = 4
 DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024
+_LOCK_WAIT = 1.0  # seconds a writer waits out a reader's shared lock
 
 
 def encode_record(offset: int, key: bytes | None, value: bytes) -> bytes:
@@ -59,6 +87,30 @@ def encode_record(offset: int, key: bytes | None, value: bytes) -> bytes:
     head = struct.pack(">QI", offset, len(body))
     crc = zlib.crc32(body, zlib.crc32(head))
     return _HEADER.pack(_MAGIC, offset, len(body), crc) + body
+
+
+def encode_gap(start: int, end: int, reason: str) -> bytes:
+    """A gap record: offsets `[start, end)` that will never hold an event, and why."""
+    body = _GAP_END.pack(end) + reason.encode("utf-8")[:1000]
+    head = struct.pack(">QI", start, len(body))
+    crc = zlib.crc32(body, zlib.crc32(head, _GAP_CRC_SEED))
+    return _HEADER.pack(_GAP_MAGIC, start, len(body), crc) + body
+
+
+def encode_high_water(nexts: Sequence[int]) -> bytes:
+    data = _HWM_MAGIC + struct.pack(f">I{len(nexts)}Q", len(nexts), *nexts)
+    return data + struct.pack(">I", zlib.crc32(data))
+
+
+def decode_high_water(data: bytes, partitions: int) -> list[int] | None:
+    """The next offsets recorded in a high-water file, or None when it is absent or damaged."""
+    size = 8 + 8 * partitions
+    if len(data) != size + 4 or not data.startswith(_HWM_MAGIC):
+        return None
+    if struct.unpack_from(">I", data, size)[0] != zlib.crc32(data[:size]):
+        return None
+    count, *nexts = struct.unpack_from(f">I{partitions}Q", data, 4)
+    return list(nexts) if count == partitions else None
 
 
 def partition_for(key: bytes | None, partitions: int) -> int:
@@ -79,9 +131,12 @@ def _valid_at(buf: bytes, pos: int) -> tuple[int, int] | None:
         return None
     magic, offset, length, crc = _HEADER.unpack_from(buf, pos)
     end = pos + HEADER_SIZE + length
-    if magic != _MAGIC or end > len(buf):
+    if magic not in (_MAGIC, _GAP_MAGIC) or end > len(buf):
         return None
-    if zlib.crc32(buf[pos + HEADER_SIZE : end], zlib.crc32(buf[pos + 2 : pos + 14])) != crc:
+    if magic == _GAP_MAGIC and length < _GAP_END.size:
+        return None
+    seed = _GAP_CRC_SEED if magic == _GAP_MAGIC else 0
+    if zlib.crc32(buf[pos + HEADER_SIZE : end], zlib.crc32(buf[pos + 2 : pos + 14], seed)) != crc:
         return None
     return offset, HEADER_SIZE + length
 
@@ -90,12 +145,23 @@ def _resync(buf: bytes, pos: int) -> int | None:
     """The byte position of the next intact record after `pos`, if any."""
     probe = pos + 1
     while True:
-        probe = buf.find(_MAGIC_BYTES, probe)
+        probe = buf.find(_MAGIC_BYTES[:1], probe)  # either magic: a record or a gap
         if probe < 0:
             return None
         if _valid_at(buf, probe) is not None:
             return probe
         probe += 1
+
+
+def _is_gap(buf: bytes, pos: int) -> bool:
+    return int.from_bytes(buf[pos : pos + 2], "big") == _GAP_MAGIC
+
+
+def _gap_at(partition: int, buf: bytes, pos: int, size: int) -> DamagedSpan:
+    _, start, _, _ = _HEADER.unpack_from(buf, pos)
+    (end,) = _GAP_END.unpack_from(buf, pos + HEADER_SIZE)
+    reason = buf[pos + HEADER_SIZE + _GAP_END.size : pos + size].decode("utf-8", "replace")
+    return DamagedSpan(partition, start, max(end, start + 1), reason)
 
 
 def _record_at(partition: int, buf: bytes, pos: int, size: int) -> LogRecord:
@@ -104,6 +170,17 @@ def _record_at(partition: int, buf: bytes, pos: int, size: int) -> LogRecord:
     _, offset, _, _ = _HEADER.unpack_from(buf, pos)
     key = bytes(body[2 : 2 + klen]) or None
     return LogRecord(partition, offset, key, bytes(body[2 + klen :]))
+
+
+@dataclass(frozen=True, slots=True)
+class _Tail:
+    """A partition's last segment: its base, the offset after its last intact item, and
+    where the intact items end in its `size` bytes (anything after them is a tail to cut)."""
+
+    base: int | None
+    next: int
+    intact_bytes: int
+    size: int
 
 
 class _SegmentFiles:
@@ -155,7 +232,12 @@ def scan_segment(
         offset, size = valid
         if offset > expected:
             yield DamagedSpan(partition, expected, offset, "records missing from the segment"), pos
-        if offset >= expected:
+        if _is_gap(buf, pos):
+            gap = _gap_at(partition, buf, pos, size)
+            if gap.end > expected:
+                yield gap, pos + size
+                expected = gap.end
+        elif offset >= expected:
             yield _record_at(partition, buf, pos, size), pos + size
             expected = offset + 1
         pos += size
@@ -207,6 +289,7 @@ class FileLog(EventLog):
         self._lock: IO[bytes] | None = None
         self._active: dict[int, IO[bytes]] = {}
         self._next: dict[int, int] = {}
+        self._high_water_fd: int | None = None
         self.recovered: list[DamagedSpan] = []
 
     def segments(self, partition: int) -> _SegmentFiles:
@@ -221,24 +304,62 @@ class FileLog(EventLog):
         if self._lock is not None:
             return
         lock = open(self.directory / ".write.lock", "ab")  # noqa: SIM115 - held until close
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            lock.close()
-            raise LogError(f"another process is writing to the log at {self.directory}") from exc
+        # A reader holds the lock shared for a moment while it looks at a torn tail
+        # (`quiet_tail`); a writer holds it for as long as it is open.
+        deadline = time.monotonic() + _LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() > deadline:
+                    lock.close()
+                    raise LogError(
+                        f"another process is writing to the log at {self.directory}"
+                    ) from exc
+                time.sleep(0.05)
         self._lock = lock
+        high_water = self._read_high_water()
+        try:
+            self._high_water_fd = os.open(self.directory / _HWM_FILE, os.O_RDWR | os.O_CREAT)
+        except OSError as exc:
+            raise LogError(f"cannot open {self.directory / _HWM_FILE}: {exc}") from exc
+        known = dict(enumerate(high_water or [0] * self._partitions))
         for p in range(self._partitions):
-            self._next[p] = self._recover(p)
+            self._next[p] = self._recover(p, None if high_water is None else high_water[p], known)
+        self._save_high_water(self._next)
 
-    def _recover(self, partition: int) -> int:
-        """Cut a torn tail off the last segment; return the partition's next offset."""
+    def _read_high_water(self) -> list[int] | None:
+        path = self.directory / _HWM_FILE
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None  # a log written before the high-water mark existed
+        except OSError as exc:
+            raise LogError(f"cannot read {path}: {exc}") from exc
+        nexts = decode_high_water(data, self._partitions)
+        if nexts is None:
+            log.warning("log %s: damaged high-water mark ignored", self.directory)
+        return nexts
+
+    def _save_high_water(self, nexts: Mapping[int, int]) -> None:
+        """Make the next offsets durable before any record that uses them is written."""
+        assert self._high_water_fd is not None
+        data = encode_high_water([nexts[p] for p in range(self._partitions)])
+        try:
+            os.pwrite(self._high_water_fd, data, 0)
+            if self.fsync:
+                os.fsync(self._high_water_fd)
+        except OSError as exc:
+            raise LogError(f"cannot write {self.directory / _HWM_FILE}: {exc}") from exc
+
+    def _tail(self, partition: int) -> _Tail:
+        """Where the intact items of a partition's last segment end."""
         files = self.segments(partition)
-        files.directory.mkdir(parents=True, exist_ok=True)
         bases = files.bases()
         if not bases:
-            return 0
-        last = files.path(bases[-1])
-        buf = last.read_bytes()
+            return _Tail(None, 0, 0, 0)
+        buf = files.path(bases[-1]).read_bytes()
         pos, nxt = 0, bases[-1]
         while pos < len(buf):
             valid = _valid_at(buf, pos)
@@ -249,23 +370,56 @@ class FileLog(EventLog):
                 pos = nxt_pos
                 continue
             offset, size = valid
-            nxt = max(nxt, offset + 1)
+            end = _gap_at(partition, buf, pos, size).end if _is_gap(buf, pos) else offset + 1
+            nxt = max(nxt, end)
             pos += size
-        if pos < len(buf):
-            log.warning(
-                "log %s partition %d: cut a torn tail of %d bytes after offset %d",
-                self.directory,
-                partition,
-                len(buf) - pos,
-                nxt - 1,
+        return _Tail(bases[-1], nxt, pos, len(buf))
+
+    def _recover(self, partition: int, high_water: int | None, known: dict[int, int]) -> int:
+        """Cut a torn or damaged tail, record what was cut as a gap; the next offset.
+
+        The gap spans every offset that may have been handed out but is not intact on
+        disk: up to the high-water mark (at least one offset for a cut tail), so that no
+        offset a reader may have consumed is ever given to another record.
+        """
+        self.segments(partition).directory.mkdir(parents=True, exist_ok=True)
+        tail = self._tail(partition)
+        cut = tail.size - tail.intact_bytes
+        end = max(tail.next + (1 if cut else 0), high_water or 0)
+        if end == tail.next:
+            return end
+        if cut:
+            reason = (
+                f"torn tail of {cut} bytes cut on reopen (a write interrupted by a crash, "
+                "or a damaged last record)"
             )
-            self.recovered.append(
-                DamagedSpan(partition, nxt, nxt, f"torn tail of {len(buf) - pos} bytes cut")
+        else:
+            reason = (
+                "offsets assigned but not found on reopen (a write lost in a crash, "
+                "or a deleted or truncated segment)"
             )
-            with open(last, "r+b") as fh:
-                fh.truncate(pos)
+        log.warning(
+            "log %s partition %d: offsets %d-%d recorded as a gap: %s",
+            self.directory,
+            partition,
+            tail.next,
+            end - 1,
+            reason,
+        )
+        self.recovered.append(DamagedSpan(partition, tail.next, end, reason))
+        # the end first: a crash between the cut and the gap must not reuse what was cut
+        known[partition] = max(known[partition], end)
+        self._save_high_water(known)
+        path = self.segments(partition).path(tail.base if tail.base is not None else tail.next)
+        try:
+            with open(path, "ab") as fh:
+                fh.truncate(tail.intact_bytes)
+                fh.write(encode_gap(tail.next, end, reason))
+                fh.flush()
                 os.fsync(fh.fileno())
-        return nxt
+        except OSError as exc:
+            raise LogError(f"cannot record a gap in {path}: {exc}") from exc
+        return end
 
     def _segment_for_append(self, partition: int, first_offset: int) -> IO[bytes]:
         """The open segment to append to, starting a new one named `first_offset` if full."""
@@ -283,9 +437,15 @@ class FileLog(EventLog):
 
     def append_encoded(self, messages: Sequence[tuple[bytes | None, bytes, str]]) -> None:
         self._open_for_writing()
+        if not messages:
+            return
+        parts = [partition_for(key, self._partitions) for key, _, _ in messages]
+        ahead = dict(self._next)
+        for p in parts:
+            ahead[p] += 1
+        self._save_high_water(ahead)  # write-ahead: see the module doc
         chunks: dict[int, tuple[int, list[bytes]]] = {}
-        for key, value, _event_type in messages:
-            p = partition_for(key, self._partitions)
+        for p, (key, value, _event_type) in zip(parts, messages, strict=True):
             _first, records = chunks.setdefault(p, (self._next[p], []))
             records.append(encode_record(self._next[p], key, value))
             self._next[p] += 1
@@ -324,18 +484,55 @@ class FileLog(EventLog):
     def end_offsets(self) -> dict[int, int]:
         if self._next:
             return dict(self._next)
-        ends = {}
-        for p in range(self._partitions):
-            files = self.segments(p)
-            bases = files.bases()
-            end = 0
-            if bases:
-                end = bases[-1]
-                buf = files.path(bases[-1]).read_bytes()
-                for item, _ in scan_segment(p, buf, bases[-1], is_last=True, next_base=None):
-                    end = (item.offset + 1) if isinstance(item, LogRecord) else item.end
-            ends[p] = end
-        return ends
+        high_water = self._read_high_water()
+        return {
+            p: max(self._present_end(p), high_water[p] if high_water else 0)
+            for p in range(self._partitions)
+        }
+
+    def _present_end(self, partition: int) -> int:
+        """The offset after the last one whose bytes are on disk (intact or not)."""
+        tail = self._tail(partition)
+        return tail.next + (1 if tail.size > tail.intact_bytes else 0)
+
+    def quiet_tail(self, partition: int, expected: int) -> DamagedSpan | None:
+        """The unreadable end of a partition when no writer is active: damage to report now.
+
+        With a writer active the bytes may be a record being written, so readers wait. With
+        none (checked under a shared lock, which keeps one from starting meanwhile) they
+        can only be a write torn by a crash or a damaged record, which the next writer will
+        cut: the first offset is reported at once, never left unsaid.
+        """
+        if self._lock is not None:
+            return None  # this object is the writer: its appends may be under way
+        try:
+            fd = os.open(self.directory / ".write.lock", os.O_RDONLY)
+        except OSError:
+            return None  # no writer ever locked this log (or it is unreadable): stay quiet
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return None
+            tail = self._tail(partition)
+            cut = tail.size - tail.intact_bytes
+            if not cut or tail.next + 1 <= expected:
+                return None
+            reason = (
+                f"unreadable tail of {cut} bytes and no writer active (a write interrupted "
+                "by a crash, or a damaged last record)"
+            )
+            return DamagedSpan(partition, max(tail.next, expected), tail.next + 1, reason)
+        finally:
+            os.close(fd)  # and with it the shared lock
+
+    def behind(self, positions: Mapping[int, int]) -> list[DamagedSpan]:
+        out = []
+        for p, position in sorted(positions.items()):
+            end = self._present_end(p) if 0 <= p < self._partitions else 0
+            if position > end:
+                out.append(DamagedSpan(p, end, position, "missing from the log"))
+        return out
 
     def read(self, partition: int, offset: int, max_records: int = 1000) -> list[LogItem]:
         """Items of one partition from `offset` (a convenience over a one-off consumer)."""
@@ -352,6 +549,9 @@ class FileLog(EventLog):
         for fh in self._active.values():
             fh.close()
         self._active.clear()
+        if self._high_water_fd is not None:
+            os.close(self._high_water_fd)
+            self._high_water_fd = None
         if self._lock is not None:
             self._lock.close()
             self._lock = None
@@ -436,6 +636,11 @@ class FileLogConsumer(LogConsumer):
                     cur.drained_size = len(cur.buf)
                     fresh = files.bases()
                     if len(fresh) == len(cur.bases):
+                        if cur.pos < len(cur.buf):  # stopped at bytes that do not read
+                            span = self.log.quiet_tail(cur.partition, cur.expected)
+                            if span is not None:
+                                out.append(span)
+                                cur.expected = span.end
                         return out
                     # a segment was added: finish this one as a closed segment first
                     cur.bases = fresh

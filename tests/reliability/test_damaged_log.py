@@ -127,13 +127,18 @@ def test_missing_first_segment_dead_letters_its_offsets(tmp_path: Path) -> None:
     _check(tmp_path, lost, "missing segment")
 
 
-def test_torn_tail_is_never_applied_and_its_offset_is_reused(tmp_path: Path) -> None:
-    """A record torn by a crash mid-write was never acknowledged: it is not damage."""
+def test_torn_tail_is_never_applied_and_its_offset_is_never_reused(tmp_path: Path) -> None:
+    """A record torn by a crash mid-write is not applied but reported; on reopen the writer
+    records it as a gap (a reader may have seen it whole before it was damaged), and the
+    retried event gets a new offset."""
     segments = _write_log(tmp_path / "log")
     last = _records(segments[-1])[-1]
     segments[-1].write_bytes(segments[-1].read_bytes()[: last[1] + last[2] - 5])
     with _materialize(tmp_path / "log", tmp_path / "db.duckdb") as store:
-        assert store.con.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
+        # no writer is active, so the torn record can only be cut: a dead letter at once
+        dead = store.con.execute('SELECT "offset", end_offset, reason FROM dead_letters').fetchall()
+        assert [(o, e) for o, e, _ in dead] == [(last[0], last[0] + 1)]
+        assert "unreadable tail" in dead[0][2]
         assert store.con.execute("SELECT count(*) FROM events").fetchone() == (N - 1,)
         assert state_of(store) == _reference(tmp_path, {last[0]})
     writer = FileLog(tmp_path / "log", create=False)
@@ -141,7 +146,9 @@ def test_torn_tail_is_never_applied_and_its_offset_is_reused(tmp_path: Path) -> 
     assert "torn tail" in writer.recovered[0].reason
     writer.close()
     with _materialize(tmp_path / "log", tmp_path / "db.duckdb") as store:
-        assert store.con.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)
+        dead = store.con.execute('SELECT "offset", end_offset, reason FROM dead_letters').fetchall()
+        assert [(o, e) for o, e, _ in dead] == [(last[0], last[0] + 1)]
+        assert store.con.execute('SELECT max("offset") FROM events').fetchone() == (N,)
         assert state_of(store) == _reference(tmp_path / "again", set())
 
 

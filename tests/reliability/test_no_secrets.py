@@ -6,13 +6,16 @@ may compress strings on disk); a planted token proves that the scan would see on
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import duckdb
 
+from pipeline.cloudtrail import import_cloudtrail
 from pipeline.log import FileLog
 from pipeline.materializer import materialize
+from pipeline.producer import Producer
 from pipeline.simulator import SimulationConfig, simulate
 from pipeline.store import Store
 from pipeline.timeutil import parse_time
@@ -87,3 +90,51 @@ def test_the_scan_finds_a_planted_token_and_secret(tmp_path: Path) -> None:
     assert any(b"IQoJb3JpZ2lu" in h for h in hits.get("values", []))
     assert PLANTED_SECRET.encode() in hits["values"]
     assert any(PLANTED_SECRET.encode() in v for k, v in hits.items() if "/log/" in k)
+
+
+def test_secrets_quoted_in_cloudtrail_records_reach_neither_log_nor_store(tmp_path: Path) -> None:
+    """Issue 18, finding 7: an errorMessage quoting `?sessionToken=X&secretAccessKey=Y`, an S3
+    key holding a pre-signed URL, a request parameter named like a secret: none of the
+    planted values is in the log's bytes, the DuckDB file or any table value."""
+    from tests.test_cloudtrail_redact import fresh, record, sts_token
+
+    token, key, presigned, signature, param = sts_token(), fresh(), sts_token(), fresh(), fresh()
+    records = [
+        record(
+            eventSource="sts.amazonaws.com",
+            eventName="AssumeRole",
+            errorCode="AccessDenied",
+            errorMessage="User: arn:aws:sts::111122223333:assumed-role/Deploy/ci is not "
+            "authorized to perform: sts:AssumeRole on resource: "
+            f"arn:aws:s3:::bucket/o?sessionToken={token}&secretAccessKey={key}",
+        ),
+        record(
+            requestParameters={
+                "bucketName": "acme",
+                "key": f"r.csv?X-Amz-Security-Token={presigned}&X-Amz-Signature={signature}",
+                "SessionToken": param,
+            }
+        ),
+    ]
+    source = tmp_path / "trail.json"
+    source.write_text(json.dumps({"Records": records}))
+    log = FileLog(tmp_path / "log", partitions=2, fsync=False)
+    try:
+        summary = import_cloudtrail([str(source)], Producer(log))
+    finally:
+        log.close()
+    assert summary.records_mapped == 2
+    log = FileLog(tmp_path / "log", create=False)
+    with Store(tmp_path / "db.duckdb") as store:
+        materialize(log, store)
+    log.close()
+    blobs = [p.read_bytes() for p in (tmp_path / "log").rglob("*") if p.is_file()]
+    blobs += [p.read_bytes() for p in tmp_path.glob("db.duckdb*")]
+    blobs.append(stored_values(tmp_path / "db.duckdb"))
+    for planted in (token, key, presigned, signature, param):
+        assert not any(planted.encode() in blob for blob in blobs), "a planted secret leaked"
+        assert not any(p in blob for blob in blobs for p in (b"IQoJb3JpZ2lu", b"FwoGZXIvYXdzE"))
+    # What was redacted is still evidence: the denied attempt on the bucket, and the key.
+    values = stored_values(tmp_path / "db.duckdb")
+    assert b"arn:aws:s3:::bucket/o?sessionToken=REDACTED&secretAccessKey=REDACTED" in values
+    assert b"X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED" in values

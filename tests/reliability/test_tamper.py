@@ -264,7 +264,7 @@ def test_cli_verify_and_digest(db: Path, tmp_path: Path) -> None:
     heads = runner.invoke(main, ["digest", "--db", str(db), "--json"])
     assert heads.exit_code == 0
     doc = json.loads(heads.output)
-    assert doc["format"] == "rolecall-digest/1" and len(doc["heads"]) == 3
+    assert doc["format"] == "rolecall-digest/2" and len(doc["heads"]) == 3
     (tmp_path / "heads.json").write_text(heads.output)
     plain = runner.invoke(main, ["digest", "--db", str(db)])
     assert len(plain.output.splitlines()) == 3
@@ -295,4 +295,4 @@ def test_digest_document_round_trips(db: Path, tmp_path: Path) -> None:
         heads = digest(con)
     path = tmp_path / "d.json"
     path.write_text(json.dumps(digest_document(heads, datetime.now(UTC))))
-    assert load_digest(path) == heads
+    assert load_digest(path).heads == heads

@@ -1,0 +1,55 @@
+"""Storage failures (a full disk, a damaged database file) as one line a user can act on.
+
+DuckDB reports them as `duckdb.Error`s whose first line says what happened, and the
+writer's rollback after a failed commit raises a second error whose context is the real
+one; so the whole chain is searched for the cause.
+"""
+
+from __future__ import annotations
+
+import errno
+
+import duckdb
+
+_NO_SPACE = "No space left on device"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        out.append(current)
+        current = current.__cause__ or current.__context__
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    return any(isinstance(e, duckdb.Error | OSError) for e in _chain(exc))
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a DuckDB or operating-system failure (its cause, not its traceback)."""
+    chain = _chain(exc)
+    for e in chain:
+        if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or _NO_SPACE in str(e):
+            return "no space left on device: " + _first_line(e).removeprefix(
+                "TransactionContext Error: "
+            )
+    for e in chain:
+        if isinstance(e, duckdb.Error) and "corrupt" in str(e).lower():
+            return (
+                f"the database file is damaged ({_first_line(e)}); restore it from a copy, "
+                "or rebuild it from the log with `rolecall materialize --db NEW`"
+            )
+    for e in chain:
+        if isinstance(e, OSError):
+            where = f"{e.filename}: " if e.filename else ""
+            return f"{where}{e.strerror or _first_line(e)}"
+    return f"the database failed: {_first_line(chain[-1])}"
