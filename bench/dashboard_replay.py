@@ -36,7 +36,13 @@ OKTA = "arn:aws:iam::111122223333:saml-provider/Okta"
 ACCOUNTS = ["111122223333", "444455556666", "777788889999"]
 
 SYNTHESIZE = """
-INSERT INTO sessions
+INSERT INTO sessions (
+    session_id, pref, account_id, role_arn, session_name, session_arn, via, caller_arn,
+    caller_type, caller_access_key_id, source_identity, session_tags, transitive_tag_keys,
+    session_policy, session_policy_arns, mfa_authenticated, source_ip, user_agent,
+    requested_duration_seconds, lifecycle_key, start_estimated, assumed_at, first_issued_at,
+    latest_issued_at, expires_at, exited_at, exit_reason, console_exited_at, access_key_ids,
+    first_used_at, last_used_at, started_at, expiry_at, expiry_basis, base_ends_at)
 SELECT
     'ASIA' || lpad(i::VARCHAR, 16, '0') AS session_id,
     'assume' AS pref,
@@ -113,6 +119,7 @@ def build(path: Path, sessions: int, days: int) -> None:
                     at.replace(tzinfo=None),
                 ],
             )
+        store.derive_chains_and_ends()  # chains, origins and ends, as the writer stores them
         store.con.execute("CHECKPOINT")
 
 

@@ -16,25 +16,28 @@ from pathlib import Path
 import duckdb
 
 from pipeline.queries import Queries
-from pipeline.store import connect
+from pipeline.store.reading import open_read_only
 
 
 class QuerySource:
     """Hands out a `Queries` on a private cursor of one shared DuckDB connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, spans_files: bool = False) -> None:
         self._con = con
+        self._spans_files = spans_files
 
     @classmethod
     def open_read_only(cls, db_path: str | Path) -> QuerySource:
-        return cls(connect(db_path, read_only=True))
+        """A database file or a directory store (`DIR/`), opened read-only."""
+        store = open_read_only(db_path)
+        return cls(store.con, spans_files=store.spans_files)
 
     @contextmanager
     def queries(self) -> Iterator[Queries]:
         cursor = self._con.cursor()
         try:
             cursor.execute("SET TimeZone = 'UTC'")
-            yield Queries(cursor)
+            yield Queries(cursor, spans_files=self._spans_files)
         finally:
             cursor.close()
 

@@ -10,8 +10,8 @@ from urllib.parse import quote
 from dash import dcc, html
 
 from dashboards.style import END_COLORS, VIA_COLORS
-from pipeline.queries import SessionView
-from pipeline.replay import Facets, SessionFilter
+from pipeline.replay import Facets
+from pipeline.sessions import SessionFilter, SessionView
 from pipeline.timeutil import iso
 
 

@@ -10,7 +10,6 @@
     │   └── CorruptMessageError   its bytes are not a valid single-object Avro message
     ├── EventValidationError      the message decoded, but the event breaks the contract
     ├── LogError                  the event log cannot be opened, read or written
-    │   └── LogCorruptionError    stored log data failed its checksum
     └── StoreError                the DuckDB store cannot be opened or written
         └── StoreLockedError      another process holds the database for writing
 
@@ -50,10 +49,6 @@ class EventValidationError(RolecallError):
 
 class LogError(RolecallError):
     """The event log cannot be opened, read or written."""
-
-
-class LogCorruptionError(LogError):
-    """Stored log bytes failed their checksum."""
 
 
 class StoreError(RolecallError):

@@ -7,25 +7,18 @@ touch Avro; `pipeline.codec` is the one place that turns them into bytes and bac
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-EARLIEST = datetime(2006, 1, 1, tzinfo=UTC)  # before AWS IAM existed: nothing real is older
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# EARLIEST and LATEST are re-exported: sources check their times against them.
+from pipeline.timeutil import EARLIEST as EARLIEST
+from pipeline.timeutil import LATEST as LATEST
+from pipeline.timeutil import utc_in_range
 
-
-def _utc(value: datetime) -> datetime:
-    # Naive times are taken as UTC, the only zone CloudTrail writes.
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if not EARLIEST <= value < LATEST:
-        raise ValueError(f"time {value.isoformat()} is outside {EARLIEST.year}..{LATEST.year}")
-    return value
-
-
-UtcTime = Annotated[datetime, AfterValidator(_utc)]
+UtcTime = Annotated[datetime, AfterValidator(utc_in_range)]
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
 Text = Annotated[str, Field(min_length=1, max_length=4096)]
 LongText = Annotated[str, Field(max_length=200_000)]

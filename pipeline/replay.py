@@ -1,64 +1,46 @@
 """Replay reads: the state at a moment, the sessions of a window, and its lifecycle events.
 
 Part of the query layer (the dashboard and `rolecall replay` reach it through thin
-methods of `Queries`). It composes the same session-state SQL as `queries.py`, so a
-session's start, end and end reason come out identical in every view. Every value a
-user supplies travels as a `?` parameter; only constant fragments are formatted in.
+methods of `Queries`). It asks the session read model (`pipeline.sessions`) for its
+sessions, so a session's start, end, end reason and origin come out identical in every
+view. Every value a user supplies travels as a `?` parameter; only constant fragments
+are formatted in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, field_serializer
+from pydantic import BaseModel, ConfigDict
 
 from pipeline.errors import InputError
-from pipeline.lookups import role_condition
-from pipeline.queries import (
-    _COLUMNS,
-    _STATE,
-    SessionView,
-    _rows,
-    resolve_callers,
-    session_view,
-    with_origin,
-)
-from pipeline.timeutil import iso, naive, to_utc
+from pipeline.sessions import Selection, SessionFilter, SessionReader, SessionView, state_sql
+from pipeline.timeutil import UtcIso, iso, naive, to_utc
+
+__all__ = [
+    "ActiveSessions",
+    "ActivityBucket",
+    "Facets",
+    "LaneKind",
+    "ReplayEvent",
+    "SessionFilter",
+    "Timeline",
+    "TimelineBar",
+    "active_sessions",
+    "data_version",
+    "facets",
+    "replay_events",
+    "timeline",
+]
 
 LaneKind = Literal["principal", "role"]
+ANY_SESSION = SessionFilter()
 
 # Above this many sessions a window is drawn as counts per time bucket, not one bar each.
 MAX_TIMELINE_BARS = 400
 DEFAULT_BUCKETS = 120
-
-
-@dataclass(frozen=True, kw_only=True)
-class SessionFilter:
-    """What an investigator narrows a replay to; `None` means any."""
-
-    account_id: str | None = None
-    role_arn: str | None = None
-    principal: str | None = None  # the caller, the origin or the session ARN
-    via: str | None = None
-
-    def base_sql(self) -> tuple[list[str], list[Any]]:
-        """Conditions on the sessions table itself (cheap: before chains are resolved)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if self.account_id:
-            where.append("account_id = ?")
-            params.append(self.account_id)
-        if self.role_arn:
-            sql, args = role_condition(self.role_arn, strict=False)
-            where.append(sql)
-            params += args
-        if self.via:
-            where.append("via = ?")
-            params.append(self.via.upper())
-        return where, params
 
 
 class ActiveSessions(BaseModel):
@@ -66,13 +48,9 @@ class ActiveSessions(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    at: datetime
+    at: UtcIso
     total: int
     sessions: list[SessionView]
-
-    @field_serializer("at")
-    def _iso(self, value: datetime) -> str | None:
-        return iso(value)
 
 
 class TimelineBar(BaseModel):
@@ -121,7 +99,7 @@ class ReplayEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    time: datetime
+    time: UtcIso
     kind: Literal["start", "exit", "expiry", "revocation"]
     session_id: str
     role_arn: str | None
@@ -134,10 +112,6 @@ class ReplayEvent(BaseModel):
     estimated: bool = False
     basis: str = "recorded"
 
-    @field_serializer("time")
-    def _iso(self, value: datetime) -> str | None:
-        return iso(value)
-
 
 class Facets(BaseModel):
     """The values a filter can take, for the dashboard's menus."""
@@ -147,101 +121,40 @@ class Facets(BaseModel):
     vias: list[str]
 
 
+def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def _check_window(start: datetime, end: datetime) -> None:
     if end <= start:
         raise InputError(f"the window must end after it starts ({iso(start)} -> {iso(end)})")
 
 
-def _resolved_sessions(
-    con: duckdb.DuckDBPyConnection,
-    where: list[str],
-    params: list[Any],
-    picked_where: str,
-    picked_params: list[Any],
-    principal: str | None,
-    *,
-    order: str,
-    limit: int | None,
-) -> tuple[int, list[SessionView]]:
-    """Sessions with their chains resolved, filtered by principal/origin, and their count.
-
-    `where` filters the sessions table's plain columns (zone maps); `picked_where` the
-    derived state (ends after revocations). A principal filter matches the caller, the
-    session ARN or the origin; the origin is known only once the chain is walked, so with
-    one every candidate is resolved before the limit applies.
-    """
-    sql = (
-        _STATE.format(where=" AND ".join(where) or "TRUE")
-        + f", picked AS (SELECT {_COLUMNS} FROM state WHERE {picked_where}) "
-        + f"SELECT *, count(*) OVER () AS total FROM picked ORDER BY {order}"
-        + (" LIMIT ?" if limit is not None and principal is None else "")
-    )
-    args = [*params, *picked_params, *([limit] if limit is not None and principal is None else [])]
-    rows = _rows(con.execute(sql, args))
-    total = int(rows[0]["total"]) if rows else 0
-    callers = resolve_callers(con, {r["caller_access_key_id"] for r in rows})
-    resolved = [with_origin({k: v for k, v in r.items() if k != "total"}, callers) for r in rows]
-    if principal:
-        resolved = [
-            r
-            for r in resolved
-            if principal in (r["principal_arn"], r["origin_arn"], r["session_arn"])
-        ]
-        total = len(resolved)
-        resolved = resolved[:limit] if limit is not None else resolved
-    return total, [session_view(r) for r in resolved]
-
-
 def active_sessions(
-    con: duckdb.DuckDBPyConnection,
+    sessions: SessionReader,
     at: datetime,
-    flt: SessionFilter = SessionFilter(),
+    flt: SessionFilter = ANY_SESSION,
     *,
     limit: int | None = 200,
 ) -> ActiveSessions:
-    """Sessions whose `[started_at, ends_at)` holds `at`, newest first."""
-    t = naive(at)
-    where, params = flt.base_sql()
-    where = ["started_at <= ?", "base_ends_at > ?", *where]
-    total, sessions = _resolved_sessions(
-        con,
-        where,
-        [t, t, *params],
-        "ends_at > ?",
-        [t],
-        flt.principal,
-        order="started_at DESC, session_id",
-        limit=limit,
-    )
-    return ActiveSessions(at=to_utc(at), total=total, sessions=sessions)
+    """Sessions whose `[started_at, ends_at)` holds `at`, newest first (a page of the total)."""
+    page = sessions.page(Selection(filter=flt, at=to_utc(at), order="newest"), limit=limit)
+    return ActiveSessions(at=to_utc(at), total=page.total, sessions=page.sessions)
 
 
 def replay_events(
-    con: duckdb.DuckDBPyConnection,
+    sessions: SessionReader,
     start: datetime,
     end: datetime,
-    flt: SessionFilter = SessionFilter(),
+    flt: SessionFilter = ANY_SESSION,
 ) -> list[ReplayEvent]:
     """Every session start and end inside `[start, end)`, in time order."""
     _check_window(start, end)
-    s, e = naive(start), naive(end)
-    where, params = flt.base_sql()
-    # A session matters if it starts or ends in the window; revocations only shorten it,
-    # so its end before revocations bounds the scan and the state gives the exact end.
-    where = ["started_at < ?", "base_ends_at >= ?", *where]
-    _, sessions = _resolved_sessions(
-        con,
-        where,
-        [e, s, *params],
-        "(started_at >= ? AND started_at < ?) OR (ends_at >= ? AND ends_at < ?)",
-        [s, e, s, e],
-        flt.principal,
-        order="started_at, session_id",
-        limit=None,
-    )
+    changing = Selection(filter=flt, changing=(to_utc(start), to_utc(end)))
     kinds: dict[str, Any] = {"exited": "exit", "expired": "expiry", "revoked": "revocation"}
     out: list[ReplayEvent] = []
-    for v in sessions:
+    for v in sessions.stream(changing):
         common = {
             "session_id": v.session_id,
             "role_arn": v.role_arn,
@@ -276,10 +189,10 @@ def replay_events(
 
 
 def timeline(
-    con: duckdb.DuckDBPyConnection,
+    sessions: SessionReader,
     start: datetime,
     end: datetime,
-    flt: SessionFilter = SessionFilter(),
+    flt: SessionFilter = ANY_SESSION,
     *,
     lane: LaneKind = "principal",
     max_bars: int = MAX_TIMELINE_BARS,
@@ -287,31 +200,26 @@ def timeline(
 ) -> Timeline:
     """The sessions overlapping a window, as bars (few) or counts per bucket (many).
 
-    The principal filter here matches the caller or the session ARN, not the origin: a
-    window can hold far more sessions than a moment, and resolving every chain of it would
-    cost more than the picture is worth.
+    The principal filter matches the caller, the session ARN or the stored origin (in a
+    directory store, not an origin completed across partition files: see
+    `pipeline.sessions`).
     """
     _check_window(start, end)
+    con = sessions.con
     s, e = naive(start), naive(end)
-    where, params = flt.base_sql()
-    where = ["started_at < ?", "base_ends_at > ?", *where]
-    params = [e, s, *params]
-    picked, picked_params = "ends_at > ?", list[Any]([s])
-    if flt.principal:
-        picked += " AND (caller_arn = ? OR session_arn = ?)"
-        picked_params += [flt.principal, flt.principal]
+    head, params = state_sql(
+        Selection(filter=flt, overlapping=(to_utc(start), to_utc(end))),
+        "session_id, caller_arn, role_arn, via, started_at, ends_at, end_reason",
+        spans_files=sessions.spans_files,
+    )
     lane_col = (
         "coalesce(caller_arn, 'unknown principal')"
         if lane == "principal"
         else "coalesce(role_arn, '(no role)')"
     )
-    head = (
-        _STATE.format(where=" AND ".join(where))
-        + f", picked AS (SELECT * FROM state WHERE {picked})"
-    )
     total = 0
     if max_bars > 0:
-        row = con.execute(head + " SELECT count(*) FROM picked", [*params, *picked_params])
+        row = con.execute(head + " SELECT count(*) FROM picked", params)
         total = int((row.fetchone() or (0,))[0])
     revocations = [
         (to_utc(r[0]), str(r[1]))
@@ -329,7 +237,7 @@ def timeline(
                 head + f" SELECT session_id, {lane_col} AS lane, role_arn, "
                 "caller_arn AS principal_arn, via, started_at, ends_at, end_reason FROM picked "
                 "ORDER BY lane, started_at, session_id",
-                [*params, *picked_params],
+                params,
             )
         )
         bars = [
@@ -347,7 +255,7 @@ def timeline(
             bucket_seconds=width,
             revocations=revocations,
         )
-    total, buckets_ = _buckets(con, head, [*params, *picked_params], s, e, width)
+    total, buckets_ = _buckets(con, head, params, s, e, width)
     return Timeline(
         start=to_utc(start),
         end=to_utc(end),
@@ -406,23 +314,6 @@ def facets(con: duckdb.DuckDBPyConnection) -> Facets:
         ]
 
     return Facets(accounts=distinct("account_id"), roles=distinct("role_arn"), vias=distinct("via"))
-
-
-def sessions_of(
-    con: duckdb.DuckDBPyConnection, flt: SessionFilter, *, limit: int = 200
-) -> tuple[int, list[SessionView]]:
-    """Every session matching `flt` over the whole history, newest first."""
-    where, params = flt.base_sql()
-    return _resolved_sessions(
-        con,
-        where,
-        params,
-        "TRUE",
-        [],
-        flt.principal,
-        order="started_at DESC, session_id",
-        limit=limit,
-    )
 
 
 def data_version(con: duckdb.DuckDBPyConnection) -> int:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import PlainSerializer
 
 from pipeline.errors import InputError
 
@@ -24,6 +27,19 @@ def parse_time(text: str) -> datetime:
         raise InputError(f"time {text!r} is out of range once converted to UTC") from None
 
 
+EARLIEST = datetime(2006, 1, 1, tzinfo=UTC)  # before AWS IAM existed: nothing real is older
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def utc_in_range(value: datetime) -> datetime:
+    """`value` as aware UTC (naive taken as UTC, the only zone CloudTrail writes), or a
+    ValueError when it is outside the years rolecall accepts in an event."""
+    value = to_utc(value)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"time {value.isoformat()} is outside {EARLIEST.year}..{LATEST.year}")
+    return value
+
+
 def to_utc(value: datetime) -> datetime:
     """An aware UTC datetime from a stored (naive UTC) or aware one."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -41,3 +57,13 @@ def iso(value: datetime | None) -> str | None:
     value = to_utc(value)
     spec = "microseconds" if value.microsecond else "seconds"
     return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def iso_z(value: datetime) -> str:
+    """`iso` of a time that is always there."""
+    return str(iso(value))
+
+
+# A datetime field of a model that serializes (to Python and to JSON alike) as
+# `2026-01-05T12:00:00Z`: the one serializer every model's times go through.
+UtcIso = Annotated[datetime, PlainSerializer(iso_z, return_type=str)]

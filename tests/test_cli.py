@@ -150,3 +150,30 @@ def test_demo_no_serve_prints_the_summary(tmp_path: Path) -> None:
     assert "role/OrgAdmin had AdministratorAccess" in r.output
     assert re.search(r"Example chain: access key ASIA[A-Z2-7]{16} traced", r.output)
     assert (tmp_path / "d" / "rolecall.duckdb").exists()
+
+
+def test_who_held_json_streams_every_session_and_pages(simulated: tuple[str, str]) -> None:
+    """`--json` is the list of every active session, as one JSON document (#16); the
+    stream is the same text `json.dumps(..., indent=2)` of the whole list would be."""
+    from pipeline.queries import Queries
+    from pipeline.timeutil import parse_time
+
+    _log, db = simulated
+    at = "2026-01-05T12:00:00Z"
+    r = CliRunner().invoke(main, ["who-held", "--at", at, "--db", db, "--json"])
+    assert r.exit_code == 0, r.output
+    with Queries.open(db) as q:
+        every = [s.model_dump(mode="json") for s in q.who_held(at=parse_time(at))]
+    assert r.output == json.dumps(every, indent=2) + "\n"
+    paged = CliRunner().invoke(
+        main, ["who-held", "--at", at, "--db", db, "--json", "--limit", "5", "--offset", "3"]
+    )
+    assert paged.exit_code == 0, paged.output
+    assert json.loads(paged.output) == every[3:8]
+    table = CliRunner().invoke(main, ["who-held", "--at", at, "--db", db, "--limit", "2"])
+    assert table.exit_code == 0, table.output
+    assert f"{len(every)} sessions active" in table.output and "(showing 1-2)" in table.output
+    nobody = CliRunner().invoke(
+        main, ["who-held", "--at", "2020-01-01T00:00:00Z", "--db", db, "--json"]
+    )
+    assert nobody.output == "[]\n"

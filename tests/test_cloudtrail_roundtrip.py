@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline.events import Event
 from pipeline.queries import Queries
+from pipeline.sessions import Selection
 from pipeline.simulator import SimulationConfig, simulate
 from pipeline.simulator.cloudtrail import write_cloudtrail
 from tests.cloudtrail_helpers import import_and_materialize
@@ -23,7 +24,7 @@ CONFIG = SimulationConfig(start=datetime(2026, 1, 5, tzinfo=UTC), days=3, seed=1
 
 
 def _sessions(q: Queries) -> list[Any]:
-    return q._sessions("TRUE", [])
+    return q.sessions.all(Selection())
 
 
 def _actions(q: Queries) -> Counter[tuple[Any, ...]]:

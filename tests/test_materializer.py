@@ -228,3 +228,102 @@ def test_schema_3_store_is_migrated(tmp_path: Path) -> None:
         assert store.con.execute(ends).fetchall() == before
         assert store.con.execute("SELECT * FROM key_use ORDER BY 1").fetchall() == uses
     log.close()
+
+
+# -- chains resolved on write (#16) ----------------------------------------------------
+
+ALICE = "arn:aws:iam::111122223333:user/alice"
+
+
+def _chain_events() -> list[Event]:
+    """alice -> A (key KA) -> B (caller KA, key KB) -> C (caller KB, key KC)."""
+    return [
+        *b.session("ASIACHAINKEYAAAA", "A", 0, caller_arn=ALICE),
+        *b.session("ASIACHAINKEYBBBB", "B", 5, caller_key="ASIACHAINKEYAAAA"),
+        *b.session("ASIACHAINKEYCCCC", "C", 10, caller_key="ASIACHAINKEYBBBB"),
+    ]
+
+
+CHAIN_COLUMNS = (
+    "SELECT session_id, parent_session_id, ancestor_ids, depth, origin_arn, origin_type, "
+    "origin_resolved, origin_missing_key FROM sessions ORDER BY 1"
+)
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(order=st.permutations(range(6)), batch_size=st.sampled_from([1, 2, 6]))
+def test_chains_are_resolved_on_write_in_any_order(
+    tmp_path_factory: object, order: list[int], batch_size: int
+) -> None:
+    """A parent arriving after its child (or its key after both) completes the chain."""
+    import pytest
+
+    factory: pytest.TempPathFactory = tmp_path_factory  # type: ignore[assignment]
+    events = _chain_events()
+    path = factory.mktemp("chain")
+    log = FileLog(path / "log", partitions=1, fsync=False)
+    log.append([events[i] for i in order])
+    with Store(path / "db.duckdb") as store:
+        materialize(log, store, batch_size=batch_size)
+        rows = store.con.execute(CHAIN_COLUMNS).fetchall()
+    log.close()
+    a, bb, c = "ASIACHAINKEYAAAA", "ASIACHAINKEYBBBB", "ASIACHAINKEYCCCC"
+    assert rows == [
+        (a, None, [], 0, ALICE, None, True, None),
+        (bb, a, [a], 1, ALICE, None, True, None),
+        (c, bb, [a, bb], 2, ALICE, None, True, None),
+    ]
+
+
+def test_a_chain_missing_its_top_is_unresolved_until_it_arrives(tmp_path: Path) -> None:
+    events = _chain_events()
+    ends = (
+        "SELECT depth, origin_arn, origin_resolved, origin_missing_key FROM sessions "
+        "WHERE session_id = 'ASIACHAINKEYCCCC'"
+    )
+    log = FileLog(tmp_path / "log", partitions=1, fsync=False)
+    try:
+        log.append(events[2:])  # B and C: A's key is held by no stored session yet
+        with Store(tmp_path / "db.duckdb") as store:
+            materialize(log, store)
+            # the top-most known caller, unresolved beyond the key no session holds
+            assert store.con.execute(ends).fetchone() == (1, ALICE, False, "ASIACHAINKEYAAAA")
+            log.append(events[:2])
+            materialize(log, store)
+            assert store.con.execute(ends).fetchone() == (2, ALICE, True, None)
+    finally:
+        log.close()
+
+
+def test_schema_4_store_is_migrated(tmp_path: Path) -> None:
+    """A store written before chains were resolved on write gets them on open."""
+    log = FileLog(tmp_path / "log", fsync=False)
+    log.append([*SIM[:400], *_chain_events()])
+    db = tmp_path / "db.duckdb"
+    with Store(db) as store:
+        materialize(log, store)
+        before = store.con.execute(CHAIN_COLUMNS).fetchall()
+        owners = store.con.execute("SELECT * FROM key_owner ORDER BY 1").fetchall()
+        assert any(row[3] for row in before)
+        # back to schema 4's shape
+        store.con.execute("DROP TABLE key_owner")
+        for column in (
+            "parent_session_id",
+            "ancestor_ids",
+            "depth",
+            "origin_arn",
+            "origin_type",
+            "origin_resolved",
+            "origin_via",
+            "origin_session_name",
+            "origin_lifecycle_key",
+            "origin_missing_key",
+        ):
+            store.con.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
+        store.con.execute("UPDATE store_meta SET value = '4' WHERE key = 'schema_version'")
+    with Store(db) as store:
+        assert store.con.execute(CHAIN_COLUMNS).fetchall() == before
+        assert store.con.execute("SELECT * FROM key_owner ORDER BY 1").fetchall() == owners
+    log.close()

@@ -14,7 +14,7 @@ from dashboards.widgets import ending, grid, name, origin, session_link, started
 from pipeline.errors import RolecallError
 from pipeline.permissions import WhoCould
 from pipeline.queries import LongTermKeyTrace, Queries
-from pipeline.replay import SessionFilter
+from pipeline.sessions import SessionFilter
 from pipeline.timeutil import parse_time
 
 NOT_YET = "Available once the permissions query (who_could) is in the query API."

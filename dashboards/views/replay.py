@@ -26,7 +26,8 @@ from dashboards.widgets import (
     when,
 )
 from pipeline.queries import Queries
-from pipeline.replay import SessionFilter, Timeline
+from pipeline.replay import Timeline
+from pipeline.sessions import SessionFilter
 from pipeline.timeutil import iso, parse_time
 
 ROWS_SHOWN = 200

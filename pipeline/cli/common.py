@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -90,6 +90,20 @@ def emit_json(value: Any) -> None:
         return v
 
     click.echo(json.dumps(plain(value), indent=2, default=str))
+
+
+def emit_json_list(items: Iterable[Any]) -> None:
+    """Print a JSON list item by item as `items` yields them: the same text as
+    `emit_json(list(items))`, without holding every item first."""
+    first = True
+    for item in items:
+        plain: Any = item
+        if isinstance(item, BaseModel):
+            plain = item.model_dump(mode="json")
+        text = json.dumps(plain, indent=2, default=str).replace("\n", "\n  ")
+        click.echo(("[\n  " if first else ",\n  ") + text, nl=False)
+        first = False
+    click.echo("[]" if first else "\n]")
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -26,7 +26,7 @@ from pipeline.errors import InputError, RolecallError
 from pipeline.log import open_log
 from pipeline.materializer import materialize
 from pipeline.queries import Queries
-from pipeline.replay import SessionFilter
+from pipeline.sessions import SessionFilter
 from pipeline.store import Store
 from pipeline.timeutil import iso
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,22 +15,49 @@ import duckdb
 from pipeline.cli.common import db_option, emit_json, json_option, stdout
 from pipeline.cli.failures import describe
 from pipeline.errors import StoreError
-from pipeline.evidence import digest, ledgers, load_digest, store_meta, verify
+from pipeline.evidence import (
+    Verdict,
+    digest,
+    ledgers,
+    load_digest,
+    store_meta,
+    verify,
+    verify_facts,
+)
 from pipeline.evidence.chain import digest_document
 from pipeline.log import DEFAULT_LOG_URL, EventLog, open_log
 from pipeline.store import connect
+from pipeline.store.partitioned import partition_files
+from pipeline.store.reading import ReadOnlyStore, open_read_only
 
 
 @contextmanager
-def _reading(db_path: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The store opened read-only; a damaged file is one line, not a traceback."""
-    con = connect(db_path, read_only=True)
+def _reading(db_path: str) -> Iterator[ReadOnlyStore]:
+    """The store (a file or a directory store) opened read-only; a damaged file is one
+    line, not a traceback."""
+    store = open_read_only(db_path)
     try:
-        yield con
+        yield store
     except duckdb.Error as exc:
         raise StoreError(f"cannot read {db_path}: {describe(exc)}") from exc
     finally:
-        con.close()
+        store.close()
+
+
+def _facts_file_by_file(db_path: str, verdict: Verdict) -> Verdict:
+    """A directory store's facts, re-derived file by file: each partition file is derived
+    from its own events alone (chains and ends that cross files are completed when read,
+    not stored), so the union of the files is not what all the events derive."""
+    findings = list(verdict.findings)
+    for path in partition_files(Path(db_path)).values():
+        con = connect(path, read_only=True)
+        try:
+            findings += verify_facts(con)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot read {path}: {describe(exc)}") from exc
+        finally:
+            con.close()
+    return replace(verdict, deep=True, findings=findings)
 
 
 @contextmanager
@@ -90,8 +118,11 @@ def verify_command(
       rolecall verify --against heads-2026-01-07.json
     """
     against = load_digest(against_path) if against_path else None
-    with _reading(db_path) as con, _log_to_check(log_url) as event_log:
-        verdict = verify(con, deep=deep, against=against, log=event_log)
+    with _reading(db_path) as store, _log_to_check(log_url) as event_log:
+        by_file = deep and store.spans_files
+        verdict = verify(store.con, deep=deep and not by_file, against=against, log=event_log)
+    if by_file:
+        verdict = _facts_file_by_file(db_path, verdict)
     if as_json:
         emit_json(verdict.as_json())
     else:
@@ -117,7 +148,8 @@ def digest_command(db_path: str, as_json: bool) -> None:
       rolecall digest
       rolecall digest --json > heads-2026-01-07.json
     """
-    with _reading(db_path) as con:
+    with _reading(db_path) as store:
+        con = store.con
         heads = digest(con)
         document = digest_document(
             heads, datetime.now(UTC), ledgers=ledgers(con), store_meta=store_meta(con)

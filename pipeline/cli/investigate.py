@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from pipeline.cli.common import TIME, db_option, emit_json, json_option, stdout
+from pipeline.cli.common import TIME, db_option, emit_json, emit_json_list, json_option, stdout
 from pipeline.queries import ActionView, LongTermKeyTrace, Queries, SessionView
 from pipeline.timeutil import iso
 
@@ -74,6 +74,14 @@ def chain_tree(chain: list[SessionView]) -> Tree:
 @click.option(
     "--account", "account_id", help="Only this 12-digit account (an unknown one is an error)."
 )
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    help="At most this many sessions (in start order); the table says how many there are.",
+)
+@click.option(
+    "--offset", type=click.IntRange(min=0), default=0, help="Skip this many sessions first."
+)
 @db_option
 @json_option
 def who_held_command(
@@ -81,13 +89,17 @@ def who_held_command(
     role_arn: str | None,
     principal_arn: str | None,
     account_id: str | None,
+    limit: int | None,
+    offset: int,
     db_path: str,
     as_json: bool,
 ) -> None:
     """Who held which role at a moment, and on whose behalf.
 
     Ends that are not recorded are estimates, labelled with their basis ("ends_at_basis"
-    in JSON); a session is never shown ending before its last successful call.
+    in JSON); a session is never shown ending before its last successful call. `--json`
+    prints a list of every session active at the moment, in start order, streamed as it
+    is read; `--limit`/`--offset` page it.
 
     \b
     Examples:
@@ -95,15 +107,24 @@ def who_held_command(
       rolecall who-held --at 2026-01-06T14:10:00Z --role OrgAdmin
       rolecall who-held --at 2026-01-06T14:10:00Z --json \\
         --role arn:aws:iam::444455556666:role/OrgAdmin
+      rolecall who-held --at 2026-01-05T12:00:00Z --limit 50 --offset 100
     """
     with Queries.open(db_path) as q:
-        sessions = q.who_held(
+        held = q.held_at(
             at=at, role_arn=role_arn, principal_arn=principal_arn, account_id=account_id
         )
+        if as_json and limit is None and not offset:
+            emit_json_list(_who_held_json(s) for s in q.sessions.stream(held))
+            return
+        page = q.sessions.page(held, limit=limit, offset=offset)
     if as_json:
-        emit_json([_who_held_json(s) for s in sessions])
-    else:
-        stdout.print(sessions_table(sessions, f"{len(sessions)} sessions active at {iso(at)}"))
+        emit_json([_who_held_json(s) for s in page.sessions])
+        return
+    shown = len(page.sessions)
+    title = f"{page.total} sessions active at {iso(at)}"
+    if shown < page.total:
+        title += f" (showing {offset + 1 if shown else offset}-{offset + shown})"
+    stdout.print(sessions_table(page.sessions, title))
 
 
 def _who_held_json(s: SessionView) -> dict[str, object]:

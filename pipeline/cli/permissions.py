@@ -12,7 +12,7 @@ from rich.table import Table
 
 from pipeline.cli.common import TIME, db_option, emit_json, json_option, stdout
 from pipeline.cli.investigate import end_text, start_text
-from pipeline.permissions import PoliciesInForce, PolicyInForce, WhoCould, decide, permissions_at
+from pipeline.permissions import PoliciesInForce, PolicyInForce, WhoCould, decide
 from pipeline.permissions.session import summary as session_summary
 from pipeline.policy import Decision
 from pipeline.queries import Queries, SessionView
@@ -173,7 +173,7 @@ def permissions_command(
     with _queries(db_path) as q:
         view = q.session(session_id).session
         when = at or view.started_at
-        perms = permissions_at(q, session_id, when)
+        perms = q.permissions_at(session_id, when)
         summary = session_summary(perms)
         decision = decide(perms, action, resource) if action else None
     out: dict[str, Any] = {

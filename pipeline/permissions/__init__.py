@@ -4,22 +4,20 @@ history       the `policy_changes` facts as intervals of validity (parameterized
 in_force      the policies of a role or user at T, documents resolved
 catalogue     built-in documents of well-known AWS managed policies
 session       a session's request context and policies at T, and the decision
-questions     can / who_could / permissions_summary over the query API
+questions     who_could over the session read model
 iam_import    `aws iam get-account-authorization-details` output as PolicyChanged events
 """
 
 from pipeline.permissions.errors import IamImportError
 from pipeline.permissions.history import PolicyInterval, intervals, intervals_at
 from pipeline.permissions.in_force import PoliciesInForce, PolicyInForce, policies_in_force
-from pipeline.permissions.questions import (
-    SCOPE_NOTE,
-    WhoCould,
-    can,
-    permissions_at,
-    permissions_summary,
-    who_could,
+from pipeline.permissions.questions import SCOPE_NOTE, WhoCould, who_could
+from pipeline.permissions.session import (
+    SessionPermissions,
+    decide,
+    session_permissions,
+    summary,
 )
-from pipeline.permissions.session import SessionPermissions, decide, session_permissions
 
 __all__ = [
     "SCOPE_NOTE",
@@ -29,13 +27,11 @@ __all__ = [
     "PolicyInterval",
     "SessionPermissions",
     "WhoCould",
-    "can",
     "decide",
     "intervals",
     "intervals_at",
-    "permissions_at",
-    "permissions_summary",
     "policies_in_force",
     "session_permissions",
+    "summary",
     "who_could",
 ]

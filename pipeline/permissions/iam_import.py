@@ -48,9 +48,6 @@ class IamSnapshot:
     covers: set[str] = field(default_factory=set)  # target types whose section was present
     targets: Counter[str] = field(default_factory=Counter)
 
-    def changes(self) -> Counter[str]:
-        return Counter(e.change_type.value for e in self.events)
-
 
 def read_snapshot(path: str | Path) -> Mapping[str, Any]:
     """Load a file as JSON, with one clean error for a missing or malformed file."""

@@ -1,30 +1,27 @@
-"""The questions in time: can this session do A on R at T, who could, and a summary.
+"""Who could do A on R at T: every session active then, evaluated against one snapshot.
 
-Each takes the query API (`Queries`) so that it reads sessions exactly as every other
-reader does; `Queries` exposes them as thin methods.
+It reads sessions from the session read model (`SessionReader`), as every other reader
+does; `Queries.who_could` (and `can`, `permissions_summary` over `session.py`) expose
+the questions as thin methods.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+
+import duckdb
 
 from pipeline.permissions.in_force import HistoryAt
 from pipeline.permissions.session import (
-    SessionPermissions,
     check_request,
     decide,
     evaluate_principal,
     session_permissions,
-    summary,
 )
 from pipeline.policy import Decision, session_context
-from pipeline.queries import SessionView
+from pipeline.sessions import Selection, SessionReader, SessionView
 from pipeline.timeutil import naive, to_utc
-
-if TYPE_CHECKING:
-    from pipeline.queries import Queries
 
 SCOPE_NOTE = (
     "only principals with recorded policies are considered: sessions active at the moment "
@@ -47,24 +44,8 @@ class WhoCould:
     note: str = SCOPE_NOTE
 
 
-def permissions_at(queries: Queries, session_id: str, at: datetime) -> SessionPermissions:
-    """A session's policies and request context at `at`."""
-    view = queries.session(session_id).session
-    return session_permissions(queries.con, view, to_utc(at))
-
-
-def can(queries: Queries, session_id: str, action: str, resource: str, at: datetime) -> Decision:
-    """Could this session do `action` on `resource` at `at`? With the deciding statement."""
-    return decide(permissions_at(queries, session_id, at), action, resource)
-
-
-def permissions_summary(queries: Queries, session_id: str, at: datetime) -> str:
-    """`AdministratorAccess`, `PowerUserAccess ∩ session policy`, `unknown: no policy history`."""
-    return summary(permissions_at(queries, session_id, at))
-
-
 def who_could(
-    queries: Queries,
+    sessions: SessionReader,
     action: str,
     resource: str,
     at: datetime,
@@ -76,15 +57,16 @@ def who_could(
     with `show_denied`, the others with their reasons), plus the IAM users that could."""
     check_request(action, resource)
     t = to_utc(at)
-    active = queries.who_held(at=t)
-    issued = _issue_times(queries, [s.session_id for s in active], t)
-    snapshot = HistoryAt(queries.con, t)
+    con = sessions.con
+    active = sessions.all(Selection(at=t))
+    issued = _issue_times(con, [s.session_id for s in active], t)
+    snapshot = HistoryAt(con, t)
     allowed: list[tuple[SessionView, Decision]] = []
     denied: list[tuple[SessionView, Decision]] = []
     for s in active:
         issued_at = issued.get(s.session_id, s.started_at)
-        perms = session_permissions(queries.con, s, t, issued_at=issued_at, history_at=snapshot)
-        decision = decide(perms, action, resource)
+        perms = session_permissions(con, s, t, issued_at=issued_at, history_at=snapshot)
+        decision = decide(perms, action, resource, checked=True)
         if decision.allowed:
             if limit is None or len(allowed) < limit:
                 allowed.append((s, decision))
@@ -106,10 +88,12 @@ def _user_decision(snapshot: HistoryAt, user_arn: str, action: str, resource: st
     return evaluate_principal(user_arn, in_force, (), context, action=action, resource=resource)
 
 
-def _issue_times(queries: Queries, session_ids: list[str], at: datetime) -> dict[str, datetime]:
+def _issue_times(
+    con: duckdb.DuckDBPyConnection, session_ids: list[str], at: datetime
+) -> dict[str, datetime]:
     if not session_ids:
         return {}
-    rows = queries.con.execute(
+    rows = con.execute(
         "SELECT session_id, max(issued_at) FROM credentials "
         "WHERE session_id IN (SELECT unnest(?::VARCHAR[])) AND issued_at <= ? GROUP BY 1",
         [session_ids, naive(at)],

@@ -34,7 +34,7 @@ from pipeline.policy import (
     load_policy,
     session_context,
 )
-from pipeline.queries import SessionView
+from pipeline.sessions import SessionView
 from pipeline.timeutil import iso, naive, to_utc
 
 INLINE_SESSION_POLICY = "session policy"
@@ -141,9 +141,15 @@ def check_request(action: str, resource: str) -> None:
     evaluate(action=action, resource=resource, identity_policies=[])
 
 
-def decide(perms: SessionPermissions, action: str, resource: str) -> Decision:
-    """May this session do `action` on `resource` at `perms.at`? With the reason."""
-    check_request(action, resource)
+def decide(
+    perms: SessionPermissions, action: str, resource: str, *, checked: bool = False
+) -> Decision:
+    """May this session do `action` on `resource` at `perms.at`? With the reason.
+
+    `checked`: the request was validated already (who-could asks once for every session).
+    """
+    if not checked:
+        check_request(action, resource)
     s, at = perms.session, perms.at
     if at < s.started_at:
         return Decision(

@@ -20,6 +20,7 @@ Rules (IAM User Guide, "Policy variables"):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeAlias
@@ -104,6 +105,7 @@ def render(text: str, context: RequestContext, *, variables: bool) -> Pattern | 
     return _merge(pieces)
 
 
+@lru_cache(maxsize=8192)
 def wildcard_pattern(text: str) -> Pattern:
     """``text`` with its ``*`` and ``?`` as wildcards and no variables (for Action values)."""
     return _merge(_split_wildcards(text))
@@ -121,7 +123,8 @@ def _lookup(variable: _Variable, context: RequestContext) -> str | None:
     return variable.default
 
 
-def _split_wildcards(text: str) -> list[Piece]:
+@lru_cache(maxsize=8192)  # the same few patterns, evaluated for every session
+def _split_wildcards(text: str) -> tuple[Piece, ...]:
     pieces: list[Piece] = []
     literal: list[str] = []
     for char in text:
@@ -134,10 +137,10 @@ def _split_wildcards(text: str) -> list[Piece]:
             literal.append(char)
     if literal:
         pieces.append(Piece("".join(literal)))
-    return pieces
+    return tuple(pieces)
 
 
-def _merge(pieces: list[Piece]) -> Pattern:
+def _merge(pieces: Sequence[Piece]) -> Pattern:
     merged: list[Piece] = []
     for piece in pieces:
         if merged and not piece.wildcard and not merged[-1].wildcard:

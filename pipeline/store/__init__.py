@@ -10,9 +10,12 @@ import duckdb
 from pipeline.errors import InputError, StoreError, StoreLockedError
 from pipeline.store.batch import Accepted, ApplyResult, Batch, Rejected
 from pipeline.store.schema import (
+    CHAIN_TOUCHED,
     DDL,
+    REFRESH_ENDS,
     REFRESH_INTERVALS,
     REFRESH_USE,
+    RESOLVE_CHAINS,
     SCHEMA_VERSION,
     STATE_TABLES,
     id_hash,
@@ -97,6 +100,8 @@ class Store:
             self._migrate_v1()
         if version < 4:
             self._migrate_v3()
+        if version < 5:
+            self._migrate_v4()
         self.con.execute(
             "INSERT INTO store_meta VALUES ('schema_version', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -149,6 +154,44 @@ class Store:
         self.con.execute(REFRESH_INTERVALS)
         self.con.execute("DROP TABLE b_touched")
         self.con.execute("DROP TABLE b_use_touched")
+
+    def _migrate_v4(self) -> None:
+        """Schema 4 -> 5: each key's owner, and every session's chain resolved on write."""
+        for column, kind in (
+            ("parent_session_id", "VARCHAR"),
+            ("ancestor_ids", "VARCHAR[]"),
+            ("depth", "INTEGER"),
+            ("origin_arn", "VARCHAR"),
+            ("origin_type", "VARCHAR"),
+            ("origin_resolved", "BOOLEAN"),
+            ("origin_via", "VARCHAR"),
+            ("origin_session_name", "VARCHAR"),
+            ("origin_lifecycle_key", "VARCHAR"),
+            ("origin_missing_key", "VARCHAR"),
+            ("revoked_at", "TIMESTAMP"),
+            ("ends_at", "TIMESTAMP"),
+            ("end_reason", "VARCHAR"),
+        ):
+            self.con.execute(f"ALTER TABLE sessions ADD COLUMN IF NOT EXISTS {column} {kind}")
+        self.derive_chains_and_ends()
+
+    def derive_chains_and_ends(self) -> None:
+        """Every session's chain, origin and end, from the stored facts (a migration, or
+        a store whose sessions were written by other means, like a benchmark's)."""
+        self.con.execute(
+            "INSERT INTO key_owner SELECT access_key_id, min(session_id) FROM credentials "
+            "GROUP BY access_key_id ON CONFLICT DO NOTHING"
+        )
+        for table, sql in (
+            ("b_chain_seed", "SELECT session_id FROM sessions"),
+            ("b_chain_touched", CHAIN_TOUCHED),
+            ("b_ends_touched", "SELECT session_id FROM sessions"),
+        ):
+            self.con.execute(f"CREATE TEMP TABLE {table} AS {sql}")
+        self.con.execute(RESOLVE_CHAINS)
+        self.con.execute(REFRESH_ENDS)
+        for table in ("b_chain_seed", "b_chain_touched", "b_ends_touched"):
+            self.con.execute(f"DROP TABLE {table}")
 
     def close(self) -> None:
         self.con.close()

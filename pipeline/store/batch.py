@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.events import Event
 
-if TYPE_CHECKING:
-    from pipeline.store.columns import BatchTables
+# The column of a batch table holding each row's item position in `Batch.accepted`.
+POSITION = "_pos"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,25 @@ class Rejected:
     end_offset: int
     reason: str
     body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class BatchTables:
+    """The log rows (`events`) and the fact rows (by table) of a batch's accepted items."""
+
+    events: pa.Table
+    facts: dict[str, pa.Table]
+
+    def keep(self, positions: Sequence[int]) -> BatchTables:
+        """Only the rows of the items at `positions` (in `Batch.accepted`)."""
+        wanted = pa.array(positions, pa.int64())
+        return BatchTables(
+            _keep(self.events, wanted), {t: _keep(v, wanted) for t, v in self.facts.items()}
+        )
+
+
+def _keep(table: pa.Table, wanted: pa.Array) -> pa.Table:
+    return table.filter(pc.is_in(table[POSITION], value_set=wanted))
 
 
 @dataclass

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from pipeline.store.batch import Accepted, Batch
+from pipeline.store.batch import POSITION, Accepted, Batch, BatchTables
 from pipeline.store.rows import FACT_TABLE, fact_row, record_of
 
-POSITION = "_pos"
 # The events table's columns known before storing (the chain hash depends on the store).
 EVENT_COLUMNS = (
     "partition",
@@ -29,25 +26,6 @@ EVENT_COLUMNS = (
     "account_id",
     "body",
 )
-
-
-@dataclass(frozen=True)
-class BatchTables:
-    """The log rows (`events`) and the fact rows (by table) of a batch's accepted items."""
-
-    events: pa.Table
-    facts: dict[str, pa.Table]
-
-    def keep(self, positions: Sequence[int]) -> BatchTables:
-        """Only the rows of the items at `positions` (in `Batch.accepted`)."""
-        wanted = pa.array(positions, pa.int64())
-        return BatchTables(
-            _keep(self.events, wanted), {t: _keep(v, wanted) for t, v in self.facts.items()}
-        )
-
-
-def _keep(table: pa.Table, wanted: pa.Array) -> pa.Table:
-    return table.filter(pc.is_in(table[POSITION], value_set=wanted))
 
 
 def prepare(batch: Batch) -> Batch:

@@ -7,9 +7,16 @@ hash chain. A materializer opens the files of the partitions it is assigned and 
 them when they are revoked; the next owner waits for the lock until they are released.
 
 Every event of a session carries the session's key, so a session never spans two
-files; what does span them (chains, origins, revocations) is resolved at read time.
+files; what does span them is completed at read time, in batches, never level by level:
+- a chain: each file's writer resolves chains inside its file; a session whose caller's
+  key is held in another file is stored with `origin_missing_key`, and the read model
+  (`pipeline.sessions`) carries such rows on with one lookup of every missing key per
+  file boundary crossed (a principal filter then also matches the completed origins);
+- a revocation: it is keyed by its role, so it may sit in another file than the role's
+  sessions; a directory store's reads derive ends from every file's revocations;
+- `verify --deep` re-derives each file from its own events.
 Readers attach every file read-only and see views named like the tables
-(`open_directory`), so every query runs unchanged.
+(`open_directory`, through `pipeline.store.reading`), so every query runs unchanged.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from pipeline.events import (
     RoleExited,
     SessionsRevoked,
 )
+from pipeline.timeutil import naive
 
 FACT_TABLE: dict[type[Event], str] = {
     RoleAssumed: "role_assumptions",
@@ -30,9 +31,7 @@ FACT_TABLE: dict[type[Event], str] = {
 
 
 def naive_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(tzinfo=None)
+    return None if value is None else naive(value)
 
 
 def fact_row(event_type: str, record: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,15 +3,19 @@
 Facts are append-only and keyed by the event they came from. `sessions` is the one
 derived table; every column of it is a commutative merge of facts (the best assumption
 by preference, the earliest exit, the latest expiry, the union of keys), so the state
-after a set of events does not depend on their order or repetition. Chains, origins and
-revocations span partitions and are resolved by the query layer at read time.
+after a set of events does not depend on their order or repetition. Each session's chain
+(its parent, ancestors, depth and origin) is resolved when it is written and redone for
+every session below one a batch touched, so a late parent completes its descendants
+(`RESOLVE_CHAINS`); its end, revocations included, is redone for the sessions a batch
+touched and every session of a role a batch revoked (`REFRESH_ENDS`). A directory store
+completes what crosses its files when read (`pipeline.sessions`).
 
 Times are TIMESTAMP columns holding UTC (the connection's zone is pinned to UTC).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DDL = """
 CREATE TABLE IF NOT EXISTS store_meta (
@@ -185,7 +189,26 @@ CREATE TABLE IF NOT EXISTS sessions (
     started_at TIMESTAMP,
     expiry_at TIMESTAMP,
     expiry_basis VARCHAR,
-    base_ends_at TIMESTAMP
+    base_ends_at TIMESTAMP,
+    -- The chain, resolved on write (schema 5): the session holding the caller's key, the
+    -- sessions from the top-most known one down to that parent, and the origin: the
+    -- caller of the top-most session, with what the top-most session was (for its label)
+    -- and the temporary key no stored session holds when the chain stops short of it.
+    parent_session_id VARCHAR,
+    ancestor_ids VARCHAR[],
+    depth INTEGER,
+    origin_arn VARCHAR,
+    origin_type VARCHAR,
+    origin_resolved BOOLEAN,
+    origin_via VARCHAR,
+    origin_session_name VARCHAR,
+    origin_lifecycle_key VARCHAR,
+    origin_missing_key VARCHAR,
+    -- The end, stored (schema 5): the earliest revocation covering the session, then the
+    -- earliest of expiry, exit and revocation, never before the last successful use.
+    revoked_at TIMESTAMP,
+    ends_at TIMESTAMP,
+    end_reason VARCHAR
 );
 -- One row per access key: its first and last successful call. Kept apart from `sessions`
 -- because calls may arrive before the events that tie their key to a session.
@@ -193,6 +216,12 @@ CREATE TABLE IF NOT EXISTS key_use (
     access_key_id VARCHAR PRIMARY KEY,
     first_allowed_at TIMESTAMP NOT NULL,
     last_allowed_at TIMESTAMP NOT NULL
+);
+-- The session each access key belongs to (the least session id when several claim it),
+-- kept on write so that chains are resolved by equality joins.
+CREATE TABLE IF NOT EXISTS key_owner (
+    access_key_id VARCHAR PRIMARY KEY,
+    session_id VARCHAR NOT NULL
 );
 CREATE INDEX IF NOT EXISTS credentials_by_key ON credentials (access_key_id);
 """
@@ -286,6 +315,103 @@ FROM (
     GROUP BY k.session_id
 ) AS u
 WHERE sessions.session_id = u.session_id
+"""
+
+# The end of each session in `b_ends_touched`: the earliest "revoke active sessions" of
+# its role that covers it (issued before the cut-off, revoked after it began), then the
+# earliest of expiry, exit and revocation, never before the last successful use (a key
+# used at T was held at T), and why.
+REFRESH_ENDS = """
+UPDATE sessions SET
+    revoked_at = r.revoked_at,
+    ends_at = greatest(least(expiry_at, exited_at, console_exited_at, r.revoked_at),
+                       last_used_at + INTERVAL 1 SECOND),
+    end_reason = CASE
+        WHEN r.revoked_at IS NOT NULL
+         AND r.revoked_at <= least(expiry_at, exited_at, console_exited_at) THEN 'revoked'
+        WHEN least(exited_at, console_exited_at) <= expiry_at THEN 'exited'
+        ELSE 'expired' END
+FROM (
+    SELECT s.session_id, min(v.event_time) AS revoked_at
+    FROM sessions s
+    LEFT JOIN revocations v
+      ON v.role_arn = s.role_arn
+     AND coalesce(s.latest_issued_at, s.started_at) < v.issued_before
+     AND v.event_time > s.started_at
+    WHERE s.session_id IN (SELECT session_id FROM b_ends_touched)
+    GROUP BY s.session_id
+) AS r
+WHERE sessions.session_id = r.session_id
+"""
+
+MAX_CHAIN_DEPTH = 16  # role chaining is short in practice; bad data may loop
+
+# A batch's keys and their sessions (merged into `key_owner` commutatively).
+MERGE_KEY_OWNER = """
+INSERT INTO key_owner
+SELECT access_key_id, min(session_id) FROM b_credentials GROUP BY access_key_id
+ON CONFLICT (access_key_id) DO UPDATE SET
+    session_id = least(key_owner.session_id, excluded.session_id)
+"""
+
+# The sessions whose chain a batch may have changed: those it touched, and every session
+# below them (a parent arriving late completes its children, grandchildren ...).
+CHAIN_TOUCHED = f"""
+WITH RECURSIVE below(session_id, level) AS (
+    SELECT DISTINCT session_id, 0 FROM b_chain_seed
+    UNION ALL
+    SELECT s.session_id, b.level + 1
+    FROM below b
+    JOIN key_owner k ON k.session_id = b.session_id
+    JOIN sessions s ON s.caller_access_key_id = k.access_key_id
+    WHERE b.level < {MAX_CHAIN_DEPTH} AND s.session_id <> b.session_id
+)
+SELECT DISTINCT session_id FROM below
+"""
+
+# Each touched session's chain, walked up through `key_owner` in one recursive query: the
+# origin is the caller of the top-most session found. A loop in bad data stops the walk
+# where it closes; a temporary key no stored session holds leaves the origin unresolved.
+RESOLVE_CHAINS = f"""
+UPDATE sessions SET
+    parent_session_id = r.parent_session_id,
+    ancestor_ids = r.ancestor_ids,
+    depth = r.depth,
+    origin_arn = r.origin_arn,
+    origin_type = r.origin_type,
+    origin_resolved = r.origin_arn IS NOT NULL AND r.missing_key IS NULL,
+    origin_via = r.origin_via,
+    origin_session_name = r.origin_session_name,
+    origin_lifecycle_key = r.origin_lifecycle_key,
+    origin_missing_key = r.missing_key
+FROM (
+    WITH RECURSIVE up(session_id, key, arn, kind, via, name, lifecycle, depth, path) AS (
+        SELECT s.session_id, s.caller_access_key_id, s.caller_arn, s.caller_type, s.via,
+               s.session_name, s.lifecycle_key, 0, [s.session_id]
+        FROM sessions s WHERE s.session_id IN (SELECT session_id FROM b_chain_touched)
+        UNION ALL
+        SELECT u.session_id, p.caller_access_key_id, p.caller_arn, p.caller_type, p.via,
+               p.session_name, p.lifecycle_key, u.depth + 1, list_append(u.path, p.session_id)
+        FROM up u
+        JOIN key_owner k ON k.access_key_id = u.key
+        JOIN sessions p ON p.session_id = k.session_id
+        WHERE u.depth < {MAX_CHAIN_DEPTH} AND NOT list_contains(u.path, p.session_id)
+    ), top AS (
+        SELECT session_id, arg_max(up, depth) AS t FROM up GROUP BY session_id
+    )
+    SELECT session_id,
+           t.path[2] AS parent_session_id,
+           list_reverse(t.path[2:]) AS ancestor_ids,
+           t.depth AS depth,
+           t.arn AS origin_arn,
+           t.kind AS origin_type,
+           t.via AS origin_via,
+           t.name AS origin_session_name,
+           t.lifecycle AS origin_lifecycle_key,
+           CASE WHEN t.key LIKE 'ASIA%' THEN t.key END AS missing_key
+    FROM top
+) AS r
+WHERE sessions.session_id = r.session_id
 """
 
 # Columns of `sessions` taken whole from the preferred RoleAssumed of the session.

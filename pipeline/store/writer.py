@@ -2,7 +2,8 @@
 
 The only writer of the store. Idempotent on `event_id`: an event already stored is
 skipped (and, when its bytes differ, reported as a conflict: the first one wins).
-Every stored event extends its partition's SHA-256 hash chain.
+Every stored event extends its partition's SHA-256 hash chain. Chains and origins are
+resolved here too (`schema.RESOLVE_CHAINS`), so that readers never walk them.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ from collections import defaultdict
 import duckdb
 import pyarrow as pa
 
-from pipeline.store.batch import Accepted, ApplyResult, Batch
-from pipeline.store.columns import POSITION, batch_tables
+from pipeline.store.batch import POSITION, Accepted, ApplyResult, Batch
+from pipeline.store.columns import batch_tables
 from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION
 from pipeline.store.schema import (
     ASSUMPTION_COLUMNS,
+    CHAIN_TOUCHED,
+    MERGE_KEY_OWNER,
     MERGE_KEY_USE,
+    REFRESH_ENDS,
     REFRESH_INTERVALS,
     REFRESH_USE,
+    RESOLVE_CHAINS,
     USE_TOUCHED,
     id_hash,
 )
@@ -133,6 +138,12 @@ SELECT session_id, lifecycle_key FROM b_role_assumptions
 UNION ALL SELECT session_id, NULL FROM b_credentials
 UNION ALL SELECT session_id, lifecycle_key FROM b_exits
 UNION ALL SELECT session_id, NULL FROM b_use_touched
+"""
+# The sessions whose own chain facts a batch may have changed (caller, keys, or new rows).
+CHAIN_SEED = """
+SELECT session_id FROM b_role_assumptions
+UNION SELECT session_id FROM b_credentials
+UNION SELECT session_id FROM b_exits WHERE session_id IS NOT NULL
 """
 BATCH_LIFECYCLE_KEYS = """
 SELECT DISTINCT lifecycle_key FROM (
@@ -324,9 +335,30 @@ class StoreWriter:
                 self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM b_{table}")
             elif table in _EMPTY_MERGE_INPUTS:  # the merge reads all three
                 self._register_table(f"b_{table}", self._query_table(_EMPTY_MERGE_INPUTS[table]))
-        if not any(t in facts for t in (*_EMPTY_MERGE_INPUTS, "actions")):
-            return
+        merged = any(t in facts for t in (*_EMPTY_MERGE_INPUTS, "actions"))
+        if merged:
+            self._merge_sessions()
+        revoked = "b_revocations" in self._registered
+        if merged or revoked:
+            # Ends are stored: redone for the sessions the batch touched and, after a
+            # revocation, for every session of its role.
+            where = [
+                *(["session_id IN (SELECT session_id FROM b_touched)"] if merged else []),
+                *(["lifecycle_key IN (SELECT lifecycle_key FROM b_touched)"] if merged else []),
+                *(["role_arn IN (SELECT role_arn FROM b_revocations)"] if revoked else []),
+            ]
+            self._register_table(
+                "b_ends_touched",
+                self._query_table(f"SELECT session_id FROM sessions WHERE {' OR '.join(where)}"),
+            )
+            self.con.execute(REFRESH_ENDS)
+
+    def _merge_sessions(self) -> None:
         self.con.execute(MERGE_SESSIONS)
+        self.con.execute(MERGE_KEY_OWNER)
+        self._register_table("b_chain_seed", self._query_table(CHAIN_SEED))
+        self._register_table("b_chain_touched", self._query_table(CHAIN_TOUCHED))
+        self.con.execute(RESOLVE_CHAINS)
         keys = self._query_table(BATCH_LIFECYCLE_KEYS)
         if keys.num_rows:
             self._register_table("b_lifecycle_keys", keys)
