@@ -82,7 +82,7 @@ def _expiry_phrase(f: EndFacts) -> str:
     if f.expiry_basis == "requested" and f.requested_duration_seconds is not None:
         return f"requested duration of {f.requested_duration_seconds} s from its start"
     length, kind = _DEFAULTS.get(f.expiry_basis, ("1 h", "AssumeRole"))
-    return f"default of {length} for {kind}, from its start (no expiry recorded)"
+    return f"default of {length} for {kind} from its start; no expiry recorded"
 
 
 def start_basis(

@@ -28,7 +28,8 @@ class ActionView(BaseModel):
     error_code: str | None
     source_ip: str | None
     # Where the call falls in its session's lifetime: "within", or "after exit", "after
-    # revocation", "after expiry", "before start" (set by `Queries.actions`).
+    # revocation", "after expiry", "before start" (set by `Queries.actions`); "no session
+    # (long-term key)" for a long-term key's own calls.
     lifetime: str = "within"
 
 

@@ -252,7 +252,11 @@ class Queries:
             principal_arn=principal,
             principal_label=principal or "unknown: its calls name no principal",
             sessions=sessions,
-            actions=[action_view(r) for r in rows],
+            # a long-term key's calls are the user's own: no session lifetime to fall in
+            actions=[
+                action_view(r).model_copy(update={"lifetime": "no session (long-term key)"})
+                for r in rows
+            ],
             actions_total=total,
         )
 

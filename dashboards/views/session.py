@@ -153,7 +153,10 @@ def _actions(detail: SessionDetail) -> html.Table | html.P:
             html.Span(", ".join(a.resources) or "none recorded", className="mono"),
             html.Span(a.outcome.lower(), className=a.outcome.lower()),
             a.error_code or "",
-            html.Span(a.lifetime, className="outside" if a.lifetime != "within" else ""),
+            html.Span(
+                a.lifetime,
+                className="outside" if a.lifetime.startswith(("after", "before")) else "",
+            ),
         ]
         for a in detail.actions
     ]

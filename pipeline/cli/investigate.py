@@ -160,7 +160,7 @@ def session_command(session_id: str, db_path: str, as_json: bool) -> None:
 
 
 def actions_table(actions: list[ActionView], title: str | None = None) -> Table:
-    outside = sum(a.lifetime != "within" for a in actions)
+    outside = sum(a.lifetime.startswith(("after", "before")) for a in actions)
     note = f", {outside} outside the session's lifetime" if outside else ""
     table = Table(title=title or f"{len(actions)} actions{note}", title_justify="left")
     for col in ("time", "action", "resources", "outcome", "from", "in lifetime"):
@@ -172,7 +172,9 @@ def actions_table(actions: list[ActionView], title: str | None = None) -> Table:
             ", ".join(a.resources),
             a.outcome,
             a.source_ip or "not recorded",
-            a.lifetime if a.lifetime == "within" else f"[bold red]{a.lifetime}[/]",
+            f"[bold red]{a.lifetime}[/]"
+            if a.lifetime.startswith(("after", "before"))
+            else a.lifetime,
         )
     return table
 
