@@ -439,6 +439,25 @@ ASSUMPTION_COLUMNS = (
 )
 
 # Tables compared when two stores must hold the same state (tests, crash harness).
+# The columns of `sessions` that one partition file of a directory store cannot complete
+# by itself (a parent session or a revocation may sit in another file): the read model
+# completes them when reading such a store (`pipeline.sessions`).
+CROSS_FILE_COLUMNS = (
+    "parent_session_id",
+    "ancestor_ids",
+    "depth",
+    "origin_arn",
+    "origin_type",
+    "origin_resolved",
+    "origin_via",
+    "origin_session_name",
+    "origin_lifecycle_key",
+    "origin_missing_key",
+    "revoked_at",
+    "ends_at",
+    "end_reason",
+)
+
 STATE_TABLES = (
     "sessions",
     "role_assumptions",

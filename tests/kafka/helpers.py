@@ -18,8 +18,11 @@ from kafka import KafkaAdminClient
 from pipeline.events import Event
 from pipeline.log import FileLog
 from pipeline.materializer import materialize
+from pipeline.queries import Queries
+from pipeline.sessions import Selection
 from pipeline.simulator import SimulationConfig, simulate
 from pipeline.store import STATE_TABLES, Store
+from pipeline.store.schema import CROSS_FILE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 State = dict[str, list[tuple[object, ...]]]
@@ -31,23 +34,54 @@ def simulated(events: int) -> tuple[Event, ...]:
     return tuple(simulate(config))
 
 
-def state_of_con(con: duckdb.DuckDBPyConnection) -> State:
-    """Every state table as sorted rows (like tests.conftest.state_of, for any connection)."""
+def state_of_con(con: duckdb.DuckDBPyConnection, *, per_file: bool = False) -> State:
+    """Every state table as sorted rows (like tests.conftest.state_of, for any connection).
+
+    `per_file`: without the session columns a directory store's files complete only when
+    read (they are compared through the read model instead, by `resolved`).
+    """
+    skipped = f" EXCLUDE ({', '.join(CROSS_FILE_COLUMNS)})" if per_file else ""
     return {
-        table: sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)  # noqa: S608
+        table: sorted(
+            con.execute(
+                f"SELECT *{skipped if table == 'sessions' else ''} FROM {table}"  # noqa: S608
+            ).fetchall(),
+            key=repr,
+        )
         for table in STATE_TABLES
     }
 
 
+def resolved(q: Queries) -> list[tuple[object, ...]]:
+    """Every session's chain, origin and end as the read model answers them."""
+    return sorted(
+        (
+            s.session_id,
+            s.parent_session_id,
+            s.depth,
+            s.origin_arn,
+            s.origin_resolved,
+            s.ends_at,
+            s.end_reason,
+        )
+        for s in q.sessions.all(Selection())
+    )
+
+
 @cache
-def embedded_state(events: int) -> State:
-    """The state the embedded log gives for the same simulated events: what Kafka must match."""
+def embedded_state(events: int, *, per_file: bool = False) -> State:
+    """The state the embedded log gives for the same simulated events: what Kafka must match.
+
+    With `per_file`, the read model's chains, origins and ends come under "resolved".
+    """
     with tempfile.TemporaryDirectory(prefix="rolecall-embedded-") as scratch:
         log = FileLog(Path(scratch) / "log", partitions=4, fsync=False)
         log.append(list(simulated(events)))
         with Store(Path(scratch) / "embedded.duckdb") as store:
             materialize(log, store, batch_size=20_000)
-            state = state_of_con(store.con)
+            state = state_of_con(store.con, per_file=per_file)
+            if per_file:
+                state["resolved"] = resolved(Queries(store.con))
         log.close()
     return state
 
