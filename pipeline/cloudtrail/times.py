@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from pipeline.events import EARLIEST, LATEST
+from pipeline.timeutil import utc_in_range
 
 _BASIC_FORMATS = ("%Y%m%dT%H%M%SZ", "%Y%m%dT%H%M%S.%fZ")
 
@@ -23,10 +23,10 @@ class BadTime(ValueError):
 
 
 def _in_range(value: datetime) -> datetime:
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if not EARLIEST <= value < LATEST:
-        raise BadTime(f"time {value.isoformat()} is outside {EARLIEST.year}..{LATEST.year}")
-    return value
+    try:
+        return utc_in_range(value)
+    except ValueError as exc:
+        raise BadTime(str(exc)) from None
 
 
 def parse_iso(text: object) -> datetime:

@@ -17,7 +17,6 @@ from pipeline.log.filelog import FileLog
 from pipeline.log.kafkalog import DEFAULT_TOPIC, KafkaLog
 
 DEFAULT_LOG_URL = "file:./data/log"
-LOG_URL_ENV = "ROLECALL_LOG"
 
 __all__ = [
     "DEFAULT_LOG_URL",
