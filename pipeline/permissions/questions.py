@@ -13,12 +13,8 @@ from datetime import datetime
 import duckdb
 
 from pipeline.permissions.in_force import HistoryAt
-from pipeline.permissions.session import (
-    check_request,
-    decide,
-    evaluate_principal,
-    session_permissions,
-)
+from pipeline.permissions.session import check_request, evaluate_principal
+from pipeline.permissions.shared import SharedDecisions
 from pipeline.policy import Decision, session_context
 from pipeline.sessions import Selection, SessionReader, SessionView
 from pipeline.timeutil import naive, to_utc
@@ -63,10 +59,9 @@ def who_could(
     snapshot = HistoryAt(con, t)
     allowed: list[tuple[SessionView, Decision]] = []
     denied: list[tuple[SessionView, Decision]] = []
+    shared = SharedDecisions(con, snapshot, action, resource)
     for s in active:
-        issued_at = issued.get(s.session_id, s.started_at)
-        perms = session_permissions(con, s, t, issued_at=issued_at, history_at=snapshot)
-        decision = decide(perms, action, resource, checked=True)
+        decision = shared.decide(s, issued.get(s.session_id, s.started_at))
         if decision.allowed:
             if limit is None or len(allowed) < limit:
                 allowed.append((s, decision))

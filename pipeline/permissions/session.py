@@ -96,13 +96,31 @@ def session_permissions(
         return SessionPermissions(session, at, None, PoliciesInForce("?", at), (), issued, None)
     snapshot = history_at or HistoryAt(con, at)
     in_force = snapshot.policies_in_force(principal)
+    context = request_context(session, principal, in_force, at, issued)
+    return SessionPermissions(
+        session, at, principal, in_force, session_policies(snapshot, session), issued, context
+    )
+
+
+def session_policies(snapshot: HistoryAt, session: SessionView) -> tuple[PolicyInForce, ...]:
+    """The session policies of the request that began the session (inline, then by ARN)."""
     inline = (
         (PolicyInForce(INLINE_SESSION_POLICY, "inline", None, session.session_policy, "history"),)
         if session.session_policy
         else ()
     )
-    by_arn = tuple(snapshot.managed(arn) for arn in session.session_policy_arns)
-    context = session_context(
+    return inline + tuple(snapshot.managed(arn) for arn in session.session_policy_arns)
+
+
+def request_context(
+    session: SessionView,
+    principal: str,
+    in_force: PoliciesInForce,
+    at: datetime,
+    issued: datetime,
+) -> RequestContext:
+    """The condition keys a request made with the session's credential at `at` carries."""
+    return session_context(
         principal_arn=principal,
         at=to_utc(at),
         session_name=session.session_name or session.session_id,
@@ -113,7 +131,6 @@ def session_permissions(
         role_tags=in_force.tags,
         session_tags=session.session_tags,
     )
-    return SessionPermissions(session, at, principal, in_force, inline + by_arn, issued, context)
 
 
 def _ip_or_none(value: str | None) -> str | None:
@@ -150,12 +167,8 @@ def decide(
     """
     if not checked:
         check_request(action, resource)
-    s, at = perms.session, perms.at
-    if at < s.started_at:
-        return Decision(
-            "implicit_deny",
-            f"the session had not started at {iso(at)} (it started {iso(s.started_at)})",
-        )
+    if perms.at < perms.session.started_at:
+        return within_lifetime(perms.session, perms.at, Decision("implicit_deny", ""))
     decision = evaluate_principal(
         perms.principal_arn,
         perms.policies,
@@ -164,7 +177,18 @@ def decide(
         action=action,
         resource=resource,
     )
-    if perms.active:
+    return within_lifetime(perms.session, perms.at, decision)
+
+
+def within_lifetime(s: SessionView, at: datetime, decision: Decision) -> Decision:
+    """The policies' decision, bounded by the session's lifetime: before its start or after
+    its end, a session can do nothing, whatever its policies say."""
+    if at < s.started_at:
+        return Decision(
+            "implicit_deny",
+            f"the session had not started at {iso(at)} (it started {iso(s.started_at)})",
+        )
+    if s.started_at <= at < s.ends_at:
         return decision
     ended = f"the session was not active at {iso(at)}: {_end(s)}"
     if decision.effect == "explicit_deny":
