@@ -118,8 +118,12 @@ def request_context(
     in_force: PoliciesInForce,
     at: datetime,
     issued: datetime,
+    *,
+    only: frozenset[str] | None = None,
 ) -> RequestContext:
-    """The condition keys a request made with the session's credential at `at` carries."""
+    """The condition keys a request made with the session's credential at `at` carries
+    (with `only`, just those keys: see `session_context`)."""
+    wants_ip = only is None or "aws:sourceip" in only
     return session_context(
         principal_arn=principal,
         at=to_utc(at),
@@ -127,9 +131,10 @@ def request_context(
         issued_at=issued,
         mfa_authenticated=session.mfa_authenticated,
         source_identity=session.source_identity,
-        source_ip=_ip_or_none(session.source_ip),
+        source_ip=_ip_or_none(session.source_ip) if wants_ip else None,
         role_tags=in_force.tags,
         session_tags=session.session_tags,
+        only=only,
     )
 
 

@@ -38,6 +38,8 @@ from pipeline.sessions import SessionView
 _EVERY_KEY = None  # variables in a resource entry: the decision may read any key
 
 _Condition = tuple[Condition, bool]  # a condition and whether its policy substitutes variables
+# The conditions to test, and the context keys they read (None: they may read any key).
+_Found = tuple[tuple[_Condition, ...], frozenset[str] | None]
 _CacheKey = tuple[str, tuple[PolicyInForce, ...], tuple[object, ...]]
 
 
@@ -50,9 +52,7 @@ class SharedDecisions:
         self.con, self.snapshot = con, snapshot
         self.action, self.resource = action, resource
         self._decided: dict[_CacheKey, Decision] = {}
-        self._conditions: dict[
-            tuple[str, tuple[PolicyInForce, ...]], tuple[_Condition, ...] | None
-        ] = {}
+        self._conditions: dict[tuple[str, tuple[PolicyInForce, ...]], _Found | None] = {}
         self.evaluated = 0  # how many decisions the evaluator made (the rest were shared)
 
     def decide(self, session: SessionView, issued_at: datetime) -> Decision:
@@ -65,12 +65,15 @@ class SharedDecisions:
         scoped = session_policies(self.snapshot, session)
         if (principal, scoped) not in self._conditions:
             self._conditions[(principal, scoped)] = _conditions_of(in_force, scoped)
-        conditions = self._conditions[(principal, scoped)]
-        if conditions is _EVERY_KEY:
+        found = self._conditions[(principal, scoped)]
+        if found is _EVERY_KEY:
             self.evaluated += 1
             return self._alone(session, issued_at)
+        conditions, keys = found
         context = (
-            request_context(session, principal, in_force, at, issued_at) if conditions else None
+            request_context(session, principal, in_force, at, issued_at, only=keys)
+            if conditions
+            else None
         )
         outcomes = (
             tuple(evaluate_condition(c, context, variables=v) for c, v in conditions)
@@ -81,8 +84,7 @@ class SharedDecisions:
         decision = self._decided.get(key)
         if decision is None:
             self.evaluated += 1
-            if context is None:
-                context = request_context(session, principal, in_force, at, issued_at)
+            context = request_context(session, principal, in_force, at, issued_at)
             decision = evaluate_principal(
                 principal, in_force, scoped, context, action=self.action, resource=self.resource
             )
@@ -96,10 +98,9 @@ class SharedDecisions:
         return decide(perms, self.action, self.resource, checked=True)
 
 
-def _conditions_of(
-    in_force: PoliciesInForce, scoped: tuple[PolicyInForce, ...]
-) -> tuple[_Condition, ...] | None:
-    """Every condition the evaluator may test for these policies (None: it may read any key)."""
+def _conditions_of(in_force: PoliciesInForce, scoped: tuple[PolicyInForce, ...]) -> _Found | None:
+    """Every condition the evaluator may test for these policies, and the keys they read
+    (None: a resource entry's variables may read any key)."""
     every = (*in_force.identity, *scoped, *((in_force.boundary,) if in_force.boundary else ()))
     found: list[_Condition] = []
     for x in every:
@@ -110,7 +111,10 @@ def _conditions_of(
         if conditions is _EVERY_KEY:
             return _EVERY_KEY
         found.extend(conditions)
-    return tuple(dict.fromkeys(found))
+    unique = tuple(dict.fromkeys(found))
+    variables = any(v and any(has_variables(t) for t in (c.key, *c.values)) for c, v in unique)
+    keys = None if variables else frozenset(c.key.lower() for c, _ in unique)
+    return unique, keys
 
 
 @lru_cache(maxsize=4096)

@@ -123,6 +123,7 @@ def session_context(
     transitive_tags: Mapping[str, str] | None = None,
     session_tags: Mapping[str, str] | None = None,
     extra: ContextInput | None = None,
+    only: frozenset[str] | None = None,
 ) -> RequestContext:
     """The request context implied by a role session (or an IAM user) acting at ``at``.
 
@@ -140,6 +141,9 @@ def session_context(
     ``aws:SourceIdentity``, ``aws:SourceIp``, and ``aws:PrincipalTag/<key>`` from role tags,
     then incoming transitive tags, then session tags: a later source overrides an earlier tag
     whose key is equal without regard to case. ``extra`` keys are added last and win.
+
+    ``only`` (key names folded to lower case): build just those keys, for a caller that
+    knows which keys its conditions read; the others are absent.
     """
     kind, account, name = _split_principal_arn(principal_arn)
     try:
@@ -150,9 +154,11 @@ def session_context(
     values: dict[str, str | Sequence[str]] = {
         "aws:PrincipalArn": principal_arn,
         "aws:PrincipalAccount": account,
-        "aws:CurrentTime": format_time(now),
-        "aws:EpochTime": str(epoch_seconds(now)),
     }
+    if only is None or "aws:currenttime" in only:
+        values["aws:CurrentTime"] = format_time(now)
+    if only is None or "aws:epochtime" in only:
+        values["aws:EpochTime"] = str(epoch_seconds(now))
     if kind == "role":
         if not session_name:
             raise PolicyContextError("a role session needs its session_name")
@@ -164,7 +170,7 @@ def session_context(
         values["aws:username"] = name
         if principal_id:
             values["aws:userid"] = principal_id
-    if issued is not None:
+    if issued is not None and (only is None or "aws:tokenissuetime" in only):
         values["aws:TokenIssueTime"] = format_time(issued)
     if mfa_authenticated is not None:
         values["aws:MultiFactorAuthPresent"] = "true" if mfa_authenticated else "false"
@@ -172,8 +178,11 @@ def session_context(
         values["aws:SourceIdentity"] = source_identity
     if source_ip is not None:
         values["aws:SourceIp"] = source_ip
-    for key, value in _principal_tags(role_tags, transitive_tags, session_tags).items():
-        values[f"aws:PrincipalTag/{key}"] = value
+    if only is None or any(k.startswith("aws:principaltag/") for k in only):
+        for key, value in _principal_tags(role_tags, transitive_tags, session_tags).items():
+            values[f"aws:PrincipalTag/{key}"] = value
+    if only is not None:
+        values = {k: v for k, v in values.items() if k.lower() in only}
     context = RequestContext(values)
     return context.merged(extra) if extra else context
 

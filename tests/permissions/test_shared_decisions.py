@@ -131,3 +131,32 @@ def test_sessions_apart_by_condition_keys_are_decided_apart(
     sessions, evaluations = _compare(q, action, resource, at(30))
     assert sessions == n
     assert evaluations < sessions
+
+
+def test_a_context_built_for_some_keys_holds_them_as_the_whole_context_does() -> None:
+    from pipeline.policy import session_context
+
+    t = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    inputs: dict[str, object] = {
+        "principal_arn": "arn:aws:iam::111122223333:role/path/App",
+        "at": t,
+        "session_name": "s",
+        "issued_at": t - timedelta(minutes=5),
+        "mfa_authenticated": False,
+        "source_identity": "alice",
+        "source_ip": "203.0.113.7",
+        "role_tags": {"team": "red"},
+        "session_tags": {"Team": "blue", "env": "prod"},
+    }
+    whole = session_context(**inputs)  # type: ignore[arg-type]
+    for keys in (
+        {"aws:tokenissuetime"},
+        {"aws:currenttime", "aws:epochtime"},
+        {"aws:principaltag/team", "aws:sourceip"},
+        {"aws:multifactorauthpresent", "aws:sourceidentity", "aws:principalarn"},
+        {"aws:nosuchkey"},
+    ):
+        part = session_context(**inputs, only=frozenset(keys))  # type: ignore[arg-type]
+        assert {k.lower() for k in part} <= keys
+        for key in keys:
+            assert part.get(key) == whole.get(key), key
