@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Literal
 
 import duckdb
@@ -428,6 +429,7 @@ _TIMES = (
 _LISTS = ("access_key_ids", "transitive_tag_keys", "session_policy_arns", "ancestor_ids")
 _FIELDS = tuple(SessionView.model_fields)
 _FIELD_SET = frozenset(_FIELDS)
+_field_values = itemgetter(*_FIELDS)  # every field is in a state row once labelled
 
 
 def session_view(row: dict[str, Any]) -> SessionView:
@@ -476,7 +478,7 @@ def session_view(row: dict[str, Any]) -> SessionView:
         bool(row["start_estimated"]), row["recorded_start"], row["first_used_at"]
     )
     row["started_at_estimated"] = started != "recorded"
-    return _trusted({name: row.get(name) for name in _FIELDS})
+    return _trusted(dict(zip(_FIELDS, _field_values(row), strict=True)))
 
 
 def _tags(text: str | None) -> dict[str, str]:
