@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import stdout
+from pipeline.cli.common import out as terminal
 from pipeline.errors import InputError
 
 # Named here too: the CLI must not import the benchmarks (outside the package) to print help.
@@ -64,5 +64,5 @@ def bench_command(events: int, scratch: Path | None, out: Path | None, only: str
         scratch=scratch,
         out=out or RESULTS,
         sections=sections,
-        say=lambda line: stdout.print(line, markup=False, highlight=False),
+        say=lambda line: terminal().print(line, markup=False, highlight=False),
     )

@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.cli.common import emit_json, fail, json_option, log_option, stderr, stdout
+from pipeline.cli.common import emit_json, fail, json_option, log_option, out, stderr
 from pipeline.cloudtrail import ImportSummary, import_cloudtrail
 from pipeline.cloudtrail.importer import Progress as OnProgress
 from pipeline.cloudtrail.reader import AUTO, FORMATS, Source, check_paths, sources
@@ -97,21 +97,21 @@ def _progress(paths: Sequence[str]) -> Iterator[OnProgress | None]:
 
 def print_import_summary(summary: ImportSummary) -> None:
     d = summary.to_dict()
-    stdout.print(
+    out().print(
         f"imported {d['files_read']:,} files, {d['records_read']:,} records in "
         f"{d['seconds']:.1f} s ({d['records_per_second']:,.0f}/s): {d['events_emitted']:,} events "
         f"from {d['records_mapped']:,} records, {d['records_skipped']:,} skipped, "
         f"{d['inferred_sessions']:,} sessions inferred from their calls"
     )
     for kind, count in d["events_by_type"].items():
-        stdout.print(f"  {kind}: {count:,}")
+        out().print(f"  {kind}: {count:,}")
     if d["skipped_by_reason"]:
-        stdout.print("skipped:")
+        out().print("skipped:")
         for reason, count in d["skipped_by_reason"].items():
-            stdout.print(f"  {escape(reason)}: {count:,}")
+            out().print(f"  {escape(reason)}: {count:,}")
         top = list(d["not_role_related_by_event"].items())[:8]
         if top:
-            stdout.print("  (not role-related: " + ", ".join(f"{n} {c}" for n, c in top) + ")")
+            out().print("  (not role-related: " + ", ".join(f"{n} {c}" for n, c in top) + ")")
     # File names are the user's: escaped, so that brackets in them are not markup.
     for lost in d["lost_records"][:_LOST_SHOWN]:
         where = f"line {lost['line']:,}" if "line" in lost else f"record {lost['record']:,}"

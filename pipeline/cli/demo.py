@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from pipeline.cli.cloudtrail import run_import
-from pipeline.cli.common import TIME, stdout
+from pipeline.cli.common import TIME, heading, out
 from pipeline.cli.dashboard import serve_dashboard
 from pipeline.cli.investigate import chain_tree
 from pipeline.cli.materialize import run_materialize
@@ -51,25 +51,25 @@ def demo_command(data_dir: str, seed: int, start: datetime, days: int, no_serve:
     config = SimulationConfig(start=start, days=days, seed=seed)
     t0 = time.perf_counter()
     writer = write_cloudtrail_simulation(config, str(trail))
-    stdout.print(
+    out().print(
         f"simulated {writer.records:,} CloudTrail records in {writer.files:,} files "
         f"(seed {seed}, {days} days from {iso(start)}) in {time.perf_counter() - t0:.1f} s "
         f"-> {trail}"
     )
     summary = run_import([str(trail)], f"file:{log_dir}")
-    stdout.print(
+    out().print(
         f"imported {summary.records_read:,} records in {summary.seconds:.1f} s "
         f"({summary.rate:,.0f}/s): {summary.events_total:,} events -> {log_dir}"
     )
     stats = run_materialize(f"file:{log_dir}", str(db_path))
     size = db_path.stat().st_size / 1e6
-    stdout.print(
+    out().print(
         f"materialized {stats.applied:,} events in {stats.seconds:.1f} s "
         f"({stats.rate:,.0f}/s) -> {db_path} ({size:.1f} MB)"
     )
     print_summary(str(db_path))
     if not no_serve:
-        stdout.print()
+        out().print()
         serve_dashboard(str(db_path))
 
 
@@ -77,11 +77,11 @@ def print_summary(db_path: str) -> None:
     with Queries.open(db_path) as q:
         c = q.counts()
         span = q.time_range()
-        stdout.print()
-        stdout.rule("[bold]Investigation summary")
+        out().print()
+        heading("Investigation summary")
         if span:
-            stdout.print(f"History: {iso(span[0])} -> {iso(span[1])}")
-        stdout.print(
+            out().print(f"History: {iso(span[0])} -> {iso(span[1])}")
+        out().print(
             f"Sessions: {c['sessions']:,} over {c['roles']} roles; "
             f"{c['actions']:,} recorded actions ({c['denied_actions']} denied); "
             f"{c['revocations']} revocation(s); {c['policy_changes']} policy changes; "
@@ -95,23 +95,23 @@ def print_summary(db_path: str) -> None:
         for grant in grants:
             holders = q.holders(grant.role_arn, start=grant.granted_at, end=grant.removed_at)
             until = iso(grant.removed_at) if grant.removed_at else "the end of the history"
-            stdout.print(
+            out().print(
                 f"\n[bold]{grant.role_arn}[/] had AdministratorAccess from "
                 f"{iso(grant.granted_at)} to {until}; held then on behalf of "
                 f"{len(holders)} origin(s):"
             )
             for h in holders[:8]:
-                stdout.print(
+                out().print(
                     f"  {h['origin_label']}: {h['sessions']} session(s), "
                     f"{iso(h['first'])} -> {iso(h['last'])}"
                 )
             if len(holders) > 8:
-                stdout.print(f"  ... and {len(holders) - 8} more")
+                out().print(f"  ... and {len(holders) - 8} more")
         deepest = q.deepest_session()
         if deepest is not None and deepest.access_key_ids:
             key = deepest.access_key_ids[0]
-            stdout.print(f"\nExample chain: access key [bold]{key}[/] traced to its origin")
+            out().print(f"\nExample chain: access key [bold]{key}[/] traced to its origin")
             trace = q.trace(key)
             if isinstance(trace, Trace):
-                stdout.print(chain_tree(trace.chain))
-            stdout.print(f"(rolecall trace {key} --db {db_path})")
+                out().print(chain_tree(trace.chain))
+            out().print(f"(rolecall trace {key} --db {db_path})")

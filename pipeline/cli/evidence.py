@@ -12,8 +12,9 @@ from pathlib import Path
 import click
 import duckdb
 
-from pipeline.cli.common import db_option, emit_json, json_option, stdout
+from pipeline.cli.common import csv_option, db_option, emit_json, json_option, one_format, out
 from pipeline.cli.failures import describe
+from pipeline.cli.listing import Column, Listing, emit_csv
 from pipeline.errors import StoreError
 from pipeline.evidence import (
     Verdict,
@@ -126,15 +127,25 @@ def verify_command(
     if as_json:
         emit_json(verdict.as_json())
     else:
-        stdout.print(verdict.summary(), markup=False)
+        out().print(verdict.summary(), markup=False)
     if not verdict.intact:
         sys.exit(1)
+
+
+_HEAD_COLUMNS = (
+    Column("log", identifier=True),
+    Column("partition"),
+    Column("last offset"),
+    Column("events"),
+    Column("head", identifier=True),
+)
 
 
 @click.command("digest")
 @db_option
 @json_option
-def digest_command(db_path: str, as_json: bool) -> None:
+@csv_option
+def digest_command(db_path: str, as_json: bool, as_csv: bool) -> None:
     """Print the chain heads (log, partition, last offset, events, head) to keep elsewhere.
 
     The JSON form also keeps each partition's position with a hash of the dead letters
@@ -147,7 +158,9 @@ def digest_command(db_path: str, as_json: bool) -> None:
     Examples:
       rolecall digest
       rolecall digest --json > heads-2026-01-07.json
+      rolecall digest --csv
     """
+    one_format(as_json, as_csv)
     with _reading(db_path) as store:
         con = store.con
         heads = digest(con)
@@ -156,6 +169,12 @@ def digest_command(db_path: str, as_json: bool) -> None:
         )
     if as_json:
         emit_json(document)
+        return
+    if as_csv:
+        listing = Listing("chain heads", _HEAD_COLUMNS)
+        for h in heads:
+            listing.add(h.log_name, str(h.partition), str(h.last_offset), str(h.events), h.head)
+        emit_csv(listing)
         return
     for h in heads:
         click.echo(f"{h.log_name}\t{h.partition}\t{h.last_offset}\t{h.events}\t{h.head}")
