@@ -13,6 +13,7 @@ import csv
 import io
 import os
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -77,7 +78,9 @@ class Listing:
 def show(listing: Listing, console: Console | None = None) -> None:
     """Print `listing` as a table if it fits, else as records."""
     console = console or out()
-    if console.width >= UNBOUNDED or fits(listing, console.width):
+    if console.width >= UNBOUNDED:
+        print_columns(listing, console)
+    elif fits(listing, console.width):
         console.print(table_of(listing))
     else:
         print_records(listing, console)
@@ -92,6 +95,21 @@ def _narrowest(listing: Listing, index: int) -> int:
     words = [w for row in listing.rows for w in row[index].split()] or [""]
     longest = max(cell_len(w) for w in words)
     return min(_natural(listing, index), max(_NARROWEST, min(longest, _WIDEST_WORD)))
+
+
+def print_columns(listing: Listing, console: Console) -> None:
+    """Piped, width unknown: the title, a header and one line per row, in aligned
+    columns two spaces apart and nothing wrapped, for grep, awk and pagers."""
+    widths = [_natural(listing, i) for i in range(len(listing.columns))]
+    text = Text(listing.title + "\n")
+    for index, row in enumerate([listing.header, *listing.rows]):
+        for i, (column, value) in enumerate(zip(listing.columns, row, strict=True)):
+            pad = "" if i == len(widths) - 1 else " " * (widths[i] - cell_len(value) + 2)
+            style = column.style(value) if column.style and index else None
+            text.append(value, style=style or ("bold" if not index else None))
+            text.append(pad)
+        text.append("\n")
+    console.print(text, soft_wrap=True, end="")
 
 
 def fits(listing: Listing, width: int) -> bool:
@@ -121,23 +139,38 @@ def _cell(column: Column, value: str) -> Text:
 
 
 def print_records(listing: Listing, console: Console) -> None:
-    """One block per row: its first value alone, then each other value under its name;
-    an identifier that does not fit beside its name goes on a line of its own."""
-    console.print(Text(listing.title, style="italic"))
-    label_width = max(cell_len(c.name) for c in listing.columns[1:]) if listing.columns else 0
+    """One block per row: its first value alone, then each other value under its name.
+
+    Written as one text that the console does not wrap: other values are wrapped here at
+    spaces, with a hanging indent; an identifier is never wrapped, and one that does not
+    fit beside its name goes on a line of its own.
+    """
+    width = console.width
+    label_width = max((cell_len(c.name) for c in listing.columns[1:]), default=0)
+    indent = 2 + label_width + 2
+    text = Text(listing.title, style="italic")
     for row in listing.rows:
-        console.print()
+        text.append("\n\n")
         first, *rest = zip(listing.columns, row, strict=True)
-        console.print(_cell(first[0], first[1]), soft_wrap=first[0].identifier)
+        _append(text, first[0], first[1])
         for column, value in rest:
-            label = f"  {column.name:<{label_width}}  "
-            if column.identifier and cell_len(label) + cell_len(value) > console.width:
-                console.print(Text(f"  {column.name}:"))
-                console.print(_cell(column, value), soft_wrap=True)
+            if column.identifier and indent + cell_len(value) > width:
+                text.append(f"\n  {column.name}:\n")
+                _append(text, column, value)
+                continue
+            text.append(f"\n  {column.name:<{label_width}}  ")
+            if column.identifier:
+                _append(text, column, value)
             else:
-                line = Text(label)
-                line.append_text(_cell(column, value))
-                console.print(line, soft_wrap=column.identifier)
+                lines = textwrap.wrap(value, max(width - indent, 20)) or [value]
+                _append(text, column, ("\n" + " " * indent).join(lines))
+    text.append("\n")
+    console.print(text, soft_wrap=True)
+
+
+def _append(text: Text, column: Column, value: str) -> None:
+    style = column.style(value) if column.style else None
+    text.append(value, style=style or None)
 
 
 def csv_text(listing: Listing) -> str:
