@@ -119,3 +119,12 @@ def test_help_examples_render_as_written(entry: CommandEntry) -> None:
             # A backslash-newline in a plain docstring joins two lines with a run of spaces.
             collapsed = re.search(r"\S {3,}-", line)
             assert not collapsed, f"{entry.name}: collapsed line break in {line!r}"
+
+
+def test_the_cli_defaults_are_the_library_defaults() -> None:
+    from pipeline.cli import common
+    from pipeline.log import DEFAULT_LOG_URL
+    from pipeline.store import DEFAULT_DB_PATH
+
+    assert common.DEFAULT_LOG_URL == DEFAULT_LOG_URL
+    assert common.DEFAULT_DB_PATH == DEFAULT_DB_PATH
