@@ -128,3 +128,22 @@ def test_the_cli_defaults_are_the_library_defaults() -> None:
 
     assert common.DEFAULT_LOG_URL == DEFAULT_LOG_URL
     assert common.DEFAULT_DB_PATH == DEFAULT_DB_PATH
+
+
+def test_restated_option_defaults_are_the_library_ones() -> None:
+    from pipeline import materializer
+    from pipeline.cli import cloudtrail, materialize
+    from pipeline.cloudtrail import reader
+
+    assert (materialize.DEFAULT_BATCH_SIZE, materialize.DEFAULT_GROUP) == (
+        materializer.DEFAULT_BATCH_SIZE,
+        materializer.DEFAULT_GROUP,
+    )
+    assert (cloudtrail.AUTO, cloudtrail.FORMATS) == (reader.AUTO, reader.FORMATS)
+
+
+@pytest.mark.parametrize("entry", _available(), ids=lambda e: e.name)
+def test_each_command_help_imports_nothing_heavy(entry: CommandEntry) -> None:
+    loaded = _imported_by(entry.name, "--help")
+    heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m.startswith("pipeline.store"))
+    assert heavy == []

@@ -1,4 +1,6 @@
-"""`rolecall demo`: the main job on the embedded default, from nothing to an investigation."""
+"""`rolecall demo`: the main job on the embedded default, from nothing to an investigation.
+
+The simulator and the query API are imported when the command runs."""
 
 from __future__ import annotations
 
@@ -15,9 +17,6 @@ from pipeline.cli.dashboard import serve_dashboard
 from pipeline.cli.investigate import chain_tree
 from pipeline.cli.materialize import run_materialize
 from pipeline.cli.produce import write_cloudtrail_simulation
-from pipeline.queries import ADMIN_POLICY_ARN, Queries, Trace
-from pipeline.simulator import SimulationConfig
-from pipeline.timeutil import iso
 
 
 @click.command("demo")
@@ -41,6 +40,9 @@ def demo_command(data_dir: str, seed: int, start: datetime, days: int, no_serve:
     Example:
       rolecall demo --no-serve
     """
+    from pipeline.simulator import SimulationConfig
+    from pipeline.timeutil import iso
+
     data = Path(data_dir)
     log_dir, db_path, trail = data / "log", data / "rolecall.duckdb", data / "cloudtrail"
     shutil.rmtree(log_dir, ignore_errors=True)
@@ -74,6 +76,9 @@ def demo_command(data_dir: str, seed: int, start: datetime, days: int, no_serve:
 
 
 def print_summary(db_path: str) -> None:
+    from pipeline.queries import ADMIN_POLICY_ARN, Queries, Trace
+    from pipeline.timeutil import iso
+
     with Queries.open(db_path) as q:
         c = q.counts()
         span = q.time_range()
