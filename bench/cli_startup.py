@@ -99,6 +99,7 @@ def run(scratch: Path) -> list[Result]:
             "cli who-held on the demo store",
             query,
             700,
-            f"`rolecall who-held --at {QUERY_AT}` on a 2-day simulated store, as a table",
+            f"`rolecall who-held --at {QUERY_AT}` on a 2-day simulated store, printed for a "
+            "120-column terminal",
         ),
     ]
