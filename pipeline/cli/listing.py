@@ -148,7 +148,8 @@ def print_records(listing: Listing, console: Console) -> None:
     width = console.width
     label_width = max((cell_len(c.name) for c in listing.columns[1:]), default=0)
     indent = 2 + label_width + 2
-    text = Text(listing.title, style="italic")
+    text = Text()
+    text.append(listing.title, style="italic")
     for row in listing.rows:
         text.append("\n\n")
         first, *rest = zip(listing.columns, row, strict=True)
