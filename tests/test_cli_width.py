@@ -100,3 +100,25 @@ def test_piped_with_no_width_is_one_row_per_line(db: str) -> None:
         assert (s["role_arn"] or "(the user's own)") in line
     # Not forced to 240 columns: the widest line is as wide as its content.
     assert max(len(line) for line in lines) != 240
+
+
+def test_records_style_only_the_title_and_marked_cells() -> None:
+    from rich.console import Console
+
+    from pipeline.cli.listing import Column, Listing, show
+
+    listing = Listing(
+        "calls",
+        (
+            Column("key", identifier=True),
+            Column("resource", identifier=True),
+            Column("in lifetime", style=lambda v: "bold red" if v.startswith("after") else None),
+        ),
+    )
+    listing.add("ASIAEXAMPLEKEY000001", "arn:aws:s3:::bucket/" + "k" * 40, "after exit")
+    console = Console(width=40, file=io.StringIO(), force_terminal=True, color_system="standard")
+    show(listing, console)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert text.count("\x1b[3m") == 1  # italic: the title alone
+    assert "\x1b[1;31mafter exit" in text
+    assert "arn:aws:s3:::bucket/" + "k" * 40 in text  # whole, on a line of its own
