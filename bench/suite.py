@@ -8,6 +8,7 @@ Sections (all by default):
                confluent-kafka (at most 200k events; starts a private broker)
   policy       policy evaluation decisions per second
   dashboard    a Replay slider step on a million synthetic sessions
+  cli          `rolecall --help`, `--version` and a demo query, as whole processes
 """
 
 from __future__ import annotations
@@ -19,12 +20,20 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import cloudtrail_import, dashboard_replay, kafka, materialize, policy_eval, queries
+from bench import (
+    cli_startup,
+    cloudtrail_import,
+    dashboard_replay,
+    kafka,
+    materialize,
+    policy_eval,
+    queries,
+)
 from bench.results import Result, machine, table
 from bench.workload import simulated_log
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("materialize", "queries", "cloudtrail", "kafka", "policy", "dashboard")
+SECTIONS = ("materialize", "queries", "cloudtrail", "kafka", "policy", "dashboard", "cli")
 CLOUDTRAIL_EVENTS = 1_000_000
 KAFKA_EVENTS = 200_000
 
@@ -80,6 +89,7 @@ def run_suite(
     )
     section("policy", policy_eval.run)
     section("dashboard", lambda: dashboard_replay.run(scratch))
+    section("cli", lambda: cli_startup.run(scratch))
     merged = json.loads(out.read_text()) if out.exists() else []
     say("")
     say(table(results))

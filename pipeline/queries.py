@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from pipeline import permissions, replay
+from pipeline import replay
 from pipeline.errors import NotFoundError
 from pipeline.investigation import (
     ACTION_COLUMNS,
@@ -29,7 +29,6 @@ from pipeline.investigation import (
 )
 from pipeline.lookups import access_key, looks_like_key, role_condition
 from pipeline.lookups import account_id as account_id_of
-from pipeline.policy import Decision
 from pipeline.replay import ActiveSessions, Facets, LaneKind, ReplayEvent, Timeline
 from pipeline.sessions import (
     Selection,
@@ -42,6 +41,12 @@ from pipeline.sessions import (
 )
 from pipeline.store.reading import open_read_only
 from pipeline.timeutil import iso, to_utc
+
+if TYPE_CHECKING:
+    # Loaded by the methods that need them: the policy evaluator is not needed to ask who
+    # held a role, and the CLI's start-up is what a user waits for on every query.
+    from pipeline import permissions
+    from pipeline.policy import Decision
 
 __all__ = [
     "ADMIN_POLICY_ARN",
@@ -424,14 +429,20 @@ class Queries:
 
     def policies_in_force(self, principal_arn: str, at: datetime) -> permissions.PoliciesInForce:
         """A role's or IAM user's policies at `at`, from the policy history."""
+        from pipeline import permissions
+
         return permissions.policies_in_force(self.con, principal_arn, at)
 
     def can(self, session_id: str, action: str, resource: str, at: datetime) -> Decision:
         """Could this session do `action` on `resource` at `at`, and why."""
+        from pipeline import permissions
+
         return permissions.decide(self.permissions_at(session_id, at), action, resource)
 
     def permissions_at(self, session_id: str, at: datetime) -> permissions.SessionPermissions:
         """A session's policies and request context at `at`."""
+        from pipeline import permissions
+
         view = self.session(session_id).session
         return permissions.session_permissions(self.con, view, to_utc(at))
 
@@ -445,12 +456,16 @@ class Queries:
         show_denied: bool = False,
     ) -> permissions.WhoCould:
         """Sessions active at `at` (and IAM users) whose permissions allow the action."""
+        from pipeline import permissions
+
         return permissions.who_could(
             self.sessions, action, resource, at, limit=limit, show_denied=show_denied
         )
 
     def permissions_summary(self, session_id: str, at: datetime) -> str:
         """A short human summary of a session's permissions at `at`."""
+        from pipeline import permissions
+
         return permissions.summary(self.permissions_at(session_id, at))
 
     # -- replay (issue 6): pictures of a moment or a window, in pipeline.replay ---------

@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
+from pipeline.cli.group import UnavailableCommand
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,14 +132,17 @@ def test_bad_input_is_one_clean_line(
 
 def test_every_command_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
-    for name in main.commands:
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):
+        if isinstance(main.get_command(ctx, name), UnavailableCommand):
+            continue  # named by the registry, its module not in this build yet
         assert re.search(rf"rolecall {re.escape(name)}\b", readme), f"{name} is undocumented"
 
 
 def test_every_command_has_help_with_an_example() -> None:
-    for name, _command in main.commands.items():
+    for name in main.list_commands(click.Context(main)):
         r = CliRunner().invoke(main, [name, "--help"])
-        assert r.exit_code == 0
+        assert r.exit_code == 0, r.output
         assert "rolecall" in r.output or name == "demo", f"{name} --help shows no example"
 
 

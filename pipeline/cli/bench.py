@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import stdout
+from pipeline.cli.common import out as terminal
 from pipeline.errors import InputError
 
 # Named here too: the CLI must not import the benchmarks (outside the package) to print help.
-SECTIONS = ("materialize", "queries", "cloudtrail", "kafka", "policy", "dashboard")
+SECTIONS = ("materialize", "queries", "cloudtrail", "kafka", "policy", "dashboard", "cli")
 
 
 @click.command("bench")
@@ -45,11 +45,12 @@ def bench_command(events: int, scratch: Path | None, out: Path | None, only: str
     only their figures. Benchmarks assert nothing: they measure.
 
     \b
-    Sections: materialize, queries, cloudtrail, kafka, policy, dashboard.
+    Sections: materialize, queries, cloudtrail, kafka, policy, dashboard, cli.
     Examples:
       rolecall bench --events 100000                  # a quick look (minutes)
       rolecall bench                                  # what BENCHMARKS.md shows
       rolecall bench --events 10000000 --only materialize,queries --scratch /var/tmp/rb
+      rolecall bench --only cli                       # start-up and a demo query
     """
     try:
         from bench.suite import RESULTS, run_suite
@@ -64,5 +65,5 @@ def bench_command(events: int, scratch: Path | None, out: Path | None, only: str
         scratch=scratch,
         out=out or RESULTS,
         sections=sections,
-        say=lambda line: stdout.print(line, markup=False, highlight=False),
+        say=lambda line: terminal().print(line, markup=False, highlight=False),
     )

@@ -1,21 +1,27 @@
-"""`rolecall import-cloudtrail`: real CloudTrail logs onto the event log."""
+"""`rolecall import-cloudtrail`: real CloudTrail logs onto the event log.
+
+The importer, the log and the producer are imported when the command runs; the formats
+below are the reader's, held equal to them by a test.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.cli.common import emit_json, fail, json_option, log_option, stderr, stdout
-from pipeline.cloudtrail import ImportSummary, import_cloudtrail
-from pipeline.cloudtrail.importer import Progress as OnProgress
-from pipeline.cloudtrail.reader import AUTO, FORMATS, Source, check_paths, sources
+from pipeline.cli.common import emit_json, fail, json_option, log_option, out, stderr
 from pipeline.errors import InputError
-from pipeline.log import open_log
-from pipeline.producer import Producer
+
+if TYPE_CHECKING:
+    from pipeline.cloudtrail import ImportSummary
+    from pipeline.cloudtrail.importer import Progress as OnProgress
+
+AUTO = "auto"  # pipeline.cloudtrail.reader.AUTO
+FORMATS = (AUTO, "json", "jsonl")  # pipeline.cloudtrail.reader.FORMATS
 
 _LOST_SHOWN = 10  # damaged records printed one by one; --json lists more
 
@@ -48,6 +54,8 @@ def import_cloudtrail_command(
       zcat *.json.gz | rolecall import-cloudtrail -
       cat logstash-export.ndjson | rolecall import-cloudtrail --format jsonl -
     """
+    from pipeline.cloudtrail.reader import check_paths
+
     try:
         check_paths(paths)  # before the log is opened: a typo imports nothing
     except InputError as exc:
@@ -60,6 +68,10 @@ def import_cloudtrail_command(
 
 
 def run_import(paths: Sequence[str], log_url: str, fmt: str = AUTO) -> ImportSummary:
+    from pipeline.cloudtrail import import_cloudtrail
+    from pipeline.log import open_log
+    from pipeline.producer import Producer
+
     with (
         open_log(log_url) as event_log,
         Producer(event_log, batch_size=5000) as producer,
@@ -70,6 +82,16 @@ def run_import(paths: Sequence[str], log_url: str, fmt: str = AUTO) -> ImportSum
 
 @contextmanager
 def _progress(paths: Sequence[str]) -> Iterator[OnProgress | None]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from pipeline.cloudtrail.reader import Source, sources
+
     if not stderr.is_terminal:
         yield None
         return
@@ -97,21 +119,21 @@ def _progress(paths: Sequence[str]) -> Iterator[OnProgress | None]:
 
 def print_import_summary(summary: ImportSummary) -> None:
     d = summary.to_dict()
-    stdout.print(
+    out().print(
         f"imported {d['files_read']:,} files, {d['records_read']:,} records in "
         f"{d['seconds']:.1f} s ({d['records_per_second']:,.0f}/s): {d['events_emitted']:,} events "
         f"from {d['records_mapped']:,} records, {d['records_skipped']:,} skipped, "
         f"{d['inferred_sessions']:,} sessions inferred from their calls"
     )
     for kind, count in d["events_by_type"].items():
-        stdout.print(f"  {kind}: {count:,}")
+        out().print(f"  {kind}: {count:,}")
     if d["skipped_by_reason"]:
-        stdout.print("skipped:")
+        out().print("skipped:")
         for reason, count in d["skipped_by_reason"].items():
-            stdout.print(f"  {escape(reason)}: {count:,}")
+            out().print(f"  {escape(reason)}: {count:,}")
         top = list(d["not_role_related_by_event"].items())[:8]
         if top:
-            stdout.print("  (not role-related: " + ", ".join(f"{n} {c}" for n, c in top) + ")")
+            out().print("  (not role-related: " + ", ".join(f"{n} {c}" for n, c in top) + ")")
     # File names are the user's: escaped, so that brackets in them are not markup.
     for lost in d["lost_records"][:_LOST_SHOWN]:
         where = f"line {lost['line']:,}" if "line" in lost else f"record {lost['record']:,}"

@@ -1,4 +1,9 @@
-"""What every command shares: options, output, and turning errors into one clean line."""
+"""What every command shares: options, output, and turning errors into one clean line.
+
+Kept light: the CLI's start-up imports nothing it does not need (no DuckDB, pyarrow,
+pydantic or Kafka here), so the defaults below are the library's, restated and held
+equal to them by a test.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,19 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import click
-import duckdb
-from pydantic import BaseModel
 from rich.console import Console
 
-from pipeline.cli.failures import describe
+from pipeline.cli.listing import out
 from pipeline.errors import RolecallError
-from pipeline.log import DEFAULT_LOG_URL
-from pipeline.store import DEFAULT_DB_PATH
-from pipeline.timeutil import parse_time
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Wide when piped, so that chains and ARNs are not cut for a file or a pager.
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
+DEFAULT_LOG_URL = "file:./data/log"  # pipeline.log.DEFAULT_LOG_URL
+DEFAULT_DB_PATH = "./data/rolecall.duckdb"  # pipeline.store.DEFAULT_DB_PATH
+
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+__all__ = ["out", "stderr"]
 
 
 def log_option(func: F) -> F:
@@ -58,6 +61,20 @@ def json_option(func: F) -> F:
     )
 
 
+def csv_option(func: F) -> F:
+    return click.option(
+        "--csv",
+        "as_csv",
+        is_flag=True,
+        help="Print CSV (a header row, then one row per line) instead of a table.",
+    )(func)
+
+
+def one_format(as_json: bool, as_csv: bool) -> None:
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv exclude each other: choose one")
+
+
 class TimeParam(click.ParamType[datetime]):
     """An ISO 8601 time on the command line (UTC when no zone is given)."""
 
@@ -68,6 +85,8 @@ class TimeParam(click.ParamType[datetime]):
     ) -> datetime:
         if isinstance(value, datetime):
             return value
+        from pipeline.timeutil import parse_time  # pydantic: loaded when a time is given
+
         try:
             return parse_time(str(value))
         except RolecallError as exc:
@@ -77,19 +96,21 @@ class TimeParam(click.ParamType[datetime]):
 TIME = TimeParam()
 
 
+def _plain(v: Any) -> Any:
+    from pydantic import BaseModel
+
+    if isinstance(v, BaseModel):
+        return v.model_dump(mode="json")
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
 def emit_json(value: Any) -> None:
     """Print a model, a list of models or plain data as JSON on stdout."""
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, BaseModel):
-            return v.model_dump(mode="json")
-        if isinstance(v, list):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
-
-    click.echo(json.dumps(plain(value), indent=2, default=str))
+    click.echo(json.dumps(_plain(value), indent=2, default=str))
 
 
 def emit_json_list(items: Iterable[Any]) -> None:
@@ -97,32 +118,21 @@ def emit_json_list(items: Iterable[Any]) -> None:
     `emit_json(list(items))`, without holding every item first."""
     first = True
     for item in items:
-        plain: Any = item
-        if isinstance(item, BaseModel):
-            plain = item.model_dump(mode="json")
-        text = json.dumps(plain, indent=2, default=str).replace("\n", "\n  ")
+        text = json.dumps(_plain(item), indent=2, default=str).replace("\n", "\n  ")
         click.echo(("[\n  " if first else ",\n  ") + text, nl=False)
         first = False
     click.echo("[]" if first else "\n]")
 
 
+def heading(text: str) -> None:
+    """A rule across the terminal, or the plain title when the width is unknown."""
+    console = out()
+    if console.width >= 1000:
+        console.print(f"── {text} ──")
+    else:
+        console.rule(f"[bold]{text}")
+
+
 def fail(message: str, code: int = 2) -> None:
     stderr.print(f"[bold red]rolecall: error:[/] {message}", markup=True)
     sys.exit(code)
-
-
-class RolecallGroup(click.Group):
-    """A click group that turns rolecall's errors into one line on stderr, no traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except RolecallError as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            stderr.print("interrupted")
-            sys.exit(130)
-        except BrokenPipeError:
-            sys.exit(0)
-        except (duckdb.Error, OSError) as exc:  # a full disk, a damaged database file
-            fail(describe(exc))

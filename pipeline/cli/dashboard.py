@@ -1,4 +1,7 @@
-"""`dashboard`, `serve` and `replay`: watching the history, in a browser or a terminal."""
+"""`dashboard`, `serve` and `replay`: watching the history, in a browser or a terminal.
+
+The store, the log and Dash are imported when a command runs, not when this module loads.
+"""
 
 from __future__ import annotations
 
@@ -15,20 +18,17 @@ import click
 
 from pipeline.cli.common import (
     TIME,
+    csv_option,
     db_option,
     emit_json,
     json_option,
     log_option,
+    one_format,
+    out,
     stderr,
-    stdout,
 )
+from pipeline.cli.listing import Column, Listing, emit_csv
 from pipeline.errors import InputError, RolecallError
-from pipeline.log import open_log
-from pipeline.materializer import materialize
-from pipeline.queries import Queries
-from pipeline.sessions import SessionFilter
-from pipeline.store import Store
-from pipeline.timeutil import iso
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def serve_dashboard(
     except BaseException:
         source.close()
         raise
-    stdout.print(f"dashboard at {server.url} (database {db_path}, read-only; Ctrl-C to stop)")
+    out().print(f"dashboard at {server.url} (database {db_path}, read-only; Ctrl-C to stop)")
     try:
         _wait_until_stopped(threading.Event())
     finally:
@@ -147,6 +147,9 @@ def serve_command(
     from dashboards.access import access_rule
     from dashboards.server import DashboardServer
     from dashboards.source import QuerySource
+    from pipeline.log import open_log
+    from pipeline.materializer import materialize
+    from pipeline.store import Store
 
     credentials = access_rule(host, os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV))
     extra = allowed_hosts_of(allowed_hosts)
@@ -169,7 +172,7 @@ def serve_command(
         server = DashboardServer(
             source, host=host, port=port, credentials=credentials, allowed_hosts=extra
         ).start()
-        stdout.print(f"dashboard at {server.url}; materializing {log_url} -> {db_path}")
+        out().print(f"dashboard at {server.url}; materializing {log_url} -> {db_path}")
         try:
             _wait_until_stopped(stop)
         finally:
@@ -181,6 +184,18 @@ def serve_command(
         raise failure[0] if isinstance(failure[0], RolecallError) else RuntimeError(failure[0])
 
 
+_REPLAY_COLUMNS = (
+    Column("time"),
+    Column("kind"),
+    Column("basis"),
+    Column("role", identifier=True),
+    Column("principal", identifier=True),
+    Column("origin", identifier=True),
+    Column("via"),
+    Column("session", identifier=True),
+)
+
+
 @click.command("replay")
 @click.option("--from", "start", type=TIME, required=True, help="Window start (ISO 8601).")
 @click.option("--to", "end", type=TIME, required=True, help="Window end (ISO 8601, exclusive).")
@@ -190,6 +205,7 @@ def serve_command(
 @click.option("--via", help="Only sessions assumed this way (e.g. SAML, ASSUME_ROLE).")
 @db_option
 @json_option
+@csv_option
 def replay_command(
     start: datetime,
     end: datetime,
@@ -199,6 +215,7 @@ def replay_command(
     via: str | None,
     db_path: str,
     as_json: bool,
+    as_csv: bool,
 ) -> None:
     """Replay a window in the terminal: every session start, exit, expiry and revocation.
 
@@ -206,12 +223,33 @@ def replay_command(
     Examples:
       rolecall replay --from 2026-01-05T09:00:00Z --to 2026-01-05T12:00:00Z
       rolecall replay --from 2026-01-06 --to 2026-01-07 --via SAML --json
+      rolecall replay --from 2026-01-06 --to 2026-01-07 --csv > replay.csv
     """
+    from pipeline.queries import Queries
+    from pipeline.sessions import SessionFilter
+    from pipeline.timeutil import iso
+
+    one_format(as_json, as_csv)
     flt = SessionFilter(account_id=account_id, role_arn=role_arn, principal=principal, via=via)
     with Queries.open(db_path) as q:
         events = q.replay_events(start, end, flt)
     if as_json:
         emit_json(events)
+        return
+    if as_csv:
+        listing = Listing(f"{len(events)} events", _REPLAY_COLUMNS)
+        for e in events:
+            listing.add(
+                iso(e.time),
+                e.kind,
+                f"estimated: {e.basis}" if e.estimated else "recorded",
+                e.role_arn or "(the user's own)",
+                e.principal_label or "unknown",
+                e.origin_label or "unknown",
+                e.via or "unknown",
+                e.session_id,
+            )
+        emit_csv(listing)
         return
     for e in events:
         kind = f"{e.kind} ({e.basis})" if e.estimated else e.kind
@@ -221,4 +259,4 @@ def replay_command(
             f"principal {e.principal_label}  origin {e.origin_label}  via {e.via or 'unknown'}  "
             f"{e.session_id}"
         )
-    stderr.print(f"{len(events)} event(s) from {iso(start)} to {iso(end)}")
+    stderr.print(f"{len(events)} event(s) from {iso(start)} to {iso(end)}", markup=False)

@@ -1,4 +1,6 @@
-"""`rolecall demo`: the main job on the embedded default, from nothing to an investigation."""
+"""`rolecall demo`: the main job on the embedded default, from nothing to an investigation.
+
+The simulator and the query API are imported when the command runs."""
 
 from __future__ import annotations
 
@@ -10,14 +12,11 @@ from pathlib import Path
 import click
 
 from pipeline.cli.cloudtrail import run_import
-from pipeline.cli.common import TIME, stdout
+from pipeline.cli.common import TIME, heading, out
 from pipeline.cli.dashboard import serve_dashboard
 from pipeline.cli.investigate import chain_tree
 from pipeline.cli.materialize import run_materialize
 from pipeline.cli.produce import incidents_option, write_cloudtrail_simulation
-from pipeline.queries import ADMIN_POLICY_ARN, Queries, Trace
-from pipeline.simulator import SimulationConfig
-from pipeline.timeutil import iso
 
 
 @click.command("demo")
@@ -50,6 +49,9 @@ def demo_command(
       rolecall demo --no-serve
       rolecall demo --no-serve --no-incidents
     """
+    from pipeline.simulator import SimulationConfig
+    from pipeline.timeutil import iso
+
     data = Path(data_dir)
     log_dir, db_path, trail = data / "log", data / "rolecall.duckdb", data / "cloudtrail"
     shutil.rmtree(log_dir, ignore_errors=True)
@@ -60,37 +62,40 @@ def demo_command(
     config = SimulationConfig(start=start, days=days, seed=seed, incidents=incidents)
     t0 = time.perf_counter()
     writer = write_cloudtrail_simulation(config, str(trail))
-    stdout.print(
+    out().print(
         f"simulated {writer.records:,} CloudTrail records in {writer.files:,} files "
         f"(seed {seed}, {days} days from {iso(start)}) in {time.perf_counter() - t0:.1f} s "
         f"-> {trail}"
     )
     summary = run_import([str(trail)], f"file:{log_dir}")
-    stdout.print(
+    out().print(
         f"imported {summary.records_read:,} records in {summary.seconds:.1f} s "
         f"({summary.rate:,.0f}/s): {summary.events_total:,} events -> {log_dir}"
     )
     stats = run_materialize(f"file:{log_dir}", str(db_path))
     size = db_path.stat().st_size / 1e6
-    stdout.print(
+    out().print(
         f"materialized {stats.applied:,} events in {stats.seconds:.1f} s "
         f"({stats.rate:,.0f}/s) -> {db_path} ({size:.1f} MB)"
     )
     print_summary(str(db_path))
     if not no_serve:
-        stdout.print()
+        out().print()
         serve_dashboard(str(db_path))
 
 
 def print_summary(db_path: str) -> None:
+    from pipeline.queries import ADMIN_POLICY_ARN, Queries, Trace
+    from pipeline.timeutil import iso
+
     with Queries.open(db_path) as q:
         c = q.counts()
         span = q.time_range()
-        stdout.print()
-        stdout.rule("[bold]Investigation summary")
+        out().print()
+        heading("Investigation summary")
         if span:
-            stdout.print(f"History: {iso(span[0])} -> {iso(span[1])}")
-        stdout.print(
+            out().print(f"History: {iso(span[0])} -> {iso(span[1])}")
+        out().print(
             f"Sessions: {c['sessions']:,} over {c['roles']} roles; "
             f"{c['actions']:,} recorded actions ({c['denied_actions']} denied); "
             f"{c['revocations']} revocation(s); {c['policy_changes']} policy changes; "
@@ -104,23 +109,23 @@ def print_summary(db_path: str) -> None:
         for grant in grants:
             holders = q.holders(grant.role_arn, start=grant.granted_at, end=grant.removed_at)
             until = iso(grant.removed_at) if grant.removed_at else "the end of the history"
-            stdout.print(
+            out().print(
                 f"\n[bold]{grant.role_arn}[/] had AdministratorAccess from "
                 f"{iso(grant.granted_at)} to {until}; held then on behalf of "
                 f"{len(holders)} origin(s):"
             )
             for h in holders[:8]:
-                stdout.print(
+                out().print(
                     f"  {h['origin_label']}: {h['sessions']} session(s), "
                     f"{iso(h['first'])} -> {iso(h['last'])}"
                 )
             if len(holders) > 8:
-                stdout.print(f"  ... and {len(holders) - 8} more")
+                out().print(f"  ... and {len(holders) - 8} more")
         deepest = q.deepest_session()
         if deepest is not None and deepest.access_key_ids:
             key = deepest.access_key_ids[0]
-            stdout.print(f"\nExample chain: access key [bold]{key}[/] traced to its origin")
+            out().print(f"\nExample chain: access key [bold]{key}[/] traced to its origin")
             trace = q.trace(key)
             if isinstance(trace, Trace):
-                stdout.print(chain_tree(trace.chain))
-            stdout.print(f"(rolecall trace {key} --db {db_path})")
+                out().print(chain_tree(trace.chain))
+            out().print(f"(rolecall trace {key} --db {db_path})")

@@ -1,4 +1,7 @@
-"""`rolecall verify` and `rolecall digest`: prove the stored history unchanged."""
+"""`rolecall verify` and `rolecall digest`: prove the stored history unchanged.
+
+DuckDB, the store and the evidence checks are imported when a command runs.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +11,37 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import duckdb
 
-from pipeline.cli.common import db_option, emit_json, json_option, stdout
-from pipeline.cli.failures import describe
-from pipeline.errors import StoreError
-from pipeline.evidence import (
-    Verdict,
-    digest,
-    ledgers,
-    load_digest,
-    store_meta,
-    verify,
-    verify_facts,
+from pipeline.cli.common import (
+    DEFAULT_LOG_URL,
+    csv_option,
+    db_option,
+    emit_json,
+    json_option,
+    one_format,
+    out,
 )
-from pipeline.evidence.chain import digest_document
-from pipeline.log import DEFAULT_LOG_URL, EventLog, open_log
-from pipeline.store import connect
-from pipeline.store.partitioned import partition_files
-from pipeline.store.reading import ReadOnlyStore, open_read_only
+from pipeline.cli.failures import describe
+from pipeline.cli.listing import Column, Listing, emit_csv
+from pipeline.errors import StoreError
+
+if TYPE_CHECKING:
+    from pipeline.evidence import Verdict
+    from pipeline.log import EventLog
+    from pipeline.store.reading import ReadOnlyStore
 
 
 @contextmanager
 def _reading(db_path: str) -> Iterator[ReadOnlyStore]:
     """The store (a file or a directory store) opened read-only; a damaged file is one
     line, not a traceback."""
+    import duckdb
+
+    from pipeline.store.reading import open_read_only
+
     store = open_read_only(db_path)
     try:
         yield store
@@ -48,6 +55,12 @@ def _facts_file_by_file(db_path: str, verdict: Verdict) -> Verdict:
     """A directory store's facts, re-derived file by file: each partition file is derived
     from its own events alone (chains and ends that cross files are completed when read,
     not stored), so the union of the files is not what all the events derive."""
+    import duckdb
+
+    from pipeline.evidence import verify_facts
+    from pipeline.store import connect
+    from pipeline.store.partitioned import partition_files
+
     findings = list(verdict.findings)
     for path in partition_files(Path(db_path)).values():
         con = connect(path, read_only=True)
@@ -65,6 +78,8 @@ def _log_to_check(log_url: str | None) -> Iterator[EventLog | None]:
     """The log to compare the store with: the one named, else the default one if it exists.
 
     Kafka is not checked (its retention and offsets are its own)."""
+    from pipeline.log import open_log
+
     url = log_url or DEFAULT_LOG_URL
     if url.startswith("kafka://"):
         yield None
@@ -117,6 +132,8 @@ def verify_command(
       rolecall verify --deep --json
       rolecall verify --against heads-2026-01-07.json
     """
+    from pipeline.evidence import load_digest, verify
+
     against = load_digest(against_path) if against_path else None
     with _reading(db_path) as store, _log_to_check(log_url) as event_log:
         by_file = deep and store.spans_files
@@ -126,15 +143,25 @@ def verify_command(
     if as_json:
         emit_json(verdict.as_json())
     else:
-        stdout.print(verdict.summary(), markup=False)
+        out().print(verdict.summary(), markup=False)
     if not verdict.intact:
         sys.exit(1)
+
+
+_HEAD_COLUMNS = (
+    Column("log", identifier=True),
+    Column("partition"),
+    Column("last offset"),
+    Column("events"),
+    Column("head", identifier=True),
+)
 
 
 @click.command("digest")
 @db_option
 @json_option
-def digest_command(db_path: str, as_json: bool) -> None:
+@csv_option
+def digest_command(db_path: str, as_json: bool, as_csv: bool) -> None:
     """Print the chain heads (log, partition, last offset, events, head) to keep elsewhere.
 
     The JSON form also keeps each partition's position with a hash of the dead letters
@@ -147,7 +174,12 @@ def digest_command(db_path: str, as_json: bool) -> None:
     Examples:
       rolecall digest
       rolecall digest --json > heads-2026-01-07.json
+      rolecall digest --csv
     """
+    from pipeline.evidence import digest, ledgers, store_meta
+    from pipeline.evidence.chain import digest_document
+
+    one_format(as_json, as_csv)
     with _reading(db_path) as store:
         con = store.con
         heads = digest(con)
@@ -156,6 +188,12 @@ def digest_command(db_path: str, as_json: bool) -> None:
         )
     if as_json:
         emit_json(document)
+        return
+    if as_csv:
+        listing = Listing("chain heads", _HEAD_COLUMNS)
+        for h in heads:
+            listing.add(h.log_name, str(h.partition), str(h.last_offset), str(h.events), h.head)
+        emit_csv(listing)
         return
     for h in heads:
         click.echo(f"{h.log_name}\t{h.partition}\t{h.last_offset}\t{h.events}\t{h.head}")

@@ -2,14 +2,14 @@
 
 DuckDB reports them as `duckdb.Error`s whose first line says what happened, and the
 writer's rollback after a failed commit raises a second error whose context is the real
-one; so the whole chain is searched for the cause.
+one; so the whole chain is searched for the cause. DuckDB is not imported here: an error
+can only be DuckDB's once DuckDB is loaded, and the CLI's start-up must not load it.
 """
 
 from __future__ import annotations
 
 import errno
-
-import duckdb
+import sys
 
 _NO_SPACE = "No space left on device"
 
@@ -25,25 +25,38 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return out
 
 
+def _duckdb_error() -> tuple[type[Exception], ...]:
+    duckdb = sys.modules.get("duckdb")
+    error: type[Exception] | None = getattr(duckdb, "Error", None)
+    return () if error is None else (error,)
+
+
+def storage_error_types() -> tuple[type[Exception], ...]:
+    """What a storage failure is raised as: OSError, and DuckDB's errors once loaded."""
+    return (OSError, *_duckdb_error())
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def is_storage_failure(exc: BaseException) -> bool:
-    return any(isinstance(e, duckdb.Error | OSError) for e in _chain(exc))
+    kinds = storage_error_types()
+    return any(isinstance(e, kinds) for e in _chain(exc))
 
 
 def describe(exc: BaseException) -> str:
     """One line for a DuckDB or operating-system failure (its cause, not its traceback)."""
     chain = _chain(exc)
+    duckdb_error = _duckdb_error()
     for e in chain:
         if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or _NO_SPACE in str(e):
             return "no space left on device: " + _first_line(e).removeprefix(
                 "TransactionContext Error: "
             )
     for e in chain:
-        if isinstance(e, duckdb.Error) and "corrupt" in str(e).lower():
+        if isinstance(e, duckdb_error) and "corrupt" in str(e).lower():
             return (
                 f"the database file is damaged ({_first_line(e)}); restore it from a copy, "
                 "or rebuild it from the log with `rolecall materialize --db NEW`"

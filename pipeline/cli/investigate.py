@@ -1,38 +1,74 @@
-"""`who-held`, `session`, `trace`: the investigator's questions, as thin layers over queries."""
+"""`who-held`, `session`, `trace`: the investigator's questions, as thin layers over queries.
+
+The query API (DuckDB, pyarrow, pydantic) is imported when a command runs, not when this
+module loads: `rolecall who-held --help` stays quick.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
-from rich.table import Table
-from rich.tree import Tree
 
-from pipeline.cli.common import TIME, db_option, emit_json, emit_json_list, json_option, stdout
-from pipeline.queries import ActionView, LongTermKeyTrace, Queries, SessionView
-from pipeline.timeutil import iso
+from pipeline.cli.common import (
+    TIME,
+    csv_option,
+    db_option,
+    emit_json,
+    emit_json_list,
+    json_option,
+    one_format,
+    out,
+)
+from pipeline.cli.listing import Column, Listing, emit_csv, show
+
+if TYPE_CHECKING:
+    from rich.tree import Tree
+
+    from pipeline.queries import ActionView, SessionView
 
 
 def end_text(s: SessionView) -> str:
     """The end and why, with its basis when it is an estimate."""
+    from pipeline.timeutil import iso
+
     if s.ends_at_estimated:
         return f"{iso(s.ends_at)} ({s.ends_at_basis})"
     return f"{iso(s.ends_at)} ({s.end_reason})"
 
 
 def start_text(s: SessionView) -> str:
+    from pipeline.timeutil import iso
+
     if s.started_at_estimated:
         return f"{iso(s.started_at)} ({s.started_at_basis})"
     return str(iso(s.started_at))
 
 
-def sessions_table(sessions: list[SessionView], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in ("session", "role", "principal", "origin", "via", "started", "ends", "why"):
-        table.add_column(col, overflow="fold")
+SESSION_COLUMNS = (
+    Column("session", identifier=True),
+    Column("role", identifier=True),
+    Column("principal", identifier=True),
+    Column("origin", identifier=True),
+    Column("via"),
+    Column("started"),
+    Column("ends"),
+    Column("why"),
+)
+
+
+def sessions_listing(
+    sessions: list[SessionView], title: str, *, with_keys: bool = False
+) -> Listing:
+    """Sessions, one a row; `with_keys` adds the access keys each held (for a chain)."""
+    from pipeline.timeutil import iso
+
+    columns = SESSION_COLUMNS + ((Column("keys", identifier=True),) if with_keys else ())
+    listing = Listing(title, columns)
     for s in sessions:
-        table.add_row(
+        row = [
             s.session_id,
             s.role_arn or "(the user's own)",
             s.principal_label,
@@ -41,11 +77,16 @@ def sessions_table(sessions: list[SessionView], title: str) -> Table:
             start_text(s),
             f"{iso(s.ends_at)} (estimated)" if s.ends_at_estimated else str(iso(s.ends_at)),
             s.ends_at_basis if s.ends_at_estimated else s.end_reason,
-        )
-    return table
+        ]
+        if with_keys:
+            row.append(" ".join(s.access_key_ids) or "none recorded")
+        listing.add(*row)
+    return listing
 
 
 def chain_tree(chain: list[SessionView]) -> Tree:
+    from rich.tree import Tree
+
     root = chain[0]
     kind = f", {root.origin_type}" if root.origin_type and root.origin_resolved else ""
     tree = Tree(escape(f"{root.origin_label} (origin{kind})"), highlight=False)
@@ -59,6 +100,38 @@ def chain_tree(chain: list[SessionView]) -> Tree:
             + f" [dim]{keys}[/]"
         )
     return tree
+
+
+def _lifetime_style(value: str) -> str | None:
+    return "bold red" if value.startswith(("after", "before")) else None
+
+
+ACTION_COLUMNS = (
+    Column("time"),
+    Column("action", identifier=True),
+    Column("resources", identifier=True),
+    Column("outcome"),
+    Column("from", identifier=True),
+    Column("in lifetime", style=_lifetime_style),
+)
+
+
+def actions_listing(actions: list[ActionView], title: str | None = None) -> Listing:
+    from pipeline.timeutil import iso
+
+    outside = sum(a.lifetime.startswith(("after", "before")) for a in actions)
+    note = f", {outside} outside the session's lifetime" if outside else ""
+    listing = Listing(title or f"{len(actions)} actions{note}", ACTION_COLUMNS)
+    for a in actions:
+        listing.add(
+            iso(a.event_time),
+            a.action,
+            ", ".join(a.resources) or "none recorded",
+            a.outcome,
+            a.source_ip or "not recorded",
+            a.lifetime,
+        )
+    return listing
 
 
 @click.command("who-held")
@@ -84,6 +157,7 @@ def chain_tree(chain: list[SessionView]) -> Tree:
 )
 @db_option
 @json_option
+@csv_option
 def who_held_command(
     at: datetime,
     role_arn: str | None,
@@ -93,13 +167,14 @@ def who_held_command(
     offset: int,
     db_path: str,
     as_json: bool,
+    as_csv: bool,
 ) -> None:
     """Who held which role at a moment, and on whose behalf.
 
     Ends that are not recorded are estimates, labelled with their basis ("ends_at_basis"
     in JSON); a session is never shown ending before its last successful call. `--json`
     prints a list of every session active at the moment, in start order, streamed as it
-    is read; `--limit`/`--offset` page it.
+    is read; `--limit`/`--offset` page it. `--csv` prints the table's columns.
 
     \b
     Examples:
@@ -108,82 +183,104 @@ def who_held_command(
       rolecall who-held --at 2026-01-06T14:10:00Z --json \\
         --role arn:aws:iam::444455556666:role/OrgAdmin
       rolecall who-held --at 2026-01-05T12:00:00Z --limit 50 --offset 100
+      rolecall who-held --at 2026-01-05T12:00:00Z --csv > held.csv
     """
+    from pipeline.queries import Queries
+    from pipeline.timeutil import iso
+
+    one_format(as_json, as_csv)
     with Queries.open(db_path) as q:
         held = q.held_at(
             at=at, role_arn=role_arn, principal_arn=principal_arn, account_id=account_id
         )
         if as_json and limit is None and not offset:
-            emit_json_list(_who_held_json(s) for s in q.sessions.stream(held))
+            emit_json_list(s.model_dump(mode="json") for s in q.sessions.stream(held))
             return
         page = q.sessions.page(held, limit=limit, offset=offset)
     if as_json:
-        emit_json([_who_held_json(s) for s in page.sessions])
+        emit_json([s.model_dump(mode="json") for s in page.sessions])
         return
     shown = len(page.sessions)
     title = f"{page.total} sessions active at {iso(at)}"
     if shown < page.total:
         title += f" (showing {offset + 1 if shown else offset}-{offset + shown})"
-    stdout.print(sessions_table(page.sessions, title))
+    listing = sessions_listing(page.sessions, title)
+    if as_csv:
+        emit_csv(listing)
+    else:
+        show(listing)
 
 
-def _who_held_json(s: SessionView) -> dict[str, object]:
-    return s.model_dump(mode="json")
+SESSION_LISTS = ("actions", "chain")
 
 
 @click.command("session")
 @click.argument("session_id")
 @db_option
 @json_option
-def session_command(session_id: str, db_path: str, as_json: bool) -> None:
+@csv_option
+@click.option(
+    "--list",
+    "which",
+    type=click.Choice(SESSION_LISTS),
+    default="actions",
+    show_default=True,
+    help="The list --csv prints: the recorded actions, or the chain from the origin down.",
+)
+def session_command(session_id: str, db_path: str, as_json: bool, as_csv: bool, which: str) -> None:
     """One session: its chain, credentials, policy, tags and recorded actions.
 
     SESSION_ID is a session id or any access key the session held. Calls made after the
     session's exit, revocation or expiry are marked.
 
     \b
-    Example:
+    Examples:
       rolecall session ASIAEXAMPLEKEY000001
+      rolecall session ASIAEXAMPLEKEY000001 --csv --list chain
     """
+    from pipeline.queries import Queries
+
+    one_format(as_json, as_csv)
     with Queries.open(db_path) as q:
         detail = q.session(session_id)
     if as_json:
         emit_json(detail)
         return
+    if as_csv:
+        if which == "chain":
+            emit_csv(sessions_listing(detail.chain, "chain", with_keys=True))
+        else:
+            emit_csv(actions_listing(detail.actions))
+        return
     s = detail.session
-    stdout.print(chain_tree(detail.chain))
-    stdout.print(escape(f"session policy: {s.session_policy or 'none'}"))
-    stdout.print(
+    console = out()
+    console.print(chain_tree(detail.chain))
+    console.print(escape(f"session policy: {s.session_policy or 'none'}"))
+    console.print(
         escape(f"tags: {s.session_tags or 'none'}  source identity: {s.source_identity or 'none'}")
     )
-    stdout.print(actions_table(detail.actions))
+    show(actions_listing(detail.actions), console)
 
 
-def actions_table(actions: list[ActionView], title: str | None = None) -> Table:
-    outside = sum(a.lifetime.startswith(("after", "before")) for a in actions)
-    note = f", {outside} outside the session's lifetime" if outside else ""
-    table = Table(title=title or f"{len(actions)} actions{note}", title_justify="left")
-    for col in ("time", "action", "resources", "outcome", "from", "in lifetime"):
-        table.add_column(col, overflow="fold")
-    for a in actions:
-        table.add_row(
-            iso(a.event_time),
-            a.action,
-            ", ".join(a.resources),
-            a.outcome,
-            a.source_ip or "not recorded",
-            f"[bold red]{a.lifetime}[/]"
-            if a.lifetime.startswith(("after", "before"))
-            else a.lifetime,
-        )
-    return table
+TRACE_LISTS = ("chain", "sessions", "calls")
 
 
 @click.command("trace")
 @click.argument("access_key_id")
 @db_option
 @json_option
-def trace_command(access_key_id: str, db_path: str, as_json: bool) -> None:
+@csv_option
+@click.option(
+    "--list",
+    "which",
+    type=click.Choice(TRACE_LISTS),
+    default=None,
+    help="The list --csv prints: a temporary key's chain (its default), or a long-term "
+    "key's sessions or calls (default: calls).",
+)
+def trace_command(
+    access_key_id: str, db_path: str, as_json: bool, as_csv: bool, which: str | None
+) -> None:
     """Follow an access key to its session, up the chain to the human or service behind it.
 
     A temporary key (ASIA...) gives its session's chain up to the origin; a long-term key
@@ -194,19 +291,36 @@ def trace_command(access_key_id: str, db_path: str, as_json: bool) -> None:
     Examples:
       rolecall trace ASIAEXAMPLEKEY000001 --json
       rolecall trace AKIAEXAMPLEKEY000001
+      rolecall trace AKIAEXAMPLEKEY000001 --csv --list sessions
     """
+    from pipeline.errors import InputError
+    from pipeline.queries import LongTermKeyTrace, Queries
+
+    one_format(as_json, as_csv)
     with Queries.open(db_path) as q:
         trace = q.trace(access_key_id)
     if as_json:
         emit_json(trace)
-    elif isinstance(trace, LongTermKeyTrace):
-        stdout.print(escape(f"{trace.access_key_id}: long-term key of {trace.principal_label}"))
-        if trace.sessions:
-            stdout.print(
-                sessions_table(trace.sessions, f"{len(trace.sessions)} sessions it opened")
-            )
+        return
+    if isinstance(trace, LongTermKeyTrace):
         shown = len(trace.actions)
         more = f" (first {shown})" if shown < trace.actions_total else ""
-        stdout.print(actions_table(trace.actions, f"{trace.actions_total} recorded calls{more}"))
-    else:
-        stdout.print(chain_tree(trace.chain))
+        calls = actions_listing(trace.actions, f"{trace.actions_total} recorded calls{more}")
+        opened = sessions_listing(trace.sessions, f"{len(trace.sessions)} sessions it opened")
+        if as_csv:
+            if which == "chain":
+                raise InputError(f"{trace.access_key_id} is a long-term key: it has no chain")
+            emit_csv(opened if which == "sessions" else calls)
+            return
+        console = out()
+        console.print(escape(f"{trace.access_key_id}: long-term key of {trace.principal_label}"))
+        if trace.sessions:
+            show(opened, console)
+        show(calls, console)
+        return
+    if as_csv:
+        if which not in (None, "chain"):
+            raise InputError(f"{trace.access_key_id} is a temporary key: its list is its chain")
+        emit_csv(sessions_listing(trace.chain, "chain", with_keys=True))
+        return
+    out().print(chain_tree(trace.chain))

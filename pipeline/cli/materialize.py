@@ -1,20 +1,29 @@
-"""`rolecall materialize`: turn the log into DuckDB state."""
+"""`rolecall materialize`: turn the log into DuckDB state.
+
+The log, the materializer and the store are imported when the command runs (its `--help`
+stays quick); the defaults below are the materializer's, held equal to them by a test.
+"""
 
 from __future__ import annotations
 
 import signal
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from pipeline.cli.common import db_option, log_option, stderr
 from pipeline.cli.failures import describe, is_storage_failure
 from pipeline.errors import StoreError
-from pipeline.log import open_log
-from pipeline.materializer import DEFAULT_BATCH_SIZE, DEFAULT_GROUP, MaterializeStats, materialize
-from pipeline.store import Store
-from pipeline.store.partitioned import PartitionedStore, is_directory_store
+
+if TYPE_CHECKING:
+    from pipeline.materializer import MaterializeStats
+    from pipeline.store import Store
+    from pipeline.store.partitioned import PartitionedStore
+
+DEFAULT_BATCH_SIZE = 5000  # pipeline.materializer.DEFAULT_BATCH_SIZE
+DEFAULT_GROUP = "rolecall-materializer"  # pipeline.materializer.DEFAULT_GROUP
 
 
 @click.command("materialize")
@@ -82,6 +91,9 @@ def run_materialize(
     follow: bool = False,
     group: str = DEFAULT_GROUP,
 ) -> MaterializeStats:
+    from pipeline.log import open_log
+    from pipeline.materializer import materialize
+
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -118,4 +130,7 @@ def run_materialize(
 
 def _open_store(db_path: str) -> Store | PartitionedStore:
     """A file (one writer), or a directory of per-partition files (several writers)."""
+    from pipeline.store import Store
+    from pipeline.store.partitioned import PartitionedStore, is_directory_store
+
     return PartitionedStore(db_path) if is_directory_store(db_path) else Store(db_path)

@@ -1,22 +1,42 @@
-"""`who-could`, `can`, `permissions`: permissions in time, thin layers over the query API."""
+"""`who-could`, `can`, `permissions`: permissions in time, thin layers over the query API.
+
+The query API and the evaluator are imported when a command runs, not when this module
+loads, so that each command's `--help` is quick.
+"""
 
 from __future__ import annotations
 
 import sys
-from contextlib import closing
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
-from rich.table import Table
 
-from pipeline.cli.common import TIME, db_option, emit_json, json_option, stdout
+from pipeline.cli.common import (
+    TIME,
+    csv_option,
+    db_option,
+    emit_json,
+    fail,
+    json_option,
+    one_format,
+    out,
+)
 from pipeline.cli.investigate import end_text, start_text
-from pipeline.permissions import PoliciesInForce, PolicyInForce, WhoCould, decide
-from pipeline.permissions.session import summary as session_summary
-from pipeline.policy import Decision
-from pipeline.queries import Queries, SessionView
-from pipeline.timeutil import iso
+from pipeline.cli.listing import Column, Listing, emit_csv, show
+from pipeline.errors import RolecallError
+
+if TYPE_CHECKING:
+    from pipeline.permissions import PoliciesInForce, PolicyInForce, WhoCould
+    from pipeline.policy import Decision
+    from pipeline.queries import Queries, SessionView
+
+Answer = Literal["allowed", "denied", "undecidable"]
+# `can`'s exit status for each answer; 3 is a usage error (no answer was given).
+EXIT_CODES: dict[Answer, int] = {"allowed": 0, "denied": 1, "undecidable": 2}
+USAGE_ERROR = 3
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:
@@ -30,7 +50,24 @@ def decision_json(decision: Decision) -> dict[str, Any]:
     }
 
 
+def answer_of(decision: Decision) -> Answer:
+    """Allowed, denied, or undecidable: a decision that rests on what is not known (no
+    policy history, an unknown policy document, a policy that could not be evaluated)
+    answers neither way. An explicit deny stands whatever else is unknown."""
+    reason = decision.reason
+    if decision.effect == "explicit_deny":
+        return "denied"
+    if (
+        reason.startswith(("unknown", "a policy in force could not be evaluated"))
+        or "unknown policy document" in reason
+    ):
+        return "undecidable"
+    return "allowed" if decision.allowed else "denied"
+
+
 def _session_json(s: SessionView, d: Decision) -> dict[str, Any]:
+    from pipeline.timeutil import iso
+
     return {
         "session_id": s.session_id,
         "role_arn": s.role_arn,
@@ -45,6 +82,8 @@ def _session_json(s: SessionView, d: Decision) -> dict[str, Any]:
 
 
 def who_could_json(result: WhoCould) -> dict[str, Any]:
+    from pipeline.timeutil import iso
+
     return {
         "action": result.action,
         "resource": result.resource,
@@ -57,6 +96,9 @@ def who_could_json(result: WhoCould) -> dict[str, Any]:
     }
 
 
+WHO_COULD_LISTS = ("sessions", "iam-users")
+
+
 @click.command("who-could")
 @click.option("--action", required=True, help="The action, e.g. iam:CreateUser.")
 @click.option("--resource", required=True, help="The resource ARN (or '*').")
@@ -65,6 +107,16 @@ def who_could_json(result: WhoCould) -> dict[str, Any]:
 @click.option("--limit", type=click.IntRange(1), default=None, help="At most this many sessions.")
 @db_option
 @json_option
+@csv_option
+@click.option(
+    "--list",
+    "which",
+    type=click.Choice(WHO_COULD_LISTS),
+    default="sessions",
+    show_default=True,
+    help="The list --csv prints: the sessions (with those denied under --show-denied) or "
+    "the IAM users allowed.",
+)
 def who_could_command(
     action: str,
     resource: str,
@@ -73,6 +125,8 @@ def who_could_command(
     limit: int | None,
     db_path: str,
     as_json: bool,
+    as_csv: bool,
+    which: str,
 ) -> None:
     """Who could do an action on a resource at a moment, by the policies then in force.
 
@@ -85,7 +139,12 @@ def who_could_command(
       rolecall who-could --action iam:CreateUser --resource '*' --at 2026-01-07T12:00:00Z
       rolecall who-could --action s3:GetObject --resource arn:aws:s3:::acme-prod-data/x \\
         --at 2026-01-06T14:00:00Z --show-denied --json
+      rolecall who-could --action iam:CreateUser --resource '*' \\
+        --at 2026-01-07T12:00:00Z --show-denied --csv
     """
+    from pipeline.timeutil import iso
+
+    one_format(as_json, as_csv)
     with _queries(db_path) as q:
         result = q.who_could(action, resource, at, limit=limit, show_denied=show_denied)
     if as_json:
@@ -95,55 +154,139 @@ def who_could_command(
         f"{len(result.sessions)} of {result.considered} active sessions could "
         f"{action} on {resource} at {iso(at)}"
     )
-    stdout.print(_decisions_table(result.sessions, title))
+    if as_csv:
+        if which == "iam-users":
+            users = Listing("IAM users", (Column("iam user", identifier=True), *_DECISION))
+            for principal, decision in result.principals:
+                users.add(principal, answer_of(decision), decision.reason)
+            emit_csv(users)
+        else:
+            emit_csv(_decisions_listing([*result.sessions, *result.denied], title))
+        return
+    console = out()
+    show(_decisions_listing(result.sessions, title), console)
     if show_denied:
-        stdout.print(_decisions_table(result.denied, f"{len(result.denied)} denied"))
+        show(_decisions_listing(result.denied, f"{len(result.denied)} denied"), console)
     for principal, decision in result.principals:
-        stdout.print(f"IAM user {principal}: {decision.reason}")
-    stdout.print(f"[dim]{result.note}[/]")
+        console.print(f"IAM user {principal}: {decision.reason}", markup=False)
+    console.print(f"[dim]{result.note}[/]")
 
 
-def _decisions_table(rows: list[tuple[SessionView, Decision]], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for col in ("session", "role", "origin", "started", "ends", "decision"):
-        table.add_column(col, overflow="fold")
+_DECISION = (Column("answer"), Column("decision"))
+
+
+def _decisions_listing(rows: list[tuple[SessionView, Decision]], title: str) -> Listing:
+    listing = Listing(
+        title,
+        (
+            Column("session", identifier=True),
+            Column("role", identifier=True),
+            Column("origin", identifier=True),
+            Column("started"),
+            Column("ends"),
+            *_DECISION,
+        ),
+    )
     for s, d in rows:
-        table.add_row(
+        listing.add(
             s.session_id,
             s.role_arn or s.principal_label,
             s.origin_label,
             start_text(s),
             end_text(s),
+            answer_of(d),
             d.reason,
         )
-    return table
+    return listing
 
 
-@click.command("can")
+class _CanUsageError(click.UsageError):
+    exit_code = USAGE_ERROR
+
+
+class CanCommand(click.Command):
+    """`can`: a usage error exits 3, so that 2 means only "undecidable"."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _CanUsageError(exc.message, exc.ctx) from exc
+
+
+@contextmanager
+def _usage_errors_exit_3() -> Iterator[None]:
+    """Any error before an answer (an unknown session, no database) exits 3, one line."""
+    from pipeline.cli.failures import describe, storage_error_types
+
+    try:
+        yield
+    except RolecallError as exc:
+        fail(str(exc), USAGE_ERROR)
+    except storage_error_types() as exc:
+        fail(describe(exc), USAGE_ERROR)
+
+
+@click.command("can", cls=CanCommand)
 @click.argument("session_id")
 @click.option("--action", required=True, help="The action, e.g. s3:GetObject.")
 @click.option("--resource", required=True, help="The resource ARN (or '*').")
-@click.option("--at", "at", type=TIME, default=None, help="The moment (default: now).")
+@click.option(
+    "--at",
+    "at",
+    type=TIME,
+    default=None,
+    help="The moment (ISO 8601, UTC). Default: the session's start, when it was surely "
+    "active (the JSON's at_basis says which was used).",
+)
 @db_option
 @json_option
 def can_command(
     session_id: str, action: str, resource: str, at: datetime | None, db_path: str, as_json: bool
 ) -> None:
-    """Could this session do an action on a resource at a moment? Exit 0 if allowed, 1 if not.
+    """Could this session do an action on a resource at a moment? Exit 0 allowed, 1 denied,
+    2 undecidable.
+
+    Exit status: 0 allowed; 1 denied (by a policy, or the session was not active at the
+    moment); 2 undecidable (what decides is not known: no policy history for the role,
+    an unknown policy document); 3 a usage error (a bad option or time, an unknown
+    session, no database). Without --at the moment is the session's start, not now: a
+    historical session is not active now, so "now" would always deny.
 
     \b
     Examples:
       rolecall can ASIAEXAMPLEKEY000001 --action iam:CreateUser --resource '*' \\
         --at 2026-01-07T12:00:00Z
+      rolecall can ASIAEXAMPLEKEY000001 --action s3:GetObject --resource '*' --json
     """
-    when = at or datetime.now(UTC)
-    with _queries(db_path) as q:
+    from pipeline.timeutil import iso
+
+    with _usage_errors_exit_3(), _queries(db_path) as q:
+        if at is None:
+            view = q.session(session_id).session
+            when = view.started_at
+            basis = "the session's start (no --at given)"
+            if view.started_at_estimated:
+                basis += f"; estimated: {view.started_at_basis}"
+        else:
+            when, basis = at, "given with --at"
         decision = q.can(session_id, action, resource, when)
+    answer = answer_of(decision)
     if as_json:
-        emit_json({"session_id": session_id, "at": iso(when), **decision_json(decision)})
+        emit_json(
+            {
+                "session_id": session_id,
+                "at": iso(when),
+                **decision_json(decision),
+                "at_basis": basis,
+                "answer": answer,
+            }
+        )
     else:
-        stdout.print(f"{decision.effect}: {decision.reason}")
-    sys.exit(0 if decision.allowed else 1)
+        console = out()
+        console.print(f"{decision.effect}: {decision.reason}", markup=False)
+        console.print(f"{answer}, at {iso(when)} ({basis})", markup=False)
+    sys.exit(EXIT_CODES[answer])
 
 
 @click.command("permissions")
@@ -155,6 +298,7 @@ def can_command(
 @click.option("--resource", default="*", show_default=True, help="The resource for --action.")
 @db_option
 @json_option
+@csv_option
 def permissions_command(
     session_id: str,
     at: datetime | None,
@@ -162,21 +306,30 @@ def permissions_command(
     resource: str,
     db_path: str,
     as_json: bool,
+    as_csv: bool,
 ) -> None:
     """The policies in force for a session at a moment, and optionally a check of an action.
+
+    `--csv` lists the policies in force (identity, session, boundary), one a row.
 
     \b
     Examples:
       rolecall permissions ASIAEXAMPLEKEY000001 --at 2026-01-07T12:00:00Z
       rolecall permissions ASIAEXAMPLEKEY000001 --action iam:CreateUser --json
+      rolecall permissions ASIAEXAMPLEKEY000001 --csv
     """
+    from pipeline.permissions import decide
+    from pipeline.permissions.session import summary as session_summary
+    from pipeline.timeutil import iso
+
+    one_format(as_json, as_csv)
     with _queries(db_path) as q:
         view = q.session(session_id).session
         when = at or view.started_at
         perms = q.permissions_at(session_id, when)
         summary = session_summary(perms)
         decision = decide(perms, action, resource) if action else None
-    out: dict[str, Any] = {
+    out_json: dict[str, Any] = {
         "session_id": session_id,
         "at": iso(when),
         "principal_arn": perms.principal_arn,
@@ -188,19 +341,53 @@ def permissions_command(
         "context": dict(perms.context.items()) if perms.context else None,
     }
     if decision is not None:
-        out["check"] = {"action": action, "resource": resource, **decision_json(decision)}
+        out_json["check"] = {"action": action, "resource": resource, **decision_json(decision)}
     if as_json:
-        emit_json(out)
+        emit_json(out_json)
         return
-    stdout.print(f"[bold]{session_id}[/] at {iso(when)}: {summary}")
+    if as_csv:
+        emit_csv(_policies_listing(perms.policies, perms.session_policies, f"{summary}"))
+        return
+    console = out()
+    console.print(f"[bold]{session_id}[/] at {iso(when)}: {summary}")
     for p in (*perms.policies.identity, *perms.session_policies):
-        stdout.print(f"  {p.label}: {_origin(p)}")
+        console.print(f"  {p.label}: {_origin(p)}", markup=False)
     if perms.policies.boundary is not None:
-        stdout.print(
-            f"  boundary {perms.policies.boundary.label}: {_origin(perms.policies.boundary)}"
+        console.print(
+            f"  boundary {perms.policies.boundary.label}: {_origin(perms.policies.boundary)}",
+            markup=False,
         )
     if decision is not None:
-        stdout.print(f"{action} on {resource}: {decision.effect}: {decision.reason}")
+        console.print(f"{action} on {resource}: {decision.effect}: {decision.reason}", markup=False)
+
+
+def _policies_listing(
+    p: PoliciesInForce, session_policies: tuple[PolicyInForce, ...], title: str
+) -> Listing:
+    listing = Listing(
+        title,
+        (
+            Column("applies as"),
+            Column("policy", identifier=True),
+            Column("arn", identifier=True),
+            Column("kind"),
+            Column("version"),
+            Column("document"),
+        ),
+    )
+    rows = [("identity", x) for x in p.identity] + [("session", x) for x in session_policies]
+    if p.boundary is not None:
+        rows.append(("boundary", p.boundary))
+    for applies, x in rows:
+        listing.add(
+            applies,
+            x.label,
+            x.arn or "none (inline)",
+            x.kind,
+            x.version_id or "none recorded",
+            _origin(x),
+        )
+    return listing
 
 
 def _origin(p: PolicyInForce) -> str:
@@ -232,5 +419,12 @@ def _policies_json(p: PoliciesInForce) -> dict[str, Any]:
     }
 
 
-def _queries(db_path: str) -> closing[Queries]:
-    return closing(Queries.open(db_path))
+@contextmanager
+def _queries(db_path: str) -> Iterator[Queries]:
+    from pipeline.queries import Queries
+
+    q = Queries.open(db_path)
+    try:
+        yield q
+    finally:
+        q.close()

@@ -1,4 +1,6 @@
-"""`policy-eval` and `import-iam`: the evaluator on its own, and IAM snapshots onto the log."""
+"""`policy-eval` and `import-iam`: the evaluator on its own, and IAM snapshots onto the log.
+
+The evaluator, the log and the store are imported when a command runs."""
 
 from __future__ import annotations
 
@@ -11,14 +13,6 @@ import click
 
 from pipeline.cli.common import TIME, log_option, stderr
 from pipeline.errors import InputError
-from pipeline.log import open_log
-from pipeline.permissions.iam_import import read_snapshot, snapshot_events
-from pipeline.permissions.in_force import HistoryAt
-from pipeline.permissions.reconcile import removals
-from pipeline.policy import evaluate_cases
-from pipeline.producer import Producer
-from pipeline.queries import Queries
-from pipeline.timeutil import iso
 
 
 @click.command("policy-eval")
@@ -42,6 +36,8 @@ def policy_eval_command(cases: TextIO) -> None:
       echo '{"action":"s3:GetObject","resource":"*","identity_policies":[]}' \\
         | rolecall policy-eval --cases -
     """
+    from pipeline.policy import evaluate_cases
+
     for result in evaluate_cases(cases):
         click.echo(json.dumps(result))
 
@@ -84,6 +80,14 @@ def import_iam_command(
       rolecall import-iam iam-feb.json --as-of 2026-02-01T00:00:00Z \\
         --db ./data/rolecall.duckdb
     """
+    from pipeline.log import open_log
+    from pipeline.permissions.iam_import import read_snapshot, snapshot_events
+    from pipeline.permissions.in_force import HistoryAt
+    from pipeline.permissions.reconcile import removals
+    from pipeline.producer import Producer
+    from pipeline.queries import Queries
+    from pipeline.timeutil import iso
+
     if account_id is not None and not (account_id.isdigit() and len(account_id) == 12):
         raise InputError(f"--account must be a 12-digit account id, got {account_id!r}")
     when = as_of or datetime.now(UTC)

@@ -1,20 +1,21 @@
-"""`rolecall simulate`: put a simulated organization's activity on the log."""
+"""`rolecall simulate`: put a simulated organization's activity on the log.
+
+The simulator, the log and the producer are imported when the command runs."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pipeline.cli.common import TIME, log_option, stderr
 from pipeline.errors import InputError
-from pipeline.events import EARLIEST, LATEST
-from pipeline.log import open_log
-from pipeline.producer import Producer
-from pipeline.simulator import SimulationConfig, simulate
-from pipeline.simulator.cloudtrail import CloudTrailWriter, write_cloudtrail
-from pipeline.timeutil import iso
+
+if TYPE_CHECKING:
+    from pipeline.simulator import SimulationConfig
+    from pipeline.simulator.cloudtrail import CloudTrailWriter
 
 incidents_option = click.option(
     "--incidents/--no-incidents",
@@ -79,6 +80,9 @@ def simulate_command(
       rolecall simulate --days 2 --cloudtrail ./data/cloudtrail
       rolecall simulate --days 7 --no-incidents --log file:./data/normal-week
     """
+    from pipeline.simulator import SimulationConfig
+    from pipeline.timeutil import iso
+
     check_span(start, days)
     config = SimulationConfig(
         start=start, days=days, seed=seed, scale=scale, events=events, incidents=incidents
@@ -100,6 +104,9 @@ _TAIL = timedelta(days=2)
 
 def check_span(start: datetime, days: int) -> None:
     """Every simulated time (expiries included) must be one an event accepts."""
+    from pipeline.events import EARLIEST, LATEST
+    from pipeline.timeutil import iso
+
     if start < EARLIEST or start + timedelta(days=days) + _TAIL > LATEST:
         raise InputError(
             f"--start {iso(start)} with --days {days} leaves the times events accept "
@@ -109,6 +116,10 @@ def check_span(start: datetime, days: int) -> None:
 
 
 def write_simulation(config: SimulationConfig, log_url: str) -> int:
+    from pipeline.log import open_log
+    from pipeline.producer import Producer
+    from pipeline.simulator import simulate
+
     with open_log(log_url) as event_log, Producer(event_log, batch_size=5000) as producer:
         with stderr.status("simulating...") if stderr.is_terminal else _Null():
             producer.emit_many(simulate(config))
@@ -117,6 +128,9 @@ def write_simulation(config: SimulationConfig, log_url: str) -> int:
 
 
 def write_cloudtrail_simulation(config: SimulationConfig, directory: str) -> CloudTrailWriter:
+    from pipeline.simulator import simulate
+    from pipeline.simulator.cloudtrail import write_cloudtrail
+
     with stderr.status("simulating CloudTrail...") if stderr.is_terminal else _Null():
         return write_cloudtrail(simulate(config), Path(directory))
 
