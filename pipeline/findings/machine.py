@@ -15,7 +15,7 @@ import duckdb
 from pipeline.findings import rules
 from pipeline.findings.thresholds import Thresholds
 from pipeline.permissions import decide, session_permissions
-from pipeline.sessions import Selection, SessionReader
+from pipeline.sessions import Selection, session_view, state_sql
 from pipeline.timeutil import naive
 
 ADMIN_ACTIONS = ("iam:PassRole", "iam:CreateRole", "iam:AttachRolePolicy")
@@ -28,9 +28,14 @@ def machine_iam_admin(
     ids = [r[0] for r in con.execute(rules.MACHINE_CANDIDATES).fetchall()]
     if not ids:
         return []
-    reader = SessionReader(con)
+    # Read on `con` itself, not through SessionReader's own cursor: inside the writer's
+    # transaction only `con` sees the batch.
+    head, params = state_sql(Selection(session_ids=ids), spans_files=False)
+    cur = con.execute(head + f" SELECT * FROM picked ORDER BY session_id", params)
+    names = [d[0] for d in cur.description or []]
+    views = [session_view(dict(zip(names, row, strict=True))) for row in cur.fetchall()]
     out: list[dict[str, Any]] = []
-    for view in reader.all(Selection(session_ids=ids)):
+    for view in views:
         if view.role_arn is None:
             continue
         account = view.account_id or view.role_arn.split(":")[4]
