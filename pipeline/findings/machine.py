@@ -8,6 +8,7 @@ both grant.
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 import duckdb
@@ -34,14 +35,32 @@ def machine_iam_admin(
     cur = con.execute(head + f" SELECT * FROM picked ORDER BY session_id", params)
     names = [d[0] for d in cur.description or []]
     views = [session_view(dict(zip(names, row, strict=True))) for row in cur.fetchall()]
+    # Sessions of one role that started between the same two policy changes, with the
+    # same request context, get the same answer: evaluated once (instances and CI runs
+    # start many sessions of one role).
+    changes = [r[0] for r in con.execute("SELECT event_time FROM policy_changes ORDER BY 1").fetchall()]
+    answers: dict[tuple[object, ...], dict[str, bool]] = {}
     out: list[dict[str, Any]] = []
     for view in views:
         if view.role_arn is None:
             continue
         account = view.account_id or view.role_arn.split(":")[4]
         resource = f"arn:aws:iam::{account}:role/*"
-        perms = session_permissions(con, view, view.started_at)
-        allowed = {a: decide(perms, a, resource).allowed for a in ADMIN_ACTIONS}
+        key = (
+            view.role_arn,
+            bisect.bisect_right(changes, naive(view.started_at)),
+            view.session_policy,
+            tuple(view.session_policy_arns),
+            view.source_ip,
+            view.mfa_authenticated,
+            view.source_identity,
+            tuple(sorted(view.session_tags.items())),
+        )
+        allowed = answers.get(key)
+        if allowed is None:
+            perms = session_permissions(con, view, view.started_at)
+            allowed = {a: decide(perms, a, resource).allowed for a in ADMIN_ACTIONS}
+            answers[key] = allowed
         if not (
             allowed["iam:PassRole"]
             and (allowed["iam:CreateRole"] or allowed["iam:AttachRolePolicy"])
