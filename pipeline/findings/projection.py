@@ -15,6 +15,9 @@ denied burst spread over keys in several partitions, an address shared with an i
 in another file, a revocation stored in another file) is not found there.
 """
 
+# SQL is built here from constants and the writer's table names; values are bound:
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 import hashlib
@@ -28,7 +31,6 @@ from pipeline.findings import rules
 from pipeline.findings.machine import machine_iam_admin
 from pipeline.findings.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from pipeline.sessions import origin_label_of
-
 
 COLUMNS = (
     "finding_id",
@@ -93,12 +95,24 @@ def _scope_sql(tables: frozenset[str], window: timedelta) -> tuple[str, str, str
         sessions.append(
             "SELECT k.session_id FROM b_actions a JOIN key_owner k USING (access_key_id)"
         )
-        # instance sessions whose calls share an address with the batch's calls
+        # instance sessions whose calls share an address with the batch's calls made by
+        # other identities (the batch's own instance calls have their sessions above)
         w = int(window.total_seconds())
+        inst = rules.INSTANCE_SESSION_SQL
+        s_inst = inst.replace("caller_arn", "s.caller_arn").replace(
+            "session_name", "s.session_name"
+        )
+        o_inst = inst.replace("caller_arn", "o.caller_arn").replace(
+            "session_name", "o.session_name"
+        )
         sessions.append(f"""
 SELECT k.session_id FROM actions x JOIN key_owner k USING (access_key_id)
-JOIN sessions s ON s.session_id = k.session_id AND {rules.INSTANCE_SESSION_SQL.replace("caller_arn", "s.caller_arn").replace("session_name", "s.session_name")}
-WHERE x.source_ip IN (SELECT DISTINCT source_ip FROM b_actions)
+JOIN sessions s ON s.session_id = k.session_id AND {s_inst}
+WHERE x.source_ip IN (
+        SELECT DISTINCT b.source_ip FROM b_actions b
+        LEFT JOIN key_owner ko ON ko.access_key_id = b.access_key_id
+        LEFT JOIN sessions o ON o.session_id = ko.session_id
+        WHERE NOT coalesce({o_inst}, false))
   AND x.event_time BETWEEN (SELECT min(event_time) FROM b_actions) - INTERVAL {w} SECOND
                        AND (SELECT max(event_time) FROM b_actions) + INTERVAL {w} SECOND""")
     return (
@@ -118,9 +132,9 @@ def refresh(
     `tables`: the batch tables the writer registered (b_actions, b_credentials, ...).
     Returns how many findings the scope now holds.
     """
-    if not tables & {"b_actions", "b_credentials", "b_ends_touched", "b_chain_touched"}:
-        if "b_policy_changes" not in tables:
-            return 0
+    inputs = {"b_actions", "b_credentials", "b_ends_touched", "b_chain_touched", "b_policy_changes"}
+    if not tables & inputs:
+        return 0
     sessions, keys, principals = _scope_sql(tables, thresholds.elsewhere_window)
     con.execute(f"CREATE OR REPLACE TEMP TABLE f_seed_sessions AS {sessions}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE f_seed_keys AS {keys}")
