@@ -132,7 +132,10 @@ WITH inst AS (
     LEFT JOIN key_owner k ON k.access_key_id = x.access_key_id
     LEFT JOIN sessions o ON o.session_id = k.session_id
     WHERE x.source_ip IN (SELECT DISTINCT source_ip FROM calls)
-      AND NOT coalesce({instance_of("o")}, false)
+      -- an identity known not to be an instance: a long-term key or principal, or a
+      -- temporary key held by a stored session that is not an instance's
+      AND (coalesce(x.access_key_id, '') NOT LIKE 'ASIA%'
+           OR (o.session_id IS NOT NULL AND NOT {instance_of("o")}))
     GROUP BY x.source_ip, coalesce(k.session_id, x.access_key_id, x.principal_arn)
 ), spans AS (  -- per session, network and address: the span of its calls
     SELECT actor, role_arn, session_name, net, source_ip,
