@@ -51,8 +51,6 @@ COMMANDS: tuple[CommandEntry, ...] = (
         "pipeline.cli.evidence",
         "digest_command",
     ),
-    # Added by issue 14's findings work in its own module; listed here so that the group
-    # names it whether or not that module is in this build (a missing one is one line).
     CommandEntry(
         "findings",
         "Suspicious moments found on the record, each with its evidence.",
