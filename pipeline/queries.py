@@ -16,6 +16,8 @@ import duckdb
 
 from pipeline import permissions, replay
 from pipeline.errors import NotFoundError
+from pipeline.findings import Finding, FindingFilter
+from pipeline.findings.reading import read_findings
 from pipeline.investigation import (
     ACTION_COLUMNS,
     ActionView,
@@ -85,6 +87,16 @@ class Queries:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- findings (pipeline.findings) ------------------------------------------------
+
+    def findings(self, flt: FindingFilter | None = None, *, limit: int | None = None) -> list[Finding]:
+        """Findings matching `flt`, newest first (an unknown rule or severity is an error)."""
+        return read_findings(self.con, flt, limit=limit)
+
+    def findings_of_session(self, session_id: str) -> list[Finding]:
+        """A session's findings, newest first."""
+        return read_findings(self.con, FindingFilter(session_id=session_id))
 
     # -- questions -------------------------------------------------------------------
 

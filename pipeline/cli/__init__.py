@@ -16,6 +16,7 @@ from pipeline.cli.common import RolecallGroup
 from pipeline.cli.dashboard import dashboard_command, replay_command, serve_command
 from pipeline.cli.demo import demo_command
 from pipeline.cli.evidence import digest_command, verify_command
+from pipeline.cli.findings import findings_command
 from pipeline.cli.investigate import session_command, trace_command, who_held_command
 from pipeline.cli.materialize import materialize_command
 from pipeline.cli.permissions import can_command, permissions_command, who_could_command
@@ -60,5 +61,6 @@ for command in (
     import_cloudtrail_command,
     verify_command,
     digest_command,
+    findings_command,
 ):
     main.add_command(command)

@@ -102,6 +102,8 @@ class Store:
             self._migrate_v3()
         if version < 5:
             self._migrate_v4()
+        if version < 6:
+            self._migrate_v5()
         self.con.execute(
             "INSERT INTO store_meta VALUES ('schema_version', ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -174,6 +176,12 @@ class Store:
         ):
             self.con.execute(f"ALTER TABLE sessions ADD COLUMN IF NOT EXISTS {column} {kind}")
         self.derive_chains_and_ends()
+
+    def _migrate_v5(self) -> None:
+        """Schema 5 -> 6: the findings table (created by the DDL), filled from the facts."""
+        from pipeline.findings.projection import rebuild  # the store is imported first
+
+        rebuild(self.con)
 
     def derive_chains_and_ends(self) -> None:
         """Every session's chain, origin and end, from the stored facts (a migration, or

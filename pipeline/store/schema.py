@@ -15,7 +15,7 @@ Times are TIMESTAMP columns holding UTC (the connection's zone is pinned to UTC)
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 DDL = """
 CREATE TABLE IF NOT EXISTS store_meta (
@@ -224,6 +224,24 @@ CREATE TABLE IF NOT EXISTS key_owner (
     session_id VARCHAR NOT NULL
 );
 CREATE INDEX IF NOT EXISTS credentials_by_key ON credentials (access_key_id);
+-- Findings (schema 6): maintained by the writer, see pipeline/findings/projection.py.
+CREATE TABLE IF NOT EXISTS findings (
+    finding_id VARCHAR PRIMARY KEY,
+    rule VARCHAR NOT NULL,
+    -- the session, 'key:<id>' or 'principal:<arn>' whose facts the finding is derived from
+    anchor VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    first_at TIMESTAMP NOT NULL,
+    last_at TIMESTAMP NOT NULL,
+    account_id VARCHAR,
+    session_id VARCHAR,
+    principal_arn VARCHAR,
+    origin_arn VARCHAR,
+    origin_label VARCHAR NOT NULL,
+    summary VARCHAR NOT NULL,
+    evidence VARCHAR[] NOT NULL,
+    evidence_count BIGINT NOT NULL
+);
 """
 
 

@@ -9,11 +9,13 @@ resolved here too (`schema.RESOLVE_CHAINS`), so that readers never walk them.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import defaultdict
 
 import duckdb
 import pyarrow as pa
 
+from pipeline.findings.thresholds import DEFAULT_THRESHOLDS
 from pipeline.store.batch import POSITION, Accepted, ApplyResult, Batch
 from pipeline.store.columns import batch_tables
 from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION
@@ -155,9 +157,12 @@ SELECT DISTINCT lifecycle_key FROM (
 class StoreWriter:
     """Writes batches into one DuckDB connection (the store's only writer)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, findings: bool = True) -> None:
         self.con = con
         self._registered: set[str] = set()
+        self.findings = findings  # maintain the findings projection (pipeline.findings)
+        self.thresholds = DEFAULT_THRESHOLDS
+        self.findings_seconds = 0.0  # time spent in the projection (the benchmark reads it)
 
     def positions(self, log_name: str) -> dict[int, int]:
         rows = self.con.execute(
@@ -352,6 +357,13 @@ class StoreWriter:
                 self._query_table(f"SELECT session_id FROM sessions WHERE {' OR '.join(where)}"),
             )
             self.con.execute(REFRESH_ENDS)
+        if self.findings:
+            # Findings whose evidence this batch could have changed, in its transaction.
+            from pipeline.findings.projection import refresh  # the store is imported first
+
+            started = time.perf_counter()
+            refresh(self.con, frozenset(self._registered), self.thresholds)
+            self.findings_seconds += time.perf_counter() - started
 
     def _merge_sessions(self) -> None:
         self.con.execute(MERGE_SESSIONS)

@@ -1,0 +1,351 @@
+"""The findings rules, each one SQL query over the store's tables.
+
+Every query reads the projection's scope tables (`projection.py`): `f_scope(actor)`, the
+sessions ('<session id>'), unowned temporary keys ('key:<id>') and long-term principals
+('principal:<arn>') whose findings are being recomputed, and `f_acts`, every call of those
+actors. Each returns one row per finding with the columns of `FINDING_COLUMNS`; `seed`
+is what the finding's id hashes with the rule (its anchor, and for time-bounded rules
+the first event id of the episode), so a rebuilt store gives the same ids.
+
+Thresholds are whole numbers from `Thresholds`, written into the SQL as literals.
+"""
+
+from __future__ import annotations
+
+from pipeline.findings.thresholds import Thresholds
+
+FINDING_COLUMNS = (
+    "anchor",
+    "seed",
+    "severity",
+    "first_at",
+    "last_at",
+    "account_id",
+    "session_id",
+    "principal_arn",
+    "summary",
+    "evidence",
+    "evidence_count",
+)
+
+# A network: an IPv4 /24 or an IPv6 /64. AWS service addresses ("ec2.amazonaws.com",
+# "AWS Internal") are not networks and are left out.
+NETWORK_SQL = """CASE
+    WHEN regexp_matches(source_ip, '^[0-9]{1,3}(\\.[0-9]{1,3}){3}$')
+        THEN regexp_extract(source_ip, '^([0-9]+\\.[0-9]+\\.[0-9]+)\\.', 1) || '.0/24'
+    WHEN regexp_matches(source_ip, '^[0-9a-fA-F:]+$') AND contains(source_ip, ':')
+        THEN array_to_string(string_split(lower(source_ip), ':')[1:4], ':') || '::/64'
+    END"""
+
+# An EC2 instance profile session: issued by ec2.amazonaws.com, or named after an instance.
+INSTANCE_SESSION_SQL = (
+    "(caller_arn = 'ec2.amazonaws.com' "
+    "OR regexp_matches(coalesce(session_name, ''), '^i-[0-9a-fA-F]{8,17}$'))"
+)
+
+# Every call of the actors in scope, with its actor: the session holding its key, else
+# its temporary key, else its principal (a long-term key or a console sign-in).
+ACTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE f_acts AS
+SELECT * FROM (
+    SELECT a.event_id, a.event_time, a.account_id, a.access_key_id, a.principal_arn,
+           a.action, a.resources, a.outcome, a.source_ip, a.user_agent,
+           {NETWORK_SQL} AS net, k.session_id AS owner,
+           CASE WHEN k.session_id IS NOT NULL THEN k.session_id
+                WHEN a.access_key_id LIKE 'ASIA%' THEN 'key:' || a.access_key_id
+                ELSE 'principal:' || coalesce(a.principal_arn, 'unknown') END AS actor
+    FROM actions a LEFT JOIN key_owner k USING (access_key_id)
+    WHERE a.access_key_id IN (SELECT access_key_id FROM f_keys)
+       OR (coalesce(a.access_key_id, '') NOT LIKE 'ASIA%'
+           AND a.principal_arn IN (SELECT principal_arn FROM f_principals))
+) WHERE actor IN (SELECT actor FROM f_scope)
+"""
+
+
+def _seconds(td: object) -> int:
+    from datetime import timedelta
+
+    assert isinstance(td, timedelta)
+    return int(td.total_seconds())
+
+
+def _evidence(t: Thresholds, table: str = "") -> str:
+    p = f"{table}." if table else ""
+    return (
+        f"list({p}event_id ORDER BY {p}event_time, {p}event_id)[1:{int(t.max_evidence)}] "
+        f"AS evidence, count(*) AS evidence_count"
+    )
+
+
+def _session_of(actor: str) -> str:
+    return (
+        f"CASE WHEN {actor} LIKE 'key:%' OR {actor} LIKE 'principal:%' THEN NULL ELSE {actor} END"
+    )
+
+
+def instance_elsewhere(t: Thresholds) -> str:
+    """Instance credentials used from outside the instance: with a workstation's user
+    agent, from an address another (non-instance) identity called from, or from a
+    network none of the instance's other sessions called from while they called from
+    another one (each within the window)."""
+    w = _seconds(t.elsewhere_window)
+    agents = " OR ".join(
+        f"contains(lower(coalesce(c.user_agent, '')), '{a.replace(chr(39), '')}')"
+        for a in t.workstation_agents
+    )
+    return f"""
+WITH inst AS (
+    SELECT session_id, role_arn, session_name, account_id FROM sessions
+    WHERE session_id IN (SELECT actor FROM f_scope) AND {INSTANCE_SESSION_SQL}
+), calls AS (
+    SELECT a.*, i.role_arn, i.session_name FROM f_acts a JOIN inst i ON a.actor = i.session_id
+    WHERE a.net IS NOT NULL
+), siblings AS (  -- the same instance's other sessions, and their calls' networks
+    SELECT s.session_id, s.role_arn, s.session_name FROM sessions s
+    WHERE {INSTANCE_SESSION_SQL}
+      AND (s.role_arn, s.session_name) IN (SELECT role_arn, session_name FROM inst)
+), sibling_calls AS (
+    SELECT x.event_time, {NETWORK_SQL.replace("source_ip", "x.source_ip")} AS net,
+           s.session_id, s.role_arn, s.session_name
+    FROM actions x JOIN key_owner k ON k.access_key_id = x.access_key_id
+    JOIN siblings s ON s.session_id = k.session_id
+), others AS (  -- calls from the same addresses by identities that are not instances
+    SELECT x.source_ip, x.event_time FROM actions x
+    LEFT JOIN key_owner k ON k.access_key_id = x.access_key_id
+    LEFT JOIN sessions o ON o.session_id = k.session_id
+    WHERE x.source_ip IN (SELECT DISTINCT source_ip FROM calls)
+      AND NOT coalesce({INSTANCE_SESSION_SQL.replace("caller_arn", "o.caller_arn").replace("session_name", "o.session_name")}, false)
+), judged AS (
+    SELECT c.*,
+        ({agents}) AS workstation,
+        EXISTS (SELECT 1 FROM others o WHERE o.source_ip = c.source_ip
+                AND o.event_time BETWEEN c.event_time - INTERVAL {w} SECOND
+                                     AND c.event_time + INTERVAL {w} SECOND) AS shared,
+        EXISTS (SELECT 1 FROM sibling_calls s
+                WHERE s.role_arn = c.role_arn AND s.session_name = c.session_name
+                  AND s.session_id <> c.actor AND s.net IS NOT NULL
+                  AND s.event_time BETWEEN c.event_time - INTERVAL {w} SECOND
+                                       AND c.event_time + INTERVAL {w} SECOND)
+        AND NOT EXISTS (SELECT 1 FROM sibling_calls s
+                WHERE s.role_arn = c.role_arn AND s.session_name = c.session_name
+                  AND s.session_id <> c.actor AND s.net = c.net
+                  AND s.event_time BETWEEN c.event_time - INTERVAL {w} SECOND
+                                       AND c.event_time + INTERVAL {w} SECOND) AS strange
+    FROM calls c
+), outside AS (SELECT * FROM judged WHERE workstation OR shared OR strange)
+SELECT actor AS anchor, actor AS seed, 'high' AS severity,
+       min(event_time) AS first_at, max(event_time) AS last_at,
+       min(account_id) AS account_id, actor AS session_id,
+       min(principal_arn) AS principal_arn,
+       format('instance credentials of {{}} used outside the instance: {{}} call(s) from {{}} ({{}})',
+              min(session_name), count(*),
+              array_to_string(list_sort(list_distinct(list(source_ip))), ', '),
+              array_to_string(list_sort(list_distinct(list(CASE
+                  WHEN workstation THEN 'a workstation''s user agent'
+                  WHEN shared THEN 'an address other identities called from'
+                  ELSE 'a network the instance''s other sessions never called from' END))),
+                  '; ')) AS summary,
+       {_evidence(t)}
+FROM outside GROUP BY actor
+"""
+
+
+def used_after_end(t: Thresholds) -> str:
+    """Calls made after the session's recorded end (revoked, exited, or a recorded expiry)."""
+    return f"""
+WITH ended AS (
+    SELECT session_id, account_id, revoked_at, least(exited_at, console_exited_at) AS exited,
+           CASE WHEN expiry_basis = 'recorded' THEN expiry_at END AS expired,
+           least(revoked_at, exited_at, console_exited_at,
+                 CASE WHEN expiry_basis = 'recorded' THEN expiry_at END) AS nominal_end
+    FROM sessions WHERE session_id IN (SELECT actor FROM f_scope)
+), late AS (
+    SELECT a.*, e.nominal_end, e.revoked_at, e.exited, e.expired FROM f_acts a
+    JOIN ended e ON a.actor = e.session_id
+    WHERE e.nominal_end IS NOT NULL AND a.event_time > e.nominal_end
+)
+SELECT actor AS anchor, actor AS seed,
+       CASE WHEN bool_or(outcome = 'ALLOWED') THEN 'high' ELSE 'medium' END AS severity,
+       min(event_time) AS first_at, max(event_time) AS last_at,
+       min(account_id) AS account_id, actor AS session_id, min(principal_arn) AS principal_arn,
+       format('{{}} call(s) after the session ended ({{}} at {{}}): {{}} allowed, {{}} denied',
+              count(*),
+              CASE WHEN min(nominal_end) = min(revoked_at) THEN 'revoked'
+                   WHEN min(nominal_end) = min(exited) THEN 'exited' ELSE 'expired' END,
+              strftime(min(nominal_end), '%Y-%m-%dT%H:%M:%SZ'),
+              count(*) FILTER (WHERE outcome = 'ALLOWED'),
+              count(*) FILTER (WHERE outcome <> 'ALLOWED')) AS summary,
+       {_evidence(t)}
+FROM late GROUP BY actor
+"""
+
+
+def key_many_networks(t: Thresholds) -> str:
+    """One temporary key used from several networks within a short window."""
+    w = _seconds(t.networks_window)
+    return f"""
+WITH c AS (
+    SELECT * FROM f_acts WHERE access_key_id LIKE 'ASIA%' AND net IS NOT NULL
+      AND 'key:' || access_key_id IN (SELECT actor FROM f_scope)
+), w AS (
+    SELECT access_key_id, event_time,
+           count(DISTINCT net) OVER (PARTITION BY access_key_id ORDER BY event_time
+               RANGE BETWEEN CURRENT ROW AND INTERVAL {w} SECOND FOLLOWING) AS nets
+    FROM c
+), starts AS (SELECT DISTINCT access_key_id, event_time AS t0 FROM w WHERE nets >= {int(t.networks_min)}),
+ev AS (
+    SELECT DISTINCT c.* FROM c JOIN starts s ON c.access_key_id = s.access_key_id
+     AND c.event_time BETWEEN s.t0 AND s.t0 + INTERVAL {w} SECOND
+)
+SELECT 'key:' || access_key_id AS anchor, 'key:' || access_key_id AS seed, 'medium' AS severity,
+       min(event_time) AS first_at, max(event_time) AS last_at, min(account_id) AS account_id,
+       min(owner) AS session_id, min(principal_arn) AS principal_arn,
+       format('temporary key {{}} used from {{}} networks within {{}} minute(s): {{}}',
+              access_key_id, count(DISTINCT net), {w // 60 or 1},
+              array_to_string(list_sort(list_distinct(list(net))), ', ')) AS summary,
+       {_evidence(t)}
+FROM ev GROUP BY access_key_id
+"""
+
+
+def _episodes(kind_filter: str, count_expr: str, minimum: int, w: int) -> str:
+    """Calls of `kind_filter` grouped into episodes: every window of `w` seconds holding
+    at least `minimum` (by `count_expr`), windows closer than `w` merged."""
+    return f"""
+d AS (SELECT * FROM f_acts WHERE {kind_filter}), w AS (
+    SELECT actor, event_time, {count_expr} OVER (PARTITION BY actor ORDER BY event_time
+        RANGE BETWEEN CURRENT ROW AND INTERVAL {w} SECOND FOLLOWING) AS n FROM d
+), starts AS (SELECT DISTINCT actor, event_time AS t0 FROM w WHERE n >= {minimum}),
+ev AS (
+    SELECT DISTINCT d.* FROM d JOIN starts s ON d.actor = s.actor
+     AND d.event_time BETWEEN s.t0 AND s.t0 + INTERVAL {w} SECOND
+), gaps AS (
+    SELECT *, lag(event_time) OVER (PARTITION BY actor ORDER BY event_time, event_id) AS prev
+    FROM ev
+), episodes AS (
+    SELECT *, sum(CASE WHEN prev IS NULL OR event_time - prev > INTERVAL {w} SECOND
+                       THEN 1 ELSE 0 END)
+              OVER (PARTITION BY actor ORDER BY event_time, event_id) AS episode
+    FROM gaps
+)"""
+
+
+def denied_burst(t: Thresholds) -> str:
+    """A burst of denied calls from one session (or one principal without a session)."""
+    w = _seconds(t.denied_burst_window)
+    return f"""
+WITH {_episodes("outcome = 'DENIED'", "count(*)", int(t.denied_burst_min), w)}
+SELECT actor AS anchor, actor || '|' || arg_min(event_id, (event_time, event_id)) AS seed,
+       'medium' AS severity, min(event_time) AS first_at, max(event_time) AS last_at,
+       min(account_id) AS account_id, {_session_of("actor")} AS session_id,
+       min(principal_arn) AS principal_arn,
+       format('{{}} denied calls in {{}} s, mostly {{}}', count(*),
+              epoch(max(event_time) - min(event_time))::BIGINT,
+              mode(action ORDER BY action)) AS summary,
+       {_evidence(t)}
+FROM episodes GROUP BY actor, episode
+"""
+
+
+def role_enumeration(t: Thresholds) -> str:
+    """Denied AssumeRole* calls on several distinct roles by one principal."""
+    w = _seconds(t.enumeration_window)
+    role = "coalesce(resources[1], 'an unnamed role')"
+    return f"""
+WITH {
+        _episodes(
+            "outcome = 'DENIED' AND action LIKE 'sts:AssumeRole%'",
+            f"count(DISTINCT {role})",
+            int(t.enumeration_min_roles),
+            w,
+        )
+    }
+SELECT actor AS anchor, actor || '|' || arg_min(event_id, (event_time, event_id)) AS seed,
+       'medium' AS severity, min(event_time) AS first_at, max(event_time) AS last_at,
+       min(account_id) AS account_id, {_session_of("actor")} AS session_id,
+       min(principal_arn) AS principal_arn,
+       format('{{}} denied AssumeRole attempts on {{}} roles in {{}} s: {{}}', count(*),
+              count(DISTINCT {role}), epoch(max(event_time) - min(event_time))::BIGINT,
+              array_to_string(list_sort(list_distinct(list({role})))[1:5], ', ')) AS summary,
+       {_evidence(t)}
+FROM episodes GROUP BY actor, episode
+"""
+
+
+ROOT_ARN = "regexp_matches(coalesce({c}, ''), '^arn:aws[a-z-]*:iam::[0-9]{{12}}:root$')"
+
+
+def root_used(t: Thresholds) -> str:
+    """A root console sign-in, or calls made with root credentials (per actor and UTC day)."""
+    root_caller = ROOT_ARN.format(c="s.caller_arn")
+    return f"""
+WITH roots AS (
+    SELECT s.session_id FROM sessions s
+    WHERE s.session_id IN (SELECT actor FROM f_scope)
+      AND (s.caller_type = 'Root' OR {root_caller})
+), ev AS (
+    SELECT r.event_id, r.event_time, r.account_id, r.session_id AS actor, r.caller_arn AS principal_arn,
+           'signin' AS kind
+    FROM role_assumptions r WHERE r.session_id IN (SELECT session_id FROM roots)
+    UNION ALL
+    SELECT a.event_id, a.event_time, a.account_id, a.actor, a.principal_arn, 'call' AS kind
+    FROM f_acts a
+    WHERE a.actor IN (SELECT session_id FROM roots) OR {ROOT_ARN.format(c="a.principal_arn")}
+)
+SELECT actor AS anchor, actor || '|' || strftime(min(event_time), '%Y-%m-%d') AS seed,
+       'high' AS severity, min(event_time) AS first_at, max(event_time) AS last_at,
+       min(account_id) AS account_id, {_session_of("actor")} AS session_id,
+       min(principal_arn) AS principal_arn,
+       format('the root user of account {{}} was used: {{}} console sign-in(s), {{}} call(s)',
+              min(account_id), count(*) FILTER (WHERE kind = 'signin'),
+              count(*) FILTER (WHERE kind = 'call')) AS summary,
+       {_evidence(t)}
+FROM ev GROUP BY actor, date_trunc('day', event_time)
+"""
+
+
+def console_without_mfa(t: Thresholds) -> str:
+    """A console sign-in whose record says MFA was not used."""
+    return f"""
+WITH s AS (
+    SELECT session_id, caller_arn, account_id FROM sessions
+    WHERE session_id IN (SELECT actor FROM f_scope)
+      AND via = 'CONSOLE_SIGN_IN' AND mfa_authenticated = false
+)
+SELECT s.session_id AS anchor, s.session_id AS seed, 'medium' AS severity,
+       min(r.event_time) AS first_at, max(r.event_time) AS last_at,
+       min(s.account_id) AS account_id, s.session_id AS session_id,
+       min(s.caller_arn) AS principal_arn,
+       format('console sign-in without MFA by {{}}', min(s.caller_arn)) AS summary,
+       {_evidence(t, "r")}
+FROM s JOIN role_assumptions r ON r.session_id = s.session_id AND r.via = 'CONSOLE_SIGN_IN'
+GROUP BY s.session_id
+"""
+
+
+# Sessions that machine-iam-admin evaluates: a machine origin (an instance or another
+# AWS service, a web identity) or a chain of three hops or more.
+MACHINE_CANDIDATES = """
+SELECT session_id FROM sessions
+WHERE session_id IN (SELECT actor FROM f_scope) AND role_arn IS NOT NULL
+  AND (origin_type IN ('AWSService', 'WebIdentityUser')
+       OR origin_via IN ('AWS_SERVICE', 'WEB_IDENTITY')
+       OR coalesce(depth, 0) >= 2)
+ORDER BY session_id
+"""
+
+SQL_RULES = {
+    "instance-credentials-elsewhere": instance_elsewhere,
+    "used-after-end": used_after_end,
+    "key-many-networks": key_many_networks,
+    "denied-burst": denied_burst,
+    "role-enumeration": role_enumeration,
+    "root-used": root_used,
+    "console-without-mfa": console_without_mfa,
+}
+
+# The same condition without the scope, for a batch that changed policies.
+MACHINE_SCOPE = """role_arn IS NOT NULL
+  AND (origin_type IN ('AWSService', 'WebIdentityUser')
+       OR origin_via IN ('AWS_SERVICE', 'WEB_IDENTITY')
+       OR coalesce(depth, 0) >= 2)"""
