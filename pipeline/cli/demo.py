@@ -14,7 +14,7 @@ from pipeline.cli.common import TIME, stdout
 from pipeline.cli.dashboard import serve_dashboard
 from pipeline.cli.investigate import chain_tree
 from pipeline.cli.materialize import run_materialize
-from pipeline.cli.produce import write_cloudtrail_simulation
+from pipeline.cli.produce import incidents_option, write_cloudtrail_simulation
 from pipeline.queries import ADMIN_POLICY_ARN, Queries, Trace
 from pipeline.simulator import SimulationConfig
 from pipeline.timeutil import iso
@@ -33,13 +33,22 @@ from pipeline.timeutil import iso
 @click.option("--start", type=TIME, default="2026-01-05T00:00:00Z", show_default=True)
 @click.option("--days", default=3, show_default=True, type=click.IntRange(1, 366))
 @click.option("--no-serve", is_flag=True, help="Print the summary and exit (no dashboard).")
-def demo_command(data_dir: str, seed: int, start: datetime, days: int, no_serve: bool) -> None:
+@incidents_option
+def demo_command(
+    data_dir: str, seed: int, start: datetime, days: int, no_serve: bool, incidents: bool
+) -> None:
     """Simulate an organization as CloudTrail files, import and materialize them, print an
     investigation summary, and serve the dashboard (unless --no-serve).
 
     \b
-    Example:
+    The simulated organization stages one case of each finding rule (a leaked instance
+    key used from a laptop, root use, a CI role able to administer IAM, ...);
+    --no-incidents simulates a normal week instead.
+
+    \b
+    Examples:
       rolecall demo --no-serve
+      rolecall demo --no-serve --no-incidents
     """
     data = Path(data_dir)
     log_dir, db_path, trail = data / "log", data / "rolecall.duckdb", data / "cloudtrail"
@@ -48,7 +57,7 @@ def demo_command(data_dir: str, seed: int, start: datetime, days: int, no_serve:
     db_path.unlink(missing_ok=True)
     data.mkdir(parents=True, exist_ok=True)
 
-    config = SimulationConfig(start=start, days=days, seed=seed)
+    config = SimulationConfig(start=start, days=days, seed=seed, incidents=incidents)
     t0 = time.perf_counter()
     writer = write_cloudtrail_simulation(config, str(trail))
     stdout.print(

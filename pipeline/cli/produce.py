@@ -16,6 +16,14 @@ from pipeline.simulator import SimulationConfig, simulate
 from pipeline.simulator.cloudtrail import CloudTrailWriter, write_cloudtrail
 from pipeline.timeutil import iso
 
+incidents_option = click.option(
+    "--incidents/--no-incidents",
+    default=True,
+    show_default=True,
+    help="Stage one case of each finding rule (a leaked instance key, root use, ...); "
+    "--no-incidents simulates a normal week.",
+)
+
 
 @click.command("simulate")
 @click.option("--seed", default=7, show_default=True, help="Random seed: same seed, same events.")
@@ -47,6 +55,7 @@ from pipeline.timeutil import iso
     default=None,
     help="Write CloudTrail log files (S3 layout, gzipped) into DIR instead of the log.",
 )
+@incidents_option
 @log_option
 def simulate_command(
     seed: int,
@@ -55,6 +64,7 @@ def simulate_command(
     events: int | None,
     scale: int,
     cloudtrail_dir: str | None,
+    incidents: bool,
     log_url: str,
 ) -> None:
     """Simulate an organization's role activity and put it on the log.
@@ -67,9 +77,12 @@ def simulate_command(
       rolecall simulate --seed 7 --start 2026-01-05T00:00:00Z --days 2 --log file:./data/log
       rolecall simulate --events 1000000 --log file:/tmp/big-log
       rolecall simulate --days 2 --cloudtrail ./data/cloudtrail
+      rolecall simulate --days 7 --no-incidents --log file:./data/normal-week
     """
     check_span(start, days)
-    config = SimulationConfig(start=start, days=days, seed=seed, scale=scale, events=events)
+    config = SimulationConfig(
+        start=start, days=days, seed=seed, scale=scale, events=events, incidents=incidents
+    )
     if cloudtrail_dir is not None:
         writer = write_cloudtrail_simulation(config, cloudtrail_dir)
         stderr.print(

@@ -1,5 +1,6 @@
 """The simulator: a realistic organization's role activity, deterministic per seed."""
 
-from pipeline.simulator.activity import SimulationConfig, simulate
+from pipeline.simulator.activity import Simulation, SimulationConfig, simulate
+from pipeline.simulator.incidents import RULES, Incident
 
-__all__ = ["SimulationConfig", "simulate"]
+__all__ = ["RULES", "Incident", "Simulation", "SimulationConfig", "simulate"]

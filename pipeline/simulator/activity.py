@@ -3,15 +3,21 @@
 People sign in through a SAML identity provider and chain into workload roles across
 accounts; IAM users switch roles in the console and switch back; CI jobs arrive through
 web identity; EC2 instances refresh their role's credentials every hour. The story
-includes a denied assume attempt, a leaked instance key used from outside AWS followed
-by "revoke active sessions", and a mid-week grant and removal of admin rights.
+includes a denied assume attempt and a mid-week grant and removal of admin rights.
+
+With `SimulationConfig.incidents` (on by default) it also stages one case of each finding
+rule (`pipeline.simulator.incidents`): a leaked instance key used from a laptop followed by
+"revoke active sessions", a console session reused after its exit, a key used from
+several networks, a denied burst, role enumeration, root use, a console sign-in without
+MFA, and a CI role able to administer IAM reaching an admin role three hops down. Each is
+recorded in `Simulation.incidents`, the simulator's ground truth. Without them, a normal
+week holds none of those cases.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,9 +26,7 @@ from pipeline.events import (
     AccessOutcome,
     AccessRecorded,
     AssumeVia,
-    CredentialIssued,
     Event,
-    EventSource,
     ExitReason,
     PolicyChanged,
     PolicyChangeType,
@@ -31,11 +35,14 @@ from pipeline.events import (
     RoleExited,
     SessionsRevoked,
 )
+from pipeline.simulator import incidents as staged
 from pipeline.simulator import org
-from pipeline.simulator.org import Role
+from pipeline.simulator.day import Day, IdSource, Session, new_key
+from pipeline.simulator.incidents import Incident
 
 EVENTS_PER_DAY_AT_SCALE_1 = 640  # measured on the default organization, for --events sizing
 LEAK_IP = "203.0.113.50"  # TEST-NET-3: documentation addresses, never a real host
+INSTANCE_IP = "10.0.1.25"  # the instances' own address (private: they call from the VPC)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +52,8 @@ class SimulationConfig:
     seed: int = 7
     scale: int = 1
     events: int | None = None  # stop after this many (and size the org to reach it)
+    # Stage one case of each finding rule (see the module docstring); off: a normal week.
+    incidents: bool = True
 
     def effective_scale(self) -> int:
         if self.events is None:
@@ -53,193 +62,23 @@ class SimulationConfig:
         return max(self.scale, math.ceil(self.events / per_run))
 
 
-@dataclass
-class _Session:
-    session_id: str
-    key: str
-    arn: str
-    role: Role
-    start: datetime
-    end: datetime
-
-
-class _Day:
-    """Builds one simulated day's events with ids and keys drawn from one RNG."""
-
-    def __init__(self, sim: Simulation, day: datetime) -> None:
-        self.sim = sim
-        self.rng = sim.rng
-        self.day = day
-        self.events: list[Event] = []
-        self.sessions_by_key: dict[str, _Session] = {}
-
-    def at(self, hour: float, jitter_minutes: int = 0) -> datetime:
-        minutes = self.rng.randint(0, jitter_minutes) if jitter_minutes else 0
-        return self.day + timedelta(hours=hour, minutes=minutes, seconds=self.rng.randint(0, 59))
-
-    def envelope(self, when: datetime, account: str) -> dict[str, object]:
-        return {
-            "event_id": self.sim.next_id(),
-            "event_time": when,
-            "account_id": account,
-            "source": EventSource.SIMULATOR,
-        }
-
-    def assume(
-        self,
-        *,
-        role: Role,
-        session_name: str,
-        via: AssumeVia,
-        when: datetime,
-        seconds: int,
-        caller_arn: str,
-        caller_type: str,
-        caller: _Session | None = None,
-        source_identity: str | None = None,
-        tags: dict[str, str] | None = None,
-        transitive: list[str] | None = None,
-        session_policy: str | None = None,
-        mfa: bool | None = None,
-        source_ip: str | None = None,
-        user_agent: str | None = None,
-        lifecycle_key: str | None = None,
-    ) -> _Session:
-        key = self.sim.new_key()
-        session_id = f"{lifecycle_key}@{when.isoformat()}" if lifecycle_key else key
-        arn = org.session_arn(role.account, role.name, session_name)
-        self.events.append(
-            RoleAssumed(
-                **self.envelope(when, role.account),
-                session_id=session_id,
-                role_arn=role.arn,
-                session_name=session_name,
-                session_arn=arn,
-                via=via,
-                caller_arn=caller_arn,
-                caller_type=caller_type,
-                caller_access_key_id=caller.key if caller else None,
-                source_identity=source_identity,
-                session_tags=tags or {},
-                transitive_tag_keys=transitive or [],
-                session_policy=session_policy,
-                mfa_authenticated=mfa,
-                source_ip=source_ip,
-                user_agent=user_agent,
-                requested_duration_seconds=seconds,
-                lifecycle_key=lifecycle_key,
-            )
-        )
-        end = when + timedelta(seconds=seconds)
-        self.events.append(
-            CredentialIssued(
-                **self.envelope(when, role.account),
-                session_id=session_id,
-                access_key_id=key,
-                issued_at=when,
-                expires_at=end,
-            )
-        )
-        session = _Session(session_id, key, arn, role, when, end)
-        self.sessions_by_key[key] = session
-        return session
-
-    def deny_revoked_calls(self) -> None:
-        """Calls of revoked sessions after their revocation are denied, as AWS does.
-
-        "Revoke active sessions" adds an explicit deny on `aws:TokenIssueTime`, so from
-        that moment every call of a session issued before it fails (IAM_REFERENCE.md 4.4).
-        """
-        revocations = [e for e in self.events if isinstance(e, SessionsRevoked)]
-        if not revocations:
-            return
-        for i, e in enumerate(self.events):
-            if not isinstance(e, AccessRecorded) or e.outcome is AccessOutcome.DENIED:
-                continue
-            s = self.sessions_by_key.get(e.access_key_id or "")
-            if s is None:
-                continue
-            for r in revocations:
-                if r.role_arn == s.role.arn and s.start < r.issued_before <= e.event_time:
-                    self.events[i] = e.model_copy(
-                        update={"outcome": AccessOutcome.DENIED, "error_code": "AccessDenied"}
-                    )
-                    break
-
-    def chain(
-        self,
-        caller: _Session,
-        role: Role,
-        person: str,
-        when: datetime,
-        seconds: int,
-        source_ip: str,
-        *,
-        tags: dict[str, str] | None = None,
-        mfa: bool | None = None,
-    ) -> _Session:
-        """A CLI AssumeRole made with another session's key (role chaining)."""
-        return self.assume(
-            role=role,
-            session_name=person,
-            via=AssumeVia.ASSUME_ROLE,
-            when=when,
-            seconds=seconds,
-            caller_arn=caller.arn,
-            caller_type="AssumedRole",
-            caller=caller,
-            source_identity=person,
-            tags=tags,
-            source_ip=source_ip,
-            user_agent="aws-cli/2.15.0",
-            mfa=mfa,
-        )
-
-    def act(
-        self,
-        s: _Session,
-        count: int,
-        actions: tuple[tuple[str, str], ...],
-        source_ip: str,
-        *,
-        until: datetime | None = None,
-    ) -> None:
-        last = until or s.end
-        span = max(1, int((last - s.start).total_seconds()) - 1)
-        for _ in range(count):
-            action, resource = self.rng.choice(actions)
-            when = s.start + timedelta(seconds=self.rng.randint(1, span))
-            self.events.append(
-                AccessRecorded(
-                    **self.envelope(when, s.role.account),
-                    access_key_id=s.key,
-                    # A console session's calls name it: they then share its partition.
-                    session_id=s.session_id if s.session_id != s.key else None,
-                    principal_arn=s.arn,
-                    action=action,
-                    resources=[resource],
-                    outcome=AccessOutcome.ALLOWED,
-                    source_ip=source_ip,
-                    region="us-east-1",
-                    user_agent="aws-cli/2.15.0",
-                )
-            )
-
-
 class Simulation:
     def __init__(self, config: SimulationConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
         self.scale = config.effective_scale()
         self._n = 0
+        # The ground truth: the cases staged so far (all of them once `events()` is spent).
+        self.incidents: list[Incident] = []
+        self._staged = IdSource(random.Random(config.seed * 1_000_003 + 1), f"sim-{config.seed}-x")
+        self._revoked_use: tuple[str, list[AccessRecorded]] | None = None
 
     def next_id(self) -> str:
         self._n += 1
         return f"sim-{self.config.seed}-{self._n:010d}"
 
     def new_key(self) -> str:
-        alphabet = string.ascii_uppercase + "234567"
-        return "ASIA" + "".join(self.rng.choice(alphabet) for _ in range(16))
+        return new_key(self.rng)
 
     def people(self) -> list[str]:
         return [p if k == 0 else f"{p}{k}" for k in range(self.scale) for p in org.PEOPLE]
@@ -256,7 +95,7 @@ class Simulation:
     # -- the story ---------------------------------------------------------------------
 
     def initial_policies(self) -> list[Event]:
-        day = _Day(self, self.config.start)
+        day = Day(self, self.config.start)
         for role in org.ROLES.values():
             for arn in role.managed:
                 day.events.append(
@@ -279,10 +118,12 @@ class Simulation:
                         policy_document=doc,
                     )
                 )
+        if self.config.incidents:
+            day.events += staged.policies(Day(self._staged, self.config.start))
         return day.events
 
     def day(self, index: int) -> list[Event]:
-        d = _Day(self, self.config.start + timedelta(days=index))
+        d = Day(self, self.config.start + timedelta(days=index))
         weekend = d.day.weekday() >= 5
         presence = 0.1 if weekend else 0.7
         last = max(0, self.config.days - 1)
@@ -295,16 +136,20 @@ class Simulation:
         for repo in self.repositories():
             for _ in range(self.rng.randint(0 if weekend else 1, 1 if weekend else 4)):
                 self._ci_run(d, repo)
+        leak_day = self.config.incidents and index == min(1, last)
         for instance in self.instances():
-            self._instance_day(
-                d, instance, leak=(index == min(1, last) and instance == self.instances()[0])
-            )
+            self._instance_day(d, instance, leak=(leak_day and instance == self.instances()[0]))
         if index == min(2, last):
             self._admin_grant(d)
+        if self.config.incidents:
+            staged_day = Day(self._staged, d.day)
+            self.incidents += staged.stage(staged_day, index, last, self._revoked_use)
+            d.events += staged_day.events
+            d.sessions_by_key.update(staged_day.sessions_by_key)
         d.deny_revoked_calls()
         return d.events
 
-    def _person_day(self, d: _Day, person: str, *, deny: bool) -> None:
+    def _person_day(self, d: Day, person: str, *, deny: bool) -> None:
         subject = f"{person}@acme.example"
         ip = f"198.51.100.{10 + sum(map(ord, person)) % 200}"
         team = ("platform", "data", "security")[sum(map(ord, person)) % 3]
@@ -372,7 +217,7 @@ class Simulation:
                 )
             )
 
-    def _console_day(self, d: _Day, user: str) -> None:
+    def _console_day(self, d: Day, user: str) -> None:
         arn = org.user_arn(org.PROD, user)
         ip = f"192.0.2.{10 + sum(map(ord, user)) % 200}"
         signin_at = d.at(9, 240)
@@ -416,7 +261,7 @@ class Simulation:
             )
         )
 
-    def _ci_run(self, d: _Day, repo: str) -> None:
+    def _ci_run(self, d: Day, repo: str) -> None:
         sub = f"repo:{repo}:ref:refs/heads/main"
         provider = f"arn:aws:iam::{org.DEV}:oidc-provider/{org.OIDC_ISSUER}"
         run = d.assume(
@@ -433,7 +278,7 @@ class Simulation:
         )
         d.act(run, self.rng.randint(2, 4), org.PROD_ACTIONS[3:5], "4.148.0.17")
 
-    def _instance_day(self, d: _Day, instance: str, *, leak: bool) -> None:
+    def _instance_day(self, d: Day, instance: str, *, leak: bool) -> None:
         role = org.ROLES["WebServer"]
         for hour in range(24):
             s = d.assume(
@@ -451,20 +296,25 @@ class Simulation:
                 s,
                 self.rng.randint(2, 3),
                 org.WEB_ACTIONS,
-                "10.0.1.25",
+                INSTANCE_IP,
                 until=s.start + timedelta(minutes=55),
             )
             if leak and hour == 13:
                 self._leak_and_revoke(d, s)
 
-    def _leak_and_revoke(self, d: _Day, s: _Session) -> None:
-        """The instance key is used from outside AWS; the role's sessions are revoked."""
+    def _leak_and_revoke(self, d: Day, s: Session) -> None:
+        """The instance key is used from a laptop outside AWS; the role's sessions are
+        revoked; the laptop keeps trying, and is denied."""
+        used: list[AccessRecorded] = []
         for minutes, action, resource, outcome in (
             (20, "s3:ListBucket", "arn:aws:s3:::acme-web-assets", AccessOutcome.ALLOWED),
             (22, "s3:GetObject", "arn:aws:s3:::acme-web-assets/config.json", AccessOutcome.ALLOWED),
             (25, "s3:ListBucket", "arn:aws:s3:::acme-prod-data", AccessOutcome.DENIED),
+            (33, "s3:ListBucket", "arn:aws:s3:::acme-web-assets", AccessOutcome.DENIED),
+            (36, "s3:GetObject", "arn:aws:s3:::acme-web-assets/config.json", AccessOutcome.DENIED),
+            (41, "s3:ListBucket", "arn:aws:s3:::acme-web-assets", AccessOutcome.DENIED),
         ):
-            d.events.append(
+            used.append(
                 AccessRecorded(
                     **d.envelope(s.start + timedelta(minutes=minutes), org.PROD),
                     access_key_id=s.key,
@@ -475,9 +325,10 @@ class Simulation:
                     error_code="AccessDenied" if outcome is AccessOutcome.DENIED else None,
                     source_ip=LEAK_IP,
                     region="us-east-1",
-                    user_agent="python-requests/2.31",
+                    user_agent=staged.LAPTOP_CLI,
                 )
             )
+        d.events += used
         revoked_at = s.start + timedelta(minutes=30)
         d.events.append(
             SessionsRevoked(
@@ -501,8 +352,21 @@ class Simulation:
                 ),
             )
         )
+        before = [e for e in used if e.event_time < revoked_at]
+        self.incidents.append(
+            staged.incident(
+                "instance-credentials-elsewhere",
+                f"instance {s.arn.rsplit('/', 1)[-1]}'s key used from {LEAK_IP} with a "
+                f"workstation's aws-cli (Darwin); the instance's own calls come from {INSTANCE_IP}",
+                s.arn,
+                [s.session_id],
+                before,
+            )
+        )
+        # The laptop's attempts after the revocation are half of the used-after-end case.
+        self._revoked_use = (s.session_id, [e for e in used if e.event_time >= revoked_at])
 
-    def _admin_grant(self, d: _Day) -> None:
+    def _admin_grant(self, d: Day) -> None:
         """Admin rights granted to Deploy mid-week, and taken away again the same day."""
         deploy = org.ROLES["Deploy"]
         for hour, change in (

@@ -3,7 +3,8 @@
 The simulator's event stream is written back into the records AWS would have delivered:
 AssumeRoleWithSAML, AssumeRole (chained ones carry the caller's ASIA key and
 sessionContext), AssumeRoleWithWebIdentity, EC2's service AssumeRole, ConsoleLogin,
-SwitchRole (both published shapes) and ExitRole, calls with sessionContext, a failed
+SwitchRole (both published shapes) and ExitRole, calls with sessionContext (a root or
+IAM user's console keys carry the sign-in's creationDate), a failed
 AssumeRole, PutRolePolicy AWSRevokeOlderSessions and Attach/DetachRolePolicy. Files are
 gzipped `{"Records": [...]}` in the S3 layout, one per account, region and 5-minute
 delivery window.
@@ -44,6 +45,7 @@ from pipeline.events import (
 )
 from pipeline.timeutil import iso
 
+_CONSOLE = (AssumeVia.CONSOLE_SWITCH_ROLE, AssumeVia.CONSOLE_SIGN_IN)  # no issuing record
 WINDOW = timedelta(minutes=5)
 REGION = "us-east-1"
 _NS = uuid.UUID("5f0c4a4e-3f1e-4a57-9a53-1f2b9b6e7c11")
@@ -58,6 +60,11 @@ def _uuid5(name: str) -> str:
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
+def record_event_id(event_id: str) -> str:
+    """The `eventID` of the record an event is rendered as (`ct:<eventID>` once imported)."""
+    return _uuid5(event_id)
+
+
 @dataclass(frozen=True, slots=True)
 class _Known:
     """What later records of a session repeat in their userIdentity."""
@@ -69,6 +76,7 @@ class _Known:
     mfa: bool | None
     source_identity: str | None
     via: AssumeVia
+    caller_type: str | None
 
 
 def _digest(*parts: str, size: int = 16) -> str:
@@ -146,6 +154,7 @@ class CloudTrailWriter:
         if isinstance(event, RoleAssumed):
             if event.via is AssumeVia.CONSOLE_SIGN_IN:
                 self._put(event, self._console_login(event))
+                self._pending[event.session_id] = event  # for a console key, if one comes
             elif event.via is AssumeVia.CONSOLE_SWITCH_ROLE:
                 self._put(event, self._switch_role(event))
                 self._pending[event.session_id] = event
@@ -163,8 +172,9 @@ class CloudTrailWriter:
                 mfa=assumed.mfa_authenticated,
                 source_identity=assumed.source_identity,
                 via=assumed.via,
+                caller_type=assumed.caller_type,
             )
-            if assumed.via is not AssumeVia.CONSOLE_SWITCH_ROLE:
+            if assumed.via not in _CONSOLE:
                 self._put(event, self._issuer(assumed, event))
         elif isinstance(event, RoleExited) and event.lifecycle_key:
             self._put(event, self._exit_role(event))
@@ -205,6 +215,21 @@ class CloudTrailWriter:
         known = self._known.get(key)
         if known is None:
             return {"type": "AssumedRole", "arn": fallback_arn, "accessKeyId": key}
+        if known.via is AssumeVia.CONSOLE_SIGN_IN:
+            # A sign-in's console key: the user or root, with the sign-in as creationDate
+            # and an empty sessionIssuer (IAM_REFERENCE.md 2a).
+            return {
+                **self._principal(known.session_arn, known.caller_type),
+                "accessKeyId": key,
+                "sessionContext": {
+                    "sessionIssuer": {},
+                    "webIdFederationData": {},
+                    "attributes": {
+                        "creationDate": iso(known.start),
+                        "mfaAuthenticated": "true" if known.mfa else "false",
+                    },
+                },
+            }
         role_name = (known.role_arn or "").rsplit("/", 1)[-1]
         role_id = "AROA" + _digest(known.role_arn or "", size=17)
         context: dict[str, Any] = {
@@ -364,12 +389,18 @@ class CloudTrailWriter:
             "userName": arn.rsplit("/", 1)[-1],
         }
 
+    def _principal(self, arn: str, kind: str | None) -> dict[str, Any]:
+        if kind == "Root":
+            account = _account(arn)
+            return {"type": "Root", "principalId": account, "arn": arn, "accountId": account}
+        return self._user(arn)
+
     def _console_login(self, a: RoleAssumed) -> dict[str, Any]:
         return self._base(
             a,
             "ConsoleLogin",
             "signin.amazonaws.com",
-            self._user(a.caller_arn or ""),
+            self._principal(a.caller_arn or "", a.caller_type),
             eventType="AwsConsoleSignIn",
             sourceIPAddress=a.source_ip,
             userAgent=a.user_agent,
@@ -447,7 +478,7 @@ class CloudTrailWriter:
             "readOnly": name.startswith(("Get", "List", "Describe", "Filter")),
         }
         known = self._known.get(e.access_key_id or "")
-        if known is not None and known.via is AssumeVia.CONSOLE_SWITCH_ROLE:
+        if known is not None and known.via in _CONSOLE:
             fields["sessionCredentialFromConsole"] = "true"
         if e.outcome is AccessOutcome.DENIED:
             fields["errorCode"] = e.error_code or "AccessDenied"
