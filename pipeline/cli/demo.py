@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from pipeline.cli.dashboard import serve_dashboard
 from pipeline.cli.investigate import chain_tree
 from pipeline.cli.materialize import run_materialize
 from pipeline.cli.produce import incidents_option, write_cloudtrail_simulation
+from pipeline.findings import RULES
 from pipeline.queries import ADMIN_POLICY_ARN, Queries, Trace
 from pipeline.simulator import SimulationConfig
 from pipeline.timeutil import iso
@@ -77,6 +79,7 @@ def demo_command(
         f"({stats.rate:,.0f}/s) -> {db_path} ({size:.1f} MB)"
     )
     print_summary(str(db_path))
+    print_findings(str(db_path), served=not no_serve)
     if not no_serve:
         stdout.print()
         serve_dashboard(str(db_path))
@@ -124,3 +127,20 @@ def print_summary(db_path: str) -> None:
             if isinstance(trace, Trace):
                 stdout.print(chain_tree(trace.chain))
             stdout.print(f"(rolecall trace {key} --db {db_path})")
+
+
+def print_findings(db_path: str, *, served: bool) -> None:
+    """How many findings each rule raised, and where to see them."""
+    with Queries.open(db_path) as q:
+        found = q.findings()
+    counts = Counter(f.rule for f in found)
+    stdout.print(f"\n[bold]Findings[/]: {len(found)} raised")
+    width = max(len(rule) for rule in RULES)
+    for rule in RULES:
+        stdout.print(f"  {rule:<{width}}  {counts[rule]}")
+    where = (
+        "the dashboard's Findings view (below, at /findings)"
+        if served
+        else f"rolecall dashboard --db {db_path}, then its Findings view (/findings)"
+    )
+    stdout.print(f"(rolecall findings --db {db_path}; {where})")
