@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, ctx, dcc, html
 
 from dashboards.source import QuerySource
 from dashboards.widgets import (
@@ -24,6 +24,9 @@ from pipeline.queries import Queries
 from pipeline.timeutil import parse_time
 
 ROWS_SHOWN = 500
+# An open page asks every 2 s whether the store grew (`rolecall serve` materializes while
+# it serves) and redraws only then: new findings appear without a reload.
+REFRESH_MS = 2000
 FILTERS = ["findings-rule", "findings-severity", "findings-account", "findings-from", "findings-to"]
 HEADERS = [
     "rule",
@@ -86,7 +89,8 @@ def layout(q: Queries) -> html.Div:
                         className="row filters",
                     ),
                     html.Div(
-                        "Newest first. A finding is in the time range when any of its evidence "
+                        "Newest first, kept up to date while the store grows. A finding is in "
+                        "the time range when any of its evidence "
                         "is. Open one to see its session with the evidence highlighted (a "
                         "finding about a principal with no session opens its sessions).",
                         className="muted",
@@ -98,6 +102,8 @@ def layout(q: Queries) -> html.Div:
             html.Div(
                 [html.H3(id="findings-summary"), html.Div(id="findings-table")], className="card"
             ),
+            dcc.Interval(id="findings-refresh", interval=REFRESH_MS),
+            dcc.Store(id="findings-version"),
         ]
     )
 
@@ -181,7 +187,10 @@ def register(app: dash.Dash, source: QuerySource) -> None:
     @app.callback(
         Output("findings-summary", "children"),
         Output("findings-table", "children"),
+        Output("findings-version", "data"),
         *[Input(f, "value") for f in FILTERS],
+        Input("findings-refresh", "n_intervals"),
+        State("findings-version", "data"),
     )
     def show_findings(
         rule: str | None,
@@ -189,13 +198,18 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         account: str | None,
         start: str | None,
         end: str | None,
-    ) -> tuple[Any, Any]:
+        _tick: int | None,
+        seen: int | None,
+    ) -> tuple[Any, Any, Any]:
         try:
             flt = finding_filter(rule, severity, account, start, end)
             with source.queries() as q:
+                version = q.data_version()
+                if ctx.triggered_id == "findings-refresh" and version == seen:
+                    return dash.no_update, dash.no_update, dash.no_update
                 found = q.findings(flt, limit=ROWS_SHOWN + 1)
         except InputError as exc:
-            return str(exc), ""
+            return str(exc), "", dash.no_update
         shown = found[:ROWS_SHOWN]
         summary = (
             f"more than {ROWS_SHOWN} findings; showing the newest {ROWS_SHOWN}"
@@ -203,7 +217,7 @@ def register(app: dash.Dash, source: QuerySource) -> None:
             else f"{len(shown)} finding(s), newest first"
         )
         if not shown:
-            return summary, html.P("No finding matches.")
+            return summary, html.P("No finding matches."), version
         rows = finding_rows(shown)
         classes = [f"finding {f.severity}" for f in shown]
-        return summary, grid(HEADERS, rows, "findings-list", classes)
+        return summary, grid(HEADERS, rows, "findings-list", classes), version
