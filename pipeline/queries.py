@@ -90,7 +90,9 @@ class Queries:
 
     # -- findings (pipeline.findings) ------------------------------------------------
 
-    def findings(self, flt: FindingFilter | None = None, *, limit: int | None = None) -> list[Finding]:
+    def findings(
+        self, flt: FindingFilter | None = None, *, limit: int | None = None
+    ) -> list[Finding]:
         """Findings matching `flt`, newest first (an unknown rule or severity is an error)."""
         return read_findings(self.con, flt, limit=limit)
 

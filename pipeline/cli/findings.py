@@ -17,7 +17,9 @@ from pipeline.timeutil import iso
 
 
 @click.command("findings")
-@click.option("--from", "start", type=TIME, help="Only findings whose last evidence is at or after T.")
+@click.option(
+    "--from", "start", type=TIME, help="Only findings whose last evidence is at or after T."
+)
 @click.option("--to", "end", type=TIME, help="Only findings whose first evidence is before T.")
 @click.option("--rule", help=f"Only this rule: {', '.join(RULES)}.")
 @click.option("--severity", help=f"Only this severity: {', '.join(SEVERITIES)}.")
@@ -73,10 +75,23 @@ def findings_command(
         emit_json([f.as_json() for f in found])
         return
     table = Table(title=f"{len(found)} finding(s), newest first", title_justify="left")
-    for col in ("last", "rule", "severity", "account", "session / principal", "origin", "summary", "evidence"):
+    for col in (
+        "last",
+        "rule",
+        "severity",
+        "account",
+        "session / principal",
+        "origin",
+        "summary",
+        "evidence",
+    ):
         table.add_column(col, overflow="fold")
     for f in found:
-        more = f" (+{f.evidence_count - len(f.evidence)})" if f.evidence_count > len(f.evidence) else ""
+        more = (
+            f" (+{f.evidence_count - len(f.evidence)})"
+            if f.evidence_count > len(f.evidence)
+            else ""
+        )
         table.add_row(
             str(iso(f.last_at)),
             f.rule,

@@ -15,11 +15,13 @@ denied burst spread over keys in several partitions, an address shared with an i
 in another file, a revocation stored in another file) is not found there.
 """
 
+# SQL is built here from constants and the writer's table names; values are bound:
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import duckdb
@@ -29,6 +31,9 @@ from pipeline.findings.machine import machine_iam_admin
 from pipeline.findings.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from pipeline.sessions import origin_label_of
 
+# STS's longest session (GetSessionToken, 36 h): an instance session's calls fall within
+# this long of its start, which bounds the sibling sessions a batch's calls can concern.
+LONGEST_SESSION_SECONDS = 36 * 3600
 
 COLUMNS = (
     "finding_id",
@@ -63,19 +68,8 @@ def finding_id(rule: str, seed: str) -> str:
     return "f-" + hashlib.sha256(f"{rule}\x00{seed}".encode()).hexdigest()[:24]
 
 
-@dataclass(frozen=True)
-class BatchScope:
-    """What a batch brought, by the names of the writer's registered batch tables."""
-
-    tables: frozenset[str]
-
-
-def _exists(tables: frozenset[str], name: str) -> bool:
-    return name in tables
-
-
-def _scope_sql(tables: frozenset[str], window: timedelta) -> tuple[str, str, str]:
-    """SQL for the sessions, keys and principals a batch's findings depend on."""
+def _scope_sql(tables: frozenset[str]) -> tuple[str, str, str]:
+    """SQL for the sessions, keys and principals a batch's facts touch directly."""
     sessions = ["SELECT NULL::VARCHAR AS session_id WHERE false"]
     for name in ("b_ends_touched", "b_chain_touched", "b_credentials"):
         if name in tables:
@@ -93,19 +87,54 @@ def _scope_sql(tables: frozenset[str], window: timedelta) -> tuple[str, str, str
         sessions.append(
             "SELECT k.session_id FROM b_actions a JOIN key_owner k USING (access_key_id)"
         )
-        # instance sessions whose calls share an address with the batch's calls
-        w = int(window.total_seconds())
-        sessions.append(f"""
-SELECT k.session_id FROM actions x JOIN key_owner k USING (access_key_id)
-JOIN sessions s ON s.session_id = k.session_id AND {rules.INSTANCE_SESSION_SQL.replace("caller_arn", "s.caller_arn").replace("session_name", "s.session_name")}
-WHERE x.source_ip IN (SELECT DISTINCT source_ip FROM b_actions)
-  AND x.event_time BETWEEN (SELECT min(event_time) FROM b_actions) - INTERVAL {w} SECOND
-                       AND (SELECT max(event_time) FROM b_actions) + INTERVAL {w} SECOND""")
     return (
         " UNION ".join(sessions),
         " UNION ".join(keys),
         " UNION ".join(principals),
     )
+
+
+def _instance_sessions_concerned(
+    con: duckdb.DuckDBPyConnection, window: timedelta, *, batch_actions: bool
+) -> None:
+    """Add to `f_seed_sessions` the instance sessions whose instance-credentials finding
+    the seeds can change: the same instance's sessions around a seed instance session
+    (whether an address is new to an instance depends on them), and the instance
+    sessions that called from an address a seed's other identity (or a batch's
+    long-term call) called from, within the window."""
+    w = int(window.total_seconds())
+    s_inst, t_inst, o_inst = (rules.instance_of(a) for a in ("s", "t", "o"))
+    con.execute(f"""
+INSERT INTO f_seed_sessions
+SELECT s.session_id FROM sessions t
+JOIN sessions s ON s.role_arn = t.role_arn AND s.session_name = t.session_name
+WHERE t.session_id IN (SELECT session_id FROM f_seed_sessions) AND {t_inst} AND {s_inst}
+  AND s.started_at BETWEEN t.started_at - INTERVAL {w + LONGEST_SESSION_SECONDS} SECOND
+                       AND t.started_at + INTERVAL {w + LONGEST_SESSION_SECONDS} SECOND
+""")
+    long_term = (
+        "UNION ALL SELECT source_ip, event_time FROM b_actions "
+        "WHERE coalesce(access_key_id, '') NOT LIKE 'ASIA%'"
+        if batch_actions
+        else ""
+    )
+    con.execute(f"""
+INSERT INTO f_seed_sessions
+WITH other_calls AS (
+    SELECT source_ip, min(event_time) AS lo, max(event_time) AS hi FROM (
+        SELECT x.source_ip, x.event_time FROM actions x
+        JOIN key_owner k ON k.access_key_id = x.access_key_id
+        JOIN sessions o ON o.session_id = k.session_id
+        WHERE k.session_id IN (SELECT session_id FROM f_seed_sessions) AND NOT {o_inst}
+        {long_term}
+    ) GROUP BY source_ip
+)
+SELECT DISTINCT k.session_id FROM actions x
+JOIN other_calls c ON x.source_ip = c.source_ip
+ AND x.event_time BETWEEN c.lo - INTERVAL {w} SECOND AND c.hi + INTERVAL {w} SECOND
+JOIN key_owner k ON k.access_key_id = x.access_key_id
+JOIN sessions s ON s.session_id = k.session_id AND {s_inst}
+""")
 
 
 def refresh(
@@ -118,10 +147,10 @@ def refresh(
     `tables`: the batch tables the writer registered (b_actions, b_credentials, ...).
     Returns how many findings the scope now holds.
     """
-    if not tables & {"b_actions", "b_credentials", "b_ends_touched", "b_chain_touched"}:
-        if "b_policy_changes" not in tables:
-            return 0
-    sessions, keys, principals = _scope_sql(tables, thresholds.elsewhere_window)
+    inputs = {"b_actions", "b_credentials", "b_ends_touched", "b_chain_touched", "b_policy_changes"}
+    if not tables & inputs:
+        return 0
+    sessions, keys, principals = _scope_sql(tables)
     con.execute(f"CREATE OR REPLACE TEMP TABLE f_seed_sessions AS {sessions}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE f_seed_keys AS {keys}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE f_principals AS {principals}")
@@ -130,6 +159,9 @@ def refresh(
             f"INSERT INTO f_seed_sessions SELECT session_id FROM sessions WHERE "
             f"{rules.MACHINE_SCOPE}"
         )
+    _instance_sessions_concerned(
+        con, thresholds.elsewhere_window, batch_actions="b_actions" in tables
+    )
     return _recompute(con, thresholds)
 
 
@@ -229,7 +261,3 @@ def _origins(con: duckdb.DuckDBPyConnection, session_ids: list[str]) -> dict[str
     )
     names = [d[0] for d in cur.description or []]
     return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
-
-
-def utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -10,6 +10,9 @@ the first event id of the episode), so a rebuilt store gives the same ids.
 Thresholds are whole numbers from `Thresholds`, written into the SQL as literals.
 """
 
+# SQL is built here from constants and whole-number thresholds, never from input:
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 from pipeline.findings.thresholds import Thresholds
@@ -43,6 +46,14 @@ INSTANCE_SESSION_SQL = (
     "OR regexp_matches(coalesce(session_name, ''), '^i-[0-9a-fA-F]{8,17}$'))"
 )
 
+
+def instance_of(alias: str) -> str:
+    """INSTANCE_SESSION_SQL over the sessions aliased `alias`."""
+    return INSTANCE_SESSION_SQL.replace("caller_arn", f"{alias}.caller_arn").replace(
+        "session_name", f"{alias}.session_name"
+    )
+
+
 # Every call of the actors in scope, with its actor: the session holding its key, else
 # its temporary key, else its principal (a long-term key or a console sign-in).
 ACTS_SQL = f"""
@@ -54,10 +65,14 @@ SELECT * FROM (
            CASE WHEN k.session_id IS NOT NULL THEN k.session_id
                 WHEN a.access_key_id LIKE 'ASIA%' THEN 'key:' || a.access_key_id
                 ELSE 'principal:' || coalesce(a.principal_arn, 'unknown') END AS actor
-    FROM actions a LEFT JOIN key_owner k USING (access_key_id)
-    WHERE a.access_key_id IN (SELECT access_key_id FROM f_keys)
-       OR (coalesce(a.access_key_id, '') NOT LIKE 'ASIA%'
-           AND a.principal_arn IN (SELECT principal_arn FROM f_principals))
+    FROM (  -- two semi-joins, not one OR: each is a hash join
+        SELECT * FROM actions WHERE access_key_id IN (SELECT access_key_id FROM f_keys)
+        UNION ALL
+        SELECT * FROM actions
+        WHERE principal_arn IN (SELECT principal_arn FROM f_principals)
+          AND coalesce(access_key_id, '') NOT LIKE 'ASIA%'
+          AND (access_key_id IS NULL OR access_key_id NOT IN (SELECT access_key_id FROM f_keys))
+    ) a LEFT JOIN key_owner k USING (access_key_id)
 ) WHERE actor IN (SELECT actor FROM f_scope)
 """
 
@@ -87,7 +102,8 @@ def instance_elsewhere(t: Thresholds) -> str:
     """Instance credentials used from outside the instance: with a workstation's user
     agent, from an address another (non-instance) identity called from, or from a
     network none of the instance's other sessions called from while they called from
-    another one (each within the window)."""
+    another one. "Within the window" is around the span of one session's calls from
+    one address (spans, not calls, are compared: the cost stays per session)."""
     w = _seconds(t.elsewhere_window)
     agents = " OR ".join(
         f"contains(lower(coalesce(c.user_agent, '')), '{a.replace(chr(39), '')}')"
@@ -104,40 +120,54 @@ WITH inst AS (
     SELECT s.session_id, s.role_arn, s.session_name FROM sessions s
     WHERE {INSTANCE_SESSION_SQL}
       AND (s.role_arn, s.session_name) IN (SELECT role_arn, session_name FROM inst)
-), sibling_calls AS (
-    SELECT x.event_time, {NETWORK_SQL.replace("source_ip", "x.source_ip")} AS net,
-           s.session_id, s.role_arn, s.session_name
+), sibling_nets AS (  -- per sibling session and network: the span of its calls
+    SELECT s.session_id, s.role_arn, s.session_name,
+           {NETWORK_SQL.replace("source_ip", "x.source_ip")} AS net,
+           min(x.event_time) AS t0, max(x.event_time) AS t1
     FROM actions x JOIN key_owner k ON k.access_key_id = x.access_key_id
     JOIN siblings s ON s.session_id = k.session_id
-), others AS (  -- calls from the same addresses by identities that are not instances
-    SELECT x.source_ip, x.event_time FROM actions x
+    GROUP BY ALL
+), others AS (  -- addresses that identities other than instances called from, and when
+    SELECT x.source_ip, min(x.event_time) AS t0, max(x.event_time) AS t1 FROM actions x
     LEFT JOIN key_owner k ON k.access_key_id = x.access_key_id
     LEFT JOIN sessions o ON o.session_id = k.session_id
     WHERE x.source_ip IN (SELECT DISTINCT source_ip FROM calls)
-      AND NOT coalesce({INSTANCE_SESSION_SQL.replace("caller_arn", "o.caller_arn").replace("session_name", "o.session_name")}, false)
+      -- an identity known not to be an instance: a long-term key or principal, or a
+      -- temporary key held by a stored session that is not an instance's
+      AND (coalesce(x.access_key_id, '') NOT LIKE 'ASIA%'
+           OR (o.session_id IS NOT NULL AND NOT {instance_of("o")}))
+    GROUP BY x.source_ip, coalesce(k.session_id, x.access_key_id, x.principal_arn)
+), spans AS (  -- per session, network and address: the span of its calls
+    SELECT actor, role_arn, session_name, net, source_ip,
+           min(event_time) - INTERVAL {w} SECOND AS lo,
+           max(event_time) + INTERVAL {w} SECOND AS hi
+    FROM calls GROUP BY ALL
+), sibling_flags AS (  -- joins, not correlated EXISTS: DuckDB hashes on the instance
+    SELECT p.actor, p.net, p.source_ip,
+           count(s.session_id) > 0 AS sibling_calls,
+           coalesce(bool_or(s.net = p.net), false) AS sibling_same_net
+    FROM spans p LEFT JOIN sibling_nets s
+      ON s.role_arn = p.role_arn AND s.session_name = p.session_name
+     AND s.session_id <> p.actor AND s.net IS NOT NULL AND s.t1 >= p.lo AND s.t0 <= p.hi
+    GROUP BY ALL
+), shared_flags AS (
+    SELECT p.actor, p.net, p.source_ip, count(o.source_ip) > 0 AS shared
+    FROM spans p LEFT JOIN others o
+      ON o.source_ip = p.source_ip AND o.t1 >= p.lo AND o.t0 <= p.hi
+    GROUP BY ALL
+), flags AS (
+    SELECT actor, net, source_ip, shared, sibling_calls AND NOT sibling_same_net AS strange
+    FROM sibling_flags JOIN shared_flags USING (actor, net, source_ip)
 ), judged AS (
-    SELECT c.*,
-        ({agents}) AS workstation,
-        EXISTS (SELECT 1 FROM others o WHERE o.source_ip = c.source_ip
-                AND o.event_time BETWEEN c.event_time - INTERVAL {w} SECOND
-                                     AND c.event_time + INTERVAL {w} SECOND) AS shared,
-        EXISTS (SELECT 1 FROM sibling_calls s
-                WHERE s.role_arn = c.role_arn AND s.session_name = c.session_name
-                  AND s.session_id <> c.actor AND s.net IS NOT NULL
-                  AND s.event_time BETWEEN c.event_time - INTERVAL {w} SECOND
-                                       AND c.event_time + INTERVAL {w} SECOND)
-        AND NOT EXISTS (SELECT 1 FROM sibling_calls s
-                WHERE s.role_arn = c.role_arn AND s.session_name = c.session_name
-                  AND s.session_id <> c.actor AND s.net = c.net
-                  AND s.event_time BETWEEN c.event_time - INTERVAL {w} SECOND
-                                       AND c.event_time + INTERVAL {w} SECOND) AS strange
-    FROM calls c
+    SELECT c.*, ({agents}) AS workstation, f.shared, f.strange
+    FROM calls c JOIN flags f USING (actor, net, source_ip)
 ), outside AS (SELECT * FROM judged WHERE workstation OR shared OR strange)
 SELECT actor AS anchor, actor AS seed, 'high' AS severity,
        min(event_time) AS first_at, max(event_time) AS last_at,
        min(account_id) AS account_id, actor AS session_id,
        min(principal_arn) AS principal_arn,
-       format('instance credentials of {{}} used outside the instance: {{}} call(s) from {{}} ({{}})',
+       format('instance credentials of {{}} used outside the instance: '
+              || '{{}} call(s) from {{}} ({{}})',
               min(session_name), count(*),
               array_to_string(list_sort(list_distinct(list(source_ip))), ', '),
               array_to_string(list_sort(list_distinct(list(CASE
@@ -184,15 +214,21 @@ def key_many_networks(t: Thresholds) -> str:
     """One temporary key used from several networks within a short window."""
     w = _seconds(t.networks_window)
     return f"""
-WITH c AS (
-    SELECT * FROM f_acts WHERE access_key_id LIKE 'ASIA%' AND net IS NOT NULL
+WITH several AS (  -- keys on enough networks at all: the window is computed for these
+    SELECT access_key_id FROM f_acts WHERE access_key_id LIKE 'ASIA%' AND net IS NOT NULL
+    GROUP BY access_key_id HAVING count(DISTINCT net) >= {int(t.networks_min)}
+), c AS (
+    SELECT * FROM f_acts WHERE net IS NOT NULL
+      AND access_key_id IN (SELECT access_key_id FROM several)
       AND 'key:' || access_key_id IN (SELECT actor FROM f_scope)
 ), w AS (
     SELECT access_key_id, event_time,
            count(DISTINCT net) OVER (PARTITION BY access_key_id ORDER BY event_time
                RANGE BETWEEN CURRENT ROW AND INTERVAL {w} SECOND FOLLOWING) AS nets
     FROM c
-), starts AS (SELECT DISTINCT access_key_id, event_time AS t0 FROM w WHERE nets >= {int(t.networks_min)}),
+), starts AS (
+    SELECT DISTINCT access_key_id, event_time AS t0 FROM w WHERE nets >= {int(t.networks_min)}
+),
 ev AS (
     SELECT DISTINCT c.* FROM c JOIN starts s ON c.access_key_id = s.access_key_id
      AND c.event_time BETWEEN s.t0 AND s.t0 + INTERVAL {w} SECOND
@@ -284,9 +320,11 @@ WITH roots AS (
     WHERE s.session_id IN (SELECT actor FROM f_scope)
       AND (s.caller_type = 'Root' OR {root_caller})
 ), ev AS (
-    SELECT r.event_id, r.event_time, r.account_id, r.session_id AS actor, r.caller_arn AS principal_arn,
+    SELECT r.event_id, r.event_time, r.account_id, r.session_id AS actor,
+           r.caller_arn AS principal_arn,
            'signin' AS kind
     FROM role_assumptions r WHERE r.session_id IN (SELECT session_id FROM roots)
+      AND r.via = 'CONSOLE_SIGN_IN'  -- a sign-in record, not a session inferred from calls
     UNION ALL
     SELECT a.event_id, a.event_time, a.account_id, a.actor, a.principal_arn, 'call' AS kind
     FROM f_acts a

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
+from typing import Any
 
 from pipeline.errors import InputError
 
@@ -58,7 +59,7 @@ class Thresholds:
                 ) from None
             if number < 1:
                 raise InputError(f"ROLECALL_FINDINGS_{f.name.upper()}={raw!r}: must be >= 1")
-            value: object = timedelta(seconds=number) if f.name.endswith("window") else number
+            value: Any = timedelta(seconds=number) if f.name.endswith("window") else number
             out = replace(out, **{f.name: value})
         return out
 

@@ -180,8 +180,9 @@ class Store:
     def _migrate_v5(self) -> None:
         """Schema 5 -> 6: the findings table (created by the DDL), filled from the facts."""
         from pipeline.findings.projection import rebuild  # the store is imported first
+        from pipeline.findings.thresholds import Thresholds
 
-        rebuild(self.con)
+        rebuild(self.con, Thresholds.from_env())
 
     def derive_chains_and_ends(self) -> None:
         """Every session's chain, origin and end, from the stored facts (a migration, or

@@ -15,6 +15,8 @@ files; what does span them is completed at read time, in batches, never level by
 - a revocation: it is keyed by its role, so it may sit in another file than the role's
   sessions; a directory store's reads derive ends from every file's revocations;
 - `verify --deep` re-derives each file from its own events.
+- findings: each file's writer keeps the findings of its own facts, merged when read;
+  evidence spread over files is not combined (see `pipeline.findings.projection`).
 Readers attach every file read-only and see views named like the tables
 (`open_directory`, through `pipeline.store.reading`), so every query runs unchanged.
 """

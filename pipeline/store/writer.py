@@ -15,7 +15,7 @@ from collections import defaultdict
 import duckdb
 import pyarrow as pa
 
-from pipeline.findings.thresholds import DEFAULT_THRESHOLDS
+from pipeline.findings.thresholds import Thresholds
 from pipeline.store.batch import POSITION, Accepted, ApplyResult, Batch
 from pipeline.store.columns import batch_tables
 from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION
@@ -161,7 +161,7 @@ class StoreWriter:
         self.con = con
         self._registered: set[str] = set()
         self.findings = findings  # maintain the findings projection (pipeline.findings)
-        self.thresholds = DEFAULT_THRESHOLDS
+        self.thresholds = Thresholds.from_env()  # defaults, or ROLECALL_FINDINGS_*
         self.findings_seconds = 0.0  # time spent in the projection (the benchmark reads it)
 
     def positions(self, log_name: str) -> dict[int, int]:

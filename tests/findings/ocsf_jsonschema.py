@@ -74,8 +74,8 @@ class Generator:
         return schema
 
     def _object(self, name: str) -> dict[str, Any]:
-        if not (OCSF / "objects" / f"{name}.json").exists():
-            return {"type": "object"}
+        if name == "object" or not (OCSF / "objects" / f"{name}.json").exists():
+            return {"type": "object"}  # OCSF's `object`: any attributes, by definition
         if name not in self.definitions:
             self.definitions[name] = {}  # a placeholder breaks cycles
             self.definitions[name] = self._schema(self._merged("objects", name))
@@ -84,7 +84,9 @@ class Generator:
     def _schema(self, data: dict[str, Any]) -> dict[str, Any]:
         attrs = data.get("attributes", {})
         props = {k: self._attribute(k, v) for k, v in attrs.items() if k != "$include"}
-        required = sorted(k for k, v in attrs.items() if k != "$include" and v.get("requirement") == "required")
+        required = sorted(
+            k for k, v in attrs.items() if k != "$include" and v.get("requirement") == "required"
+        )
         schema: dict[str, Any] = {"type": "object", "properties": props, "required": required}
         if "$include" not in attrs:
             schema["additionalProperties"] = False
@@ -98,14 +100,20 @@ class Generator:
         schema = self._schema(data)
         schema["properties"]["class_uid"] = {"const": uid}
         schema["properties"]["category_uid"] = {"const": category_uid}
-        return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "$defs": self.definitions}
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            **schema,
+            "$defs": self.definitions,
+        }
 
     def _merged_event(self, rel: str) -> dict[str, Any]:
         data = _load(f"{rel}.json")
         parent = data.get("extends")
         if not parent:
             return data
-        parent_rel = {"base_event": "events/base_event", "finding": "events/findings/finding"}[parent]
+        parent_rel = {"base_event": "events/base_event", "finding": "events/findings/finding"}[
+            parent
+        ]
         pdata = self._merged_event(parent_rel)
         attrs = dict(pdata.get("attributes", {}))
         for key, value in data.get("attributes", {}).items():

@@ -72,8 +72,11 @@ def test_root_used(found: list[Finding]) -> None:
     roots = of_rule(found, "root-used")
     assert roots and all(f.severity == "high" for f in roots)
     sign_ins = ct_ids(
-        [r for r in records(CONSOLE_KEYS) if r["eventName"] == "ConsoleLogin"
-         and r["userIdentity"]["type"] == "Root"]
+        [
+            r
+            for r in records(CONSOLE_KEYS)
+            if r["eventName"] == "ConsoleLogin" and r["userIdentity"]["type"] == "Root"
+        ]
     )
     evidence = {e for f in roots for e in f.evidence}
     assert sign_ins <= evidence
@@ -83,9 +86,9 @@ def test_root_used(found: list[Finding]) -> None:
 def test_ci_role_able_to_administer_iam(found: list[Finding]) -> None:
     (f,) = of_rule(found, "machine-iam-admin")
     assert f.session_id == "ASIACOMPOSEDCIREL001"
-    assert set(f.evidence) == _where(eventName="AssumeRoleWithWebIdentity", sourceIPAddress="4.148.0.17") & ct_ids(
-        [r for r in records(FINDINGS) if "CIRelease" in str(r.get("requestParameters"))]
-    )
+    assert set(f.evidence) == _where(
+        eventName="AssumeRoleWithWebIdentity", sourceIPAddress="4.148.0.17"
+    ) & ct_ids([r for r in records(FINDINGS) if "CIRelease" in str(r.get("requestParameters"))])
     assert f.origin_arn is not None and "repo:acme/release" in f.origin_arn
     # the other CI role (web_identity.json) has no recorded policies: not a finding
     assert "iam:PassRole" in f.summary

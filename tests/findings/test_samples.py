@@ -46,9 +46,7 @@ def test_get_password_data_is_one_denied_burst_of_christophes_session(
 
 def _instance_findings(found: list[Finding], session_id: str) -> list[Finding]:
     return [
-        f
-        for f in of_rule(found, "instance-credentials-elsewhere")
-        if f.session_id == session_id
+        f for f in of_rule(found, "instance-credentials-elsewhere") if f.session_id == session_id
     ]
 
 
