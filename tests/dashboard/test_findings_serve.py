@@ -32,9 +32,8 @@ ACCOUNT = "900000000042"
 def test_a_new_finding_appears_on_an_open_page_under_serve(page: Page, tmp_path: Path) -> None:
     log_dir, db = tmp_path / "log", tmp_path / "live.duckdb"
     start = "2026-01-05T00:00:00Z"
-    r = CliRunner().invoke(
-        main, ["simulate", "--seed", "3", "--start", start, "--days", "1", "--log", f"file:{log_dir}"]
-    )
+    simulate = ["simulate", "--seed", "3", "--start", start, "--days", "1"]
+    r = CliRunner().invoke(main, [*simulate, "--log", f"file:{log_dir}"])
     assert r.exit_code == 0, r.output
     serve = ["serve", "--log", f"file:{log_dir}", "--db", str(db), "--port", "0"]
     proc = subprocess.Popen(
