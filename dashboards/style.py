@@ -63,7 +63,7 @@ dl.facts dt { color: #667085; }
 dl.facts dd { margin: 0; }
 table.grid tr.evidence td { background: #fff4d6; }
 table.grid tr.evidence td:first-child { box-shadow: inset 4px 0 0 #e67700; }
-a.finding-open { word-break: break-all; }
+.wrap { overflow-wrap: anywhere; display: block; min-width: 360px; }
 table.grid tr.chosen td { background: #fff4d6; font-weight: 600; }
 """
 

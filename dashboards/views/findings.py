@@ -143,16 +143,16 @@ def open_link(f: Finding) -> Any:
     """The finding's session with its evidence highlighted, else its principal's sessions."""
     if f.session_id:
         return dcc.Link(
-            short_name(f.session_id),
+            "open session",
             href=finding_href(f.session_id, f.finding_id),
-            className="mono finding-open",
+            className="finding-open nowrap",
             title=f"open session {f.session_id} with this finding's evidence highlighted",
         )
     if f.principal_arn:
         return dcc.Link(
             "principal's sessions",
             href=investigate_href(f.principal_arn),
-            className="finding-open",
+            className="finding-open nowrap",
             title=f.principal_arn,
         )
     return html.Span("no session or principal recorded", className="muted")
@@ -175,7 +175,7 @@ def finding_rows(findings: list[Finding]) -> list[list[Any]]:
             f.account_id or "not recorded",
             name(f.principal_arn) if f.principal_arn else "not recorded",
             origin_of(f),
-            f.summary,
+            html.Span(f.summary, className="wrap"),
             html.Span(str(f.evidence_count), title="\n".join(f.evidence)),
             open_link(f),
         ]
