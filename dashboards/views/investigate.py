@@ -10,8 +10,20 @@ from dash import Input, Output, State, dcc, html
 from dashboards import hooks
 from dashboards.source import QuerySource
 from dashboards.views.replay import HEADERS, session_rows
-from dashboards.widgets import ending, grid, name, origin, session_link, started, via_pill, when
+from dashboards.widgets import (
+    ending,
+    finding_time,
+    grid,
+    name,
+    origin,
+    session_link,
+    severity_pill,
+    started,
+    via_pill,
+    when,
+)
 from pipeline.errors import RolecallError
+from pipeline.findings import FindingFilter
 from pipeline.permissions import WhoCould
 from pipeline.queries import LongTermKeyTrace, Queries
 from pipeline.sessions import SessionFilter
@@ -26,7 +38,11 @@ def layout(q: Queries, principal: str = "") -> html.Div:
     with `?principal=ARN`) it opens on that principal's sessions."""
     could = hooks.who_could(q) is not None
     principal = principal.strip()
-    result: Any = _principal_sessions(q, principal) if principal else None
+    result: Any = (
+        [_principal_findings(q, principal), _principal_sessions(q, principal)]
+        if principal
+        else None
+    )
     return html.Div(
         [
             html.Div(
@@ -192,6 +208,31 @@ def _sessions(q: Queries, flt: SessionFilter, title: str) -> html.Div:
     rows = [r for r in session_rows(q, sessions[0].started_at, sessions)] if sessions else []
     body.append(grid(HEADERS, rows) if rows else html.P("None found."))
     return html.Div(body, className="card")
+
+
+def _principal_findings(q: Queries, principal: str) -> html.Div:
+    """The findings about a principal, with their evidence ids: a finding with no session
+    has no session page to highlight them on."""
+    found = q.findings(FindingFilter(principal_arn=principal))
+    rows = [
+        [
+            f.rule,
+            severity_pill(f.severity),
+            html.Span(f.summary, className="wrap"),
+            html.Span(finding_time(f.first_at, f.last_at), className="nowrap"),
+            session_link(f.session_id) if f.session_id else "no session",
+            html.Span(", ".join(f.evidence), className="mono wrap"),
+        ]
+        for f in found
+    ]
+    headers = ["rule", "severity", "summary", "time", "session", "evidence"]
+    return html.Div(
+        [
+            html.H3(f"Findings about {principal}: {len(found)}"),
+            grid(headers, rows, "investigate-findings") if rows else html.P("None."),
+        ],
+        className="card",
+    )
 
 
 def _principal_sessions(q: Queries, principal: str) -> html.Div:

@@ -165,15 +165,22 @@ def test_replay_chart_marks_findings_by_severity(
     assert page.locator("#replay-activity .scatterlayer .point").count() == len(org.findings())
 
 
-def test_a_principal_link_opens_the_principals_sessions(
+def test_a_principal_link_opens_the_principals_findings_and_sessions(
     page: Page, dashboard_url: str, org: Queries
 ) -> None:
     # The staged findings all have a session; a finding about a principal alone links here.
-    f = org.findings(FindingFilter(rule="role-enumeration"))[0]
-    assert f.origin_arn is not None
-    page.goto(dashboard_url + "investigate?principal=" + f.origin_arn.replace("#", "%23"))
-    page.wait_for_selector("#investigate-result table", timeout=TIMEOUT)
-    total, _ = org.sessions_of(SessionFilter(principal=f.origin_arn), limit=1)
-    heading = page.locator("#investigate-result h3").first.inner_text()
-    assert heading == f"{f.origin_arn}: {total} session(s), newest first"
-    assert page.locator("#investigate-query").input_value() == f.origin_arn
+    f = org.findings(FindingFilter(rule="console-without-mfa"))[0]
+    principal = f.principal_arn
+    assert principal is not None
+    page.goto(dashboard_url + "investigate?principal=" + principal)
+    page.wait_for_selector("#investigate-findings", timeout=TIMEOUT)
+    about = org.findings(FindingFilter(principal_arn=principal))
+    rules = page.locator("#investigate-findings tbody tr td:first-child").all_inner_texts()
+    assert rules == [x.rule for x in about] and "console-without-mfa" in rules
+    evidence = page.locator("#investigate-findings tbody tr td:last-child").all_inner_texts()
+    assert evidence == [", ".join(x.evidence) for x in about]
+    total, _ = org.sessions_of(SessionFilter(principal=principal), limit=1)
+    assert total > 0
+    headings = page.locator("#investigate-result h3").all_inner_texts()
+    assert f"{principal}: {total} session(s), newest first" in headings
+    assert page.locator("#investigate-query").input_value() == principal
