@@ -34,7 +34,7 @@ def _tokens() -> set[str]:
 
 def test_no_session_token_reaches_the_log_or_the_store(tmp_path: Path) -> None:
     tokens = _tokens()
-    assert len(tokens) == 19  # 9 stratus, 5 OTRF, 5 composed
+    assert len(tokens) == 21  # 9 stratus, 5 OTRF, 7 composed
     imported = import_and_materialize(tmp_path, *ALL_INPUTS)
     assert imported.summary.events_total >= 250
     blobs = [p.read_bytes() for p in imported.log_dir.rglob("*") if p.is_file()]

@@ -17,6 +17,7 @@ from pipeline.findings import rules
 from pipeline.findings.thresholds import Thresholds
 from pipeline.permissions import decide, session_permissions
 from pipeline.permissions.in_force import HistoryAt
+from pipeline.policy import PolicyError
 from pipeline.sessions import Selection, SessionView, session_view, state_sql
 from pipeline.timeutil import naive
 
@@ -77,18 +78,21 @@ def machine_iam_admin(
     views = {v.session_id: v for v in _views(con, [m[0] for m in groups.values()])}
     for members in groups.values():
         view = views.get(members[0])
-        if view is None or view.role_arn is None:
-            continue
+        if view is None or view.role_arn is None or view.role_arn.count(":") < 5:
+            continue  # no role ARN to evaluate (bad data): nothing can be said
         account = view.account_id or view.role_arn.split(":")[4]
         resource = f"arn:aws:iam::{account}:role/*"
         at = bisect.bisect_right(every, naive(view.started_at))
         history = histories.get(at)
         if history is None:
             history = histories[at] = HistoryAt(con, view.started_at)
-        perms = session_permissions(
-            con, view, view.started_at, issued_at=view.started_at, history_at=history
-        )
-        allowed = {a: decide(perms, a, resource).allowed for a in ADMIN_ACTIONS}
+        try:
+            perms = session_permissions(
+                con, view, view.started_at, issued_at=view.started_at, history_at=history
+            )
+            allowed = {a: decide(perms, a, resource).allowed for a in ADMIN_ACTIONS}
+        except PolicyError:  # a malformed ARN or document in the record: not evaluable
+            continue
         if allowed["iam:PassRole"] and (
             allowed["iam:CreateRole"] or allowed["iam:AttachRolePolicy"]
         ):
