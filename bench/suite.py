@@ -7,7 +7,8 @@ Sections (all by default):
   kafka        Kafka end to end against the embedded log; kafka-python against
                confluent-kafka (at most 200k events; starts a private broker)
   policy       policy evaluation decisions per second
-  dashboard    a Replay slider step on a million synthetic sessions
+  dashboard    a Replay slider step on a million synthetic sessions; how long a new
+               finding takes to reach the dashboard in `rolecall serve` (at most 100k events)
   cli          `rolecall --help`, `--version` and a demo query, as whole processes
 """
 
@@ -24,6 +25,7 @@ from bench import (
     cli_startup,
     cloudtrail_import,
     dashboard_replay,
+    findings_latency,
     kafka,
     materialize,
     policy_eval,
@@ -36,6 +38,7 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 SECTIONS = ("materialize", "queries", "cloudtrail", "kafka", "policy", "dashboard", "cli")
 CLOUDTRAIL_EVENTS = 1_000_000
 KAFKA_EVENTS = 200_000
+FINDINGS_LATENCY_EVENTS = 100_000
 
 
 def run_suite(
@@ -88,7 +91,13 @@ def run_suite(
         lambda: kafka.run(simulated_log(scratch, min(events, KAFKA_EVENTS), say=say), scratch),
     )
     section("policy", policy_eval.run)
-    section("dashboard", lambda: dashboard_replay.run(scratch))
+    section(
+        "dashboard",
+        lambda: (
+            dashboard_replay.run(scratch)
+            + findings_latency.run(scratch, min(events, FINDINGS_LATENCY_EVENTS))
+        ),
+    )
     section("cli", lambda: cli_startup.run(scratch))
     merged = json.loads(out.read_text()) if out.exists() else []
     say("")

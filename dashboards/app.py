@@ -11,9 +11,14 @@ from dash import Input, Output, dcc, html
 from dashboards.inputs import validate_callbacks
 from dashboards.source import QuerySource
 from dashboards.style import INDEX
-from dashboards.views import investigate, replay, session, timeline
+from dashboards.views import findings, investigate, replay, session, timeline
 
-PAGES = {"/": "Replay", "/timeline": "Timeline", "/investigate": "Investigate"}
+PAGES = {
+    "/": "Replay",
+    "/timeline": "Timeline",
+    "/findings": "Findings",
+    "/investigate": "Investigate",
+}
 
 
 def create_app(source: QuerySource) -> dash.Dash:
@@ -48,14 +53,17 @@ def create_app(source: QuerySource) -> dash.Dash:
             dcc.Link(label, href=href, className="active" if href == path else "")
             for href, label in PAGES.items()
         ]
+        params = parse_qs((search or "").lstrip("?"))
         with source.queries() as q:
             if path == "/timeline":
                 page = timeline.layout(q)
+            elif path == "/findings":
+                page = findings.layout(q)
             elif path == "/investigate":
-                page = investigate.layout(q)
+                page = investigate.layout(q, params.get("principal", [""])[0])
             elif path == "/session":
-                ids = parse_qs((search or "").lstrip("?")).get("id", [""])
-                page = session.layout(q, ids[0])
+                ids, chosen = params.get("id", [""]), params.get("finding", [""])
+                page = session.layout(q, ids[0], chosen[0] or None)
             else:
                 page = replay.layout(q)
         return page, nav
@@ -63,4 +71,5 @@ def create_app(source: QuerySource) -> dash.Dash:
     replay.register(app, source)
     timeline.register(app, source)
     investigate.register(app, source)
+    findings.register(app, source)
     return app

@@ -1,15 +1,18 @@
-"""Plotly figures: the activity over a range, and the Gantt of a window's sessions."""
+"""Plotly figures: the activity over a range (with its findings), and the Gantt of a
+window's sessions."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboards.style import END_COLORS, VIA_COLORS
+from dashboards.style import END_COLORS, SEVERITY_COLORS, VIA_COLORS
 from dashboards.widgets import short_name
+from pipeline.findings import SEVERITIES, Finding
 from pipeline.replay import Timeline
 
 END_SYMBOLS = {"exited": "line-ns-open", "expired": "circle-open", "revoked": "x"}
@@ -26,8 +29,11 @@ def _base(height: int) -> dict[str, Any]:
     }
 
 
-def activity_figure(tl: Timeline, at: datetime | None) -> go.Figure:
-    """Active sessions over time (bars or buckets), with the chosen moment marked."""
+def activity_figure(
+    tl: Timeline, at: datetime | None, findings: Sequence[Finding] = ()
+) -> go.Figure:
+    """Active sessions over time (bars or buckets), with the chosen moment marked and
+    each finding a marker at its first evidence (one trace per severity)."""
     fig = go.Figure()
     counts: dict[str, dict[datetime, int]] = defaultdict(dict)
     if tl.buckets:
@@ -60,7 +66,44 @@ def activity_figure(tl: Timeline, at: datetime | None) -> go.Figure:
         )
     if at is not None:
         fig.add_vline(x=at, line_color="#d62728", line_width=2)
+    _finding_markers(fig, findings)
     return fig
+
+
+# Marker heights on the findings' own axis (0-1 over the plot): the severest on top.
+_SEVERITY_ROW = {"high": 0.92, "medium": 0.8, "low": 0.68}
+
+
+def _finding_markers(fig: go.Figure, findings: Sequence[Finding]) -> None:
+    """One marker trace per severity, on an overlaid axis so the bars keep their scale;
+    a click on a marker jumps the Replay there like a click on a bar."""
+    if not findings:
+        return
+    for severity in SEVERITIES:
+        shown = [f for f in findings if f.severity == severity]
+        if not shown:
+            continue
+        fig.add_scatter(
+            x=[f.first_at for f in shown],
+            y=[_SEVERITY_ROW.get(severity, 0.6)] * len(shown),
+            yaxis="y2",
+            mode="markers",
+            name=f"{severity} finding",
+            marker={
+                "symbol": "diamond",
+                "size": 11,
+                "color": SEVERITY_COLORS.get(severity, "#555"),
+                "line": {"width": 1, "color": "#fff"},
+            },
+            customdata=[[f.rule, f.summary] for f in shown],
+            hovertemplate=(
+                "%{x|%Y-%m-%d %H:%M:%S}<br><b>%{customdata[0]}</b><br>%{customdata[1]}"
+                "<extra>" + severity + "</extra>"
+            ),
+        )
+    fig.update_layout(
+        yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True}
+    )
 
 
 def timeline_figure(tl: Timeline) -> go.Figure:

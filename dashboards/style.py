@@ -15,6 +15,9 @@ VIA_COLORS = {
     "INFERRED": "#bcbd22",
 }
 END_COLORS = {"revoked": "#d62728", "exited": "#333333", "expired": "#888888"}
+# Findings by severity: the same colours in the Findings table, the session view and on
+# the Replay chart's markers.
+SEVERITY_COLORS = {"high": "#c62828", "medium": "#e67700", "low": "#5b6b82"}
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
@@ -58,6 +61,10 @@ pre.policy { background: #f3f4f6; padding: 8px; border-radius: 4px; overflow-x: 
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
 dl.facts dt { color: #667085; }
 dl.facts dd { margin: 0; }
+table.grid tr.evidence td { background: #fff4d6; }
+table.grid tr.evidence td:first-child { box-shadow: inset 4px 0 0 #e67700; }
+.wrap { overflow-wrap: anywhere; display: block; min-width: 360px; }
+table.grid tr.chosen td { background: #fff4d6; font-weight: 600; }
 """
 
 INDEX = (

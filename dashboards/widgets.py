@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from dash import dcc, html
 
-from dashboards.style import END_COLORS, VIA_COLORS
+from dashboards.style import END_COLORS, SEVERITY_COLORS, VIA_COLORS
 from pipeline.replay import Facets
 from pipeline.sessions import SessionFilter, SessionView
 from pipeline.timeutil import iso
@@ -92,12 +92,47 @@ def session_link(session_id: str) -> dcc.Link:
     return dcc.Link(session_id, href=session_href(session_id), className="mono")
 
 
-def grid(headers: Sequence[str], rows: Sequence[Sequence[Any]], table_id: str = "") -> html.Table:
+def finding_href(session_id: str, finding_id: str) -> str:
+    """A session's page with one finding's evidence highlighted among its actions."""
+    return session_href(session_id) + "&finding=" + quote(finding_id, safe="")
+
+
+def investigate_href(principal_arn: str) -> str:
+    """The Investigate page showing a principal's sessions."""
+    return "/investigate?principal=" + quote(principal_arn, safe="")
+
+
+def severity_pill(severity: str) -> html.Span:
+    return html.Span(
+        severity,
+        className="pill severity",
+        style={"background": SEVERITY_COLORS.get(severity, "#555")},
+    )
+
+
+def finding_time(first: datetime, last: datetime) -> str:
+    """The first and last evidence, or one time when they are the same."""
+    return when(first) if first == last else f"{when(first)} → {when(last)}"
+
+
+def grid(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    table_id: str = "",
+    row_classes: Sequence[str] = (),
+) -> html.Table:
+    """A table; `row_classes` (one per row, when given) marks rows, e.g. highlighted evidence."""
     attrs: dict[str, Any] = {"id": table_id} if table_id else {}
+    classes = list(row_classes) or [""] * len(rows)
     return html.Table(
         [
             html.Thead(html.Tr([html.Th(h) for h in headers])),
-            html.Tbody([html.Tr([html.Td(c) for c in row]) for row in rows]),
+            html.Tbody(
+                [
+                    html.Tr([html.Td(c) for c in row], className=cls)
+                    for row, cls in zip(rows, classes, strict=True)
+                ]
+            ),
         ],
         className="grid",
         **attrs,

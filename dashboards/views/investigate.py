@@ -10,8 +10,20 @@ from dash import Input, Output, State, dcc, html
 from dashboards import hooks
 from dashboards.source import QuerySource
 from dashboards.views.replay import HEADERS, session_rows
-from dashboards.widgets import ending, grid, name, origin, session_link, started, via_pill, when
+from dashboards.widgets import (
+    ending,
+    finding_time,
+    grid,
+    name,
+    origin,
+    session_link,
+    severity_pill,
+    started,
+    via_pill,
+    when,
+)
 from pipeline.errors import RolecallError
+from pipeline.findings import FindingFilter
 from pipeline.permissions import WhoCould
 from pipeline.queries import LongTermKeyTrace, Queries
 from pipeline.sessions import SessionFilter
@@ -21,8 +33,16 @@ NOT_YET = "Available once the permissions query (who_could) is in the query API.
 KINDS = {"key": "access key id", "principal": "principal or origin ARN", "role": "role ARN"}
 
 
-def layout(q: Queries) -> html.Div:
+def layout(q: Queries, principal: str = "") -> html.Div:
+    """The page; with `principal` (a finding about a principal with no session links here
+    with `?principal=ARN`) it opens on that principal's sessions."""
     could = hooks.who_could(q) is not None
+    principal = principal.strip()
+    result: Any = (
+        [_principal_findings(q, principal), _principal_sessions(q, principal)]
+        if principal
+        else None
+    )
     return html.Div(
         [
             html.Div(
@@ -32,12 +52,13 @@ def layout(q: Queries) -> html.Div:
                         [
                             dcc.RadioItems(
                                 [{"label": v, "value": k} for k, v in KINDS.items()],
-                                "key",
+                                "principal" if principal else "key",
                                 id="investigate-kind",
                                 inline=True,
                             ),
                             dcc.Input(
                                 id="investigate-query",
+                                value=principal or None,
                                 placeholder="ASIA... or an ARN",
                                 style={"width": "560px"},
                                 debounce=True,
@@ -49,7 +70,7 @@ def layout(q: Queries) -> html.Div:
                 ],
                 className="card",
             ),
-            html.Div(id="investigate-result"),
+            html.Div(result, id="investigate-result"),
             html.Div(
                 [
                     html.H3("Who could do action A on resource R at time T"),
@@ -189,6 +210,38 @@ def _sessions(q: Queries, flt: SessionFilter, title: str) -> html.Div:
     return html.Div(body, className="card")
 
 
+def _principal_findings(q: Queries, principal: str) -> html.Div:
+    """The findings about a principal, with their evidence ids: a finding with no session
+    has no session page to highlight them on."""
+    found = q.findings(FindingFilter(principal_arn=principal))
+    rows = [
+        [
+            f.rule,
+            severity_pill(f.severity),
+            html.Span(f.summary, className="wrap"),
+            html.Span(finding_time(f.first_at, f.last_at), className="nowrap"),
+            session_link(f.session_id) if f.session_id else "no session",
+            html.Span(", ".join(f.evidence), className="mono wrap"),
+        ]
+        for f in found
+    ]
+    headers = ["rule", "severity", "summary", "time", "session", "evidence"]
+    return html.Div(
+        [
+            html.H3(f"Findings about {principal}: {len(found)}"),
+            grid(headers, rows, "investigate-findings") if rows else html.P("None."),
+        ],
+        className="card",
+    )
+
+
+def _principal_sessions(q: Queries, principal: str) -> html.Div:
+    try:
+        return _sessions(q, SessionFilter(principal=principal), principal)
+    except RolecallError as exc:
+        return html.Div(html.P(str(exc)), className="card")
+
+
 def register(app: dash.Dash, source: QuerySource) -> None:
     @app.callback(
         Output("investigate-result", "children"),
@@ -207,7 +260,7 @@ def register(app: dash.Dash, source: QuerySource) -> None:
                     return _trace(q, value)
                 if kind == "role":
                     return _sessions(q, SessionFilter(role_arn=value), value)
-                return _sessions(q, SessionFilter(principal=value), value)
+                return _principal_sessions(q, value)
         except RolecallError as exc:
             return html.Div(html.P(str(exc)), className="card")
 

@@ -25,12 +25,14 @@ from dashboards.widgets import (
     via_pill,
     when,
 )
+from pipeline.findings import Finding, FindingFilter
 from pipeline.queries import Queries
 from pipeline.replay import Timeline
 from pipeline.sessions import SessionFilter
 from pipeline.timeutil import iso, parse_time
 
 ROWS_SHOWN = 200
+MARKERS_SHOWN = 2000  # findings marked on the activity chart (the newest)
 STEPS = {"1 min": 1, "5 min": 5, "15 min": 15, "1 hour": 60, "6 hours": 360}
 FILTERS = ["replay-account", "replay-role", "replay-principal", "replay-via"]
 
@@ -87,6 +89,8 @@ def layout(q: Queries) -> html.Div:
                     ),
                     html.Div(
                         "Bars: sessions active per interval, by how they were assumed. "
+                        "Diamonds: findings at their first evidence, by severity (of the "
+                        "chosen account; hover for the rule and summary). "
                         "Click the chart to jump there.",
                         className="muted",
                     ),
@@ -141,6 +145,25 @@ def history_activity(q: Queries, flt: SessionFilter) -> Timeline:
             _activity_cache.clear()
         _activity_cache[key] = activity
     return activity
+
+
+_findings_cache: dict[tuple[str | None, int], list[Finding]] = {}
+
+
+def history_findings(q: Queries, account: str | None) -> list[Finding]:
+    """The findings marked on the activity chart (of the chosen account), read once per
+    data version: a slider move does not change them."""
+    key = (account, q.data_version())
+    with _activity_lock:
+        cached = _findings_cache.get(key)
+    if cached is not None:
+        return cached
+    found = q.findings(FindingFilter(account_id=account), limit=MARKERS_SHOWN)
+    with _activity_lock:
+        if len(_findings_cache) >= 64:
+            _findings_cache.clear()
+        _findings_cache[key] = found
+    return found
 
 
 def session_rows(q: Queries, at: datetime, sessions: list[Any]) -> list[list[Any]]:
@@ -235,8 +258,9 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         with source.queries() as q:
             active = q.active_sessions(at, flt, limit=ROWS_SHOWN)
             activity = history_activity(q, flt)
+            findings = history_findings(q, flt.account_id)
             rows = session_rows(q, at, active.sessions)
         shown = f" (showing the newest {len(rows)})" if active.total > len(rows) else ""
         summary = f"{active.total} session(s) active at {iso(at)}{shown}"
         table = grid(HEADERS, rows, "replay-sessions") if rows else html.P("No session active.")
-        return when(at), summary, table, activity_figure(activity, at)
+        return when(at), summary, table, activity_figure(activity, at, findings)

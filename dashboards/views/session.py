@@ -5,39 +5,52 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dash import html
+from dash import dcc, html
 
 from dashboards.widgets import (
     end_label,
     ending,
+    finding_href,
+    finding_time,
     grid,
     name,
     origin,
     principal,
     session_link,
+    severity_pill,
     started,
     via_pill,
     when,
 )
 from pipeline.errors import NotFoundError
+from pipeline.findings import Finding
 from pipeline.queries import Queries, SessionDetail, SessionView
 
 
-def layout(q: Queries, session_id: str) -> html.Div:
+def layout(q: Queries, session_id: str, finding_id: str | None = None) -> html.Div:
+    """A session; with `finding_id` (one of its findings) that finding's evidence is
+    highlighted among the actions."""
     try:
         detail = q.session(session_id)
     except NotFoundError as exc:
         return html.Div([html.H2("Session"), html.P(str(exc))])
     s = detail.session
+    found = q.findings_of_session(s.session_id)
+    chosen = next((f for f in found if f.finding_id == finding_id), None)
+    evidence = frozenset(chosen.evidence) if chosen else frozenset()
     return html.Div(
         [
             html.H2(["Session ", html.Span(s.session_id, className="mono")]),
             html.Div([_facts(s)], className="card"),
+            html.Div(_findings(s.session_id, found, chosen, finding_id, detail), className="card"),
             html.Div([html.H3("Chain from the origin"), _chain(detail)], className="card"),
             html.Div([html.H3("Credentials"), _credentials(detail)], className="card"),
             html.Div([html.H3("Session policy and tags"), *_policy(s)], className="card"),
             html.Div(
-                [html.H3(f"Actions with its keys ({len(detail.actions)})"), _actions(detail)],
+                [
+                    html.H3(f"Actions with its keys ({len(detail.actions)})"),
+                    _actions(detail, evidence),
+                ],
                 className="card",
             ),
         ],
@@ -144,7 +157,57 @@ def _policy(s: SessionView) -> list[html.Div | html.P | html.Pre | html.Table]:
     return out
 
 
-def _actions(detail: SessionDetail) -> html.Table | html.P:
+def _findings(
+    session_id: str,
+    found: list[Finding],
+    chosen: Finding | None,
+    asked: str | None,
+    detail: SessionDetail,
+) -> list[Any]:
+    """The session's findings (each a link that highlights its evidence), and what the
+    highlighted evidence is."""
+    out: list[Any] = [html.H3(f"Findings ({len(found)})")]
+    if not found:
+        out.append(html.P("No finding about this session.", id="session-findings"))
+        return out
+    rows = [
+        [
+            dcc.Link(f.rule, href=finding_href(session_id, f.finding_id), className="nowrap"),
+            severity_pill(f.severity),
+            f.summary,
+            html.Span(finding_time(f.first_at, f.last_at), className="nowrap"),
+        ]
+        for f in found
+    ]
+    classes = ["chosen" if f is chosen else "" for f in found]
+    out.append(grid(["rule", "severity", "summary", "time"], rows, "session-findings", classes))
+    if chosen is not None:
+        out.append(_evidence_note(chosen, detail))
+    elif asked:
+        out.append(html.P(f"Finding {asked} is not about this session.", className="muted"))
+    else:
+        out.append(html.P("Open a finding to highlight its evidence below.", className="muted"))
+    return out
+
+
+def _evidence_note(f: Finding, detail: SessionDetail) -> html.P:
+    """How many of the finding's evidence events are the actions highlighted below; the
+    rest (a sign-in, the issuing call, another session's calls) are named by id."""
+    actions = {a.event_id for a in detail.actions}
+    shown = [e for e in f.evidence if e in actions]
+    other = [e for e in f.evidence if e not in actions]
+    parts = [
+        f"{f.rule}: {len(shown)} of its {f.evidence_count} evidence event(s) are actions "
+        "highlighted below"
+    ]
+    if other:
+        parts.append(f"; not among this session's actions: {', '.join(other)}")
+    if f.evidence_count > len(f.evidence):
+        parts.append(f" (the finding lists {len(f.evidence)} of them)")
+    return html.P("".join(parts) + ".", id="session-evidence-note")
+
+
+def _actions(detail: SessionDetail, evidence: frozenset[str] = frozenset()) -> html.Table | html.P:
     rows = [
         [
             when(a.event_time),
@@ -161,4 +224,7 @@ def _actions(detail: SessionDetail) -> html.Table | html.P:
         for a in detail.actions
     ]
     headers = ["time", "key", "action", "resources", "outcome", "error", "in lifetime"]
-    return grid(headers, rows) if rows else html.P("No action recorded with its keys.")
+    classes = ["evidence" if a.event_id in evidence else "" for a in detail.actions]
+    if not rows:
+        return html.P("No action recorded with its keys.")
+    return grid(headers, rows, "session-actions", classes)

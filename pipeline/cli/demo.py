@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -79,6 +80,7 @@ def demo_command(
         f"({stats.rate:,.0f}/s) -> {db_path} ({size:.1f} MB)"
     )
     print_summary(str(db_path))
+    print_findings(str(db_path), served=not no_serve)
     if not no_serve:
         out().print()
         serve_dashboard(str(db_path))
@@ -129,3 +131,23 @@ def print_summary(db_path: str) -> None:
             if isinstance(trace, Trace):
                 out().print(chain_tree(trace.chain))
             out().print(f"(rolecall trace {key} --db {db_path})")
+
+
+def print_findings(db_path: str, *, served: bool) -> None:
+    """How many findings each rule raised, and where to see them."""
+    from pipeline.findings import RULES
+    from pipeline.queries import Queries
+
+    with Queries.open(db_path) as q:
+        found = q.findings()
+    counts = Counter(f.rule for f in found)
+    out().print(f"\n[bold]Findings[/]: {len(found)} raised")
+    width = max(len(rule) for rule in RULES)
+    for rule in RULES:
+        out().print(f"  {rule:<{width}}  {counts[rule]}")
+    where = (
+        "the dashboard's Findings view (below, at /findings)"
+        if served
+        else f"rolecall dashboard --db {db_path}, then its Findings view (/findings)"
+    )
+    out().print(f"(rolecall findings --db {db_path}; {where})")

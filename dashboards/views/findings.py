@@ -1,0 +1,223 @@
+"""Findings: the suspicious moments, newest first, each opening the evidence it rests on."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import dash
+from dash import Input, Output, State, ctx, dcc, html
+
+from dashboards.source import QuerySource
+from dashboards.widgets import (
+    finding_href,
+    finding_time,
+    grid,
+    investigate_href,
+    name,
+    severity_pill,
+    short_name,
+)
+from pipeline.errors import InputError
+from pipeline.findings import RULES, SEVERITIES, Finding, FindingFilter
+from pipeline.queries import Queries
+from pipeline.timeutil import parse_time
+
+ROWS_SHOWN = 500
+# An open page asks every 2 s whether the store grew (`rolecall serve` materializes while
+# it serves) and redraws only then: new findings appear without a reload.
+REFRESH_MS = 2000
+FILTERS = ["findings-rule", "findings-severity", "findings-account", "findings-from", "findings-to"]
+HEADERS = [
+    "rule",
+    "severity",
+    "time (first → last evidence)",
+    "account",
+    "principal",
+    "origin (human or service)",
+    "summary",
+    "evidence",
+    "open",
+]
+
+
+def layout(q: Queries) -> html.Div:
+    keep: dict[str, Any] = {"persistence": True, "persistence_type": "session"}
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.H2("Findings"),
+                    html.Div(
+                        [
+                            dcc.Dropdown(
+                                list(RULES),
+                                id="findings-rule",
+                                placeholder="any rule",
+                                style={"width": "290px"},
+                                **keep,
+                            ),
+                            dcc.Dropdown(
+                                list(SEVERITIES),
+                                id="findings-severity",
+                                placeholder="any severity",
+                                style={"width": "170px"},
+                                **keep,
+                            ),
+                            dcc.Dropdown(
+                                q.facets().accounts,
+                                id="findings-account",
+                                placeholder="any account",
+                                style={"width": "170px"},
+                                **keep,
+                            ),
+                            dcc.Input(
+                                id="findings-from",
+                                placeholder="from 2026-01-05T00:00:00Z",
+                                debounce=True,
+                                style={"width": "230px"},
+                                **keep,
+                            ),
+                            dcc.Input(
+                                id="findings-to",
+                                placeholder="to 2026-01-08T00:00:00Z",
+                                debounce=True,
+                                style={"width": "230px"},
+                                **keep,
+                            ),
+                        ],
+                        className="row filters",
+                    ),
+                    html.Div(
+                        "Newest first, kept up to date while the store grows. A finding is in "
+                        "the time range when any of its evidence "
+                        "is. Open one to see its session with the evidence highlighted (a "
+                        "finding about a principal with no session opens its sessions).",
+                        className="muted",
+                        style={"marginTop": "8px"},
+                    ),
+                ],
+                className="card",
+            ),
+            html.Div(
+                [html.H3(id="findings-summary"), html.Div(id="findings-table")], className="card"
+            ),
+            dcc.Interval(id="findings-refresh", interval=REFRESH_MS),
+            dcc.Store(id="findings-version"),
+        ]
+    )
+
+
+def finding_filter(
+    rule: str | None,
+    severity: str | None,
+    account: str | None,
+    start: str | None,
+    end: str | None,
+) -> FindingFilter:
+    """The filters as the query API takes them; a bad value is an InputError saying which."""
+    level = next((s for s in SEVERITIES if s == severity), None)
+    if severity and level is None:
+        known = ", ".join(SEVERITIES)
+        raise InputError(f"unknown severity {severity!r}; the severities are: {known}")
+    return FindingFilter(
+        rule=rule or None,
+        severity=level,
+        account_id=account or None,
+        start=_time("from", start),
+        end=_time("to", end),
+    )
+
+
+def _time(label: str, text: str | None) -> datetime | None:
+    value = (text or "").strip()
+    if not value:
+        return None
+    try:
+        return parse_time(value)
+    except (InputError, ValueError) as exc:
+        raise InputError(f"{label}: {exc}") from None
+
+
+def open_link(f: Finding) -> Any:
+    """The finding's session with its evidence highlighted, else its principal's sessions."""
+    if f.session_id:
+        return dcc.Link(
+            "open session",
+            href=finding_href(f.session_id, f.finding_id),
+            className="finding-open nowrap",
+            title=f"open session {f.session_id} with this finding's evidence highlighted",
+        )
+    if f.principal_arn:
+        return dcc.Link(
+            "principal's sessions",
+            href=investigate_href(f.principal_arn),
+            className="finding-open nowrap",
+            title=f.principal_arn,
+        )
+    return html.Span("no session or principal recorded", className="muted")
+
+
+def origin_of(f: Finding) -> html.Span:
+    """The origin's label, never blank: the store's label, else why it is unknown."""
+    label = f.origin_label.strip() or "unknown (the record names no origin)"
+    if f.origin_arn and label == f.origin_arn:
+        label = short_name(f.origin_arn)  # as the other views show an ARN origin
+    return html.Span(label, title=f.origin_arn or label)
+
+
+def finding_rows(findings: list[Finding]) -> list[list[Any]]:
+    return [
+        [
+            html.Span(f.rule, className="nowrap"),
+            severity_pill(f.severity),
+            html.Span(finding_time(f.first_at, f.last_at), className="nowrap"),
+            f.account_id or "not recorded",
+            name(f.principal_arn) if f.principal_arn else "not recorded",
+            origin_of(f),
+            html.Span(f.summary, className="wrap"),
+            html.Span(str(f.evidence_count), title="\n".join(f.evidence)),
+            open_link(f),
+        ]
+        for f in findings
+    ]
+
+
+def register(app: dash.Dash, source: QuerySource) -> None:
+    @app.callback(
+        Output("findings-summary", "children"),
+        Output("findings-table", "children"),
+        Output("findings-version", "data"),
+        *[Input(f, "value") for f in FILTERS],
+        Input("findings-refresh", "n_intervals"),
+        State("findings-version", "data"),
+    )
+    def show_findings(
+        rule: str | None,
+        severity: str | None,
+        account: str | None,
+        start: str | None,
+        end: str | None,
+        _tick: int | None,
+        seen: int | None,
+    ) -> tuple[Any, Any, Any]:
+        try:
+            flt = finding_filter(rule, severity, account, start, end)
+            with source.queries() as q:
+                version = q.data_version()
+                if ctx.triggered_id == "findings-refresh" and version == seen:
+                    return dash.no_update, dash.no_update, dash.no_update
+                found = q.findings(flt, limit=ROWS_SHOWN + 1)
+        except InputError as exc:
+            return str(exc), "", dash.no_update
+        shown = found[:ROWS_SHOWN]
+        summary = (
+            f"more than {ROWS_SHOWN} findings; showing the newest {ROWS_SHOWN}"
+            if len(found) > ROWS_SHOWN
+            else f"{len(shown)} finding(s), newest first"
+        )
+        if not shown:
+            return summary, html.P("No finding matches."), version
+        rows = finding_rows(shown)
+        classes = [f"finding {f.severity}" for f in shown]
+        return summary, grid(HEADERS, rows, "findings-list", classes), version
