@@ -3,7 +3,7 @@
 Every reader (the query façade, replay, permissions, the dashboard, the CLI) asks for
 sessions here, so a session's start, end, end reason and origin come out identical in
 every view. Chains, origins and ends (revocations included) were derived when the
-session was written (the store's `RESOLVE_CHAINS`, `REFRESH_ENDS`), so in a single file
+session was written (`pipeline.store.chains`, the store's `REFRESH_ENDS`), so in a single file
 a question is one plain scan of `sessions`. A question is a `Selection` (filters, a
 moment or a window, an order) answered as a page (ordered, with the total count) or as
 a stream of every row.

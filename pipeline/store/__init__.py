@@ -9,13 +9,12 @@ import duckdb
 
 from pipeline.errors import InputError, StoreError, StoreLockedError
 from pipeline.store.batch import Accepted, ApplyResult, Batch, Rejected
+from pipeline.store.chains import resolve_chains
 from pipeline.store.schema import (
-    CHAIN_TOUCHED,
     DDL,
     REFRESH_ENDS,
     REFRESH_INTERVALS,
     REFRESH_USE,
-    RESOLVE_CHAINS,
     SCHEMA_VERSION,
     STATE_TABLES,
     id_hash,
@@ -191,16 +190,10 @@ class Store:
             "INSERT INTO key_owner SELECT access_key_id, min(session_id) FROM credentials "
             "GROUP BY access_key_id ON CONFLICT DO NOTHING"
         )
-        for table, sql in (
-            ("b_chain_seed", "SELECT session_id FROM sessions"),
-            ("b_chain_touched", CHAIN_TOUCHED),
-            ("b_ends_touched", "SELECT session_id FROM sessions"),
-        ):
-            self.con.execute(f"CREATE TEMP TABLE {table} AS {sql}")
-        self.con.execute(RESOLVE_CHAINS)
+        self.con.execute("CREATE TEMP TABLE b_ends_touched AS SELECT session_id FROM sessions")
+        resolve_chains(self.con, "b_ends_touched")  # every session: no walk down needed
         self.con.execute(REFRESH_ENDS)
-        for table in ("b_chain_seed", "b_chain_touched", "b_ends_touched"):
-            self.con.execute(f"DROP TABLE {table}")
+        self.con.execute("DROP TABLE b_ends_touched")
 
     def close(self) -> None:
         self.con.close()

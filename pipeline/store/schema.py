@@ -6,7 +6,7 @@ by preference, the earliest exit, the latest expiry, the union of keys), so the 
 after a set of events does not depend on their order or repetition. Each session's chain
 (its parent, ancestors, depth and origin) is resolved when it is written and redone for
 every session below one a batch touched, so a late parent completes its descendants
-(`RESOLVE_CHAINS`); its end, revocations included, is redone for the sessions a batch
+(`pipeline.store.chains`); its end, revocations included, is redone for the sessions a batch
 touched and every session of a role a batch revoked (`REFRESH_ENDS`). A directory store
 completes what crosses its files when read (`pipeline.sessions`).
 
@@ -370,66 +370,6 @@ INSERT INTO key_owner
 SELECT access_key_id, min(session_id) FROM b_credentials GROUP BY access_key_id
 ON CONFLICT (access_key_id) DO UPDATE SET
     session_id = least(key_owner.session_id, excluded.session_id)
-"""
-
-# The sessions whose chain a batch may have changed: those it touched, and every session
-# below them (a parent arriving late completes its children, grandchildren ...).
-CHAIN_TOUCHED = f"""
-WITH RECURSIVE below(session_id, level) AS (
-    SELECT DISTINCT session_id, 0 FROM b_chain_seed
-    UNION ALL
-    SELECT s.session_id, b.level + 1
-    FROM below b
-    JOIN key_owner k ON k.session_id = b.session_id
-    JOIN sessions s ON s.caller_access_key_id = k.access_key_id
-    WHERE b.level < {MAX_CHAIN_DEPTH} AND s.session_id <> b.session_id
-)
-SELECT DISTINCT session_id FROM below
-"""
-
-# Each touched session's chain, walked up through `key_owner` in one recursive query: the
-# origin is the caller of the top-most session found. A loop in bad data stops the walk
-# where it closes; a temporary key no stored session holds leaves the origin unresolved.
-RESOLVE_CHAINS = f"""
-UPDATE sessions SET
-    parent_session_id = r.parent_session_id,
-    ancestor_ids = r.ancestor_ids,
-    depth = r.depth,
-    origin_arn = r.origin_arn,
-    origin_type = r.origin_type,
-    origin_resolved = r.origin_arn IS NOT NULL AND r.missing_key IS NULL,
-    origin_via = r.origin_via,
-    origin_session_name = r.origin_session_name,
-    origin_lifecycle_key = r.origin_lifecycle_key,
-    origin_missing_key = r.missing_key
-FROM (
-    WITH RECURSIVE up(session_id, key, arn, kind, via, name, lifecycle, depth, path) AS (
-        SELECT s.session_id, s.caller_access_key_id, s.caller_arn, s.caller_type, s.via,
-               s.session_name, s.lifecycle_key, 0, [s.session_id]
-        FROM sessions s WHERE s.session_id IN (SELECT session_id FROM b_chain_touched)
-        UNION ALL
-        SELECT u.session_id, p.caller_access_key_id, p.caller_arn, p.caller_type, p.via,
-               p.session_name, p.lifecycle_key, u.depth + 1, list_append(u.path, p.session_id)
-        FROM up u
-        JOIN key_owner k ON k.access_key_id = u.key
-        JOIN sessions p ON p.session_id = k.session_id
-        WHERE u.depth < {MAX_CHAIN_DEPTH} AND NOT list_contains(u.path, p.session_id)
-    ), top AS (
-        SELECT session_id, arg_max(up, depth) AS t FROM up GROUP BY session_id
-    )
-    SELECT session_id,
-           t.path[2] AS parent_session_id,
-           list_reverse(t.path[2:]) AS ancestor_ids,
-           t.depth AS depth,
-           t.arn AS origin_arn,
-           t.kind AS origin_type,
-           t.via AS origin_via,
-           t.name AS origin_session_name,
-           t.lifecycle AS origin_lifecycle_key,
-           CASE WHEN t.key LIKE 'ASIA%' THEN t.key END AS missing_key
-    FROM top
-) AS r
-WHERE sessions.session_id = r.session_id
 """
 
 # Columns of `sessions` taken whole from the preferred RoleAssumed of the session.

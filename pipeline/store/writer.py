@@ -3,7 +3,7 @@
 The only writer of the store. Idempotent on `event_id`: an event already stored is
 skipped (and, when its bytes differ, reported as a conflict: the first one wins).
 Every stored event extends its partition's SHA-256 hash chain. Chains and origins are
-resolved here too (`schema.RESOLVE_CHAINS`), so that readers never walk them.
+resolved here too (`chains.resolve_chains`), so that readers never walk them.
 """
 
 from __future__ import annotations
@@ -17,17 +17,16 @@ import pyarrow as pa
 
 from pipeline.findings.thresholds import Thresholds
 from pipeline.store.batch import POSITION, Accepted, ApplyResult, Batch
+from pipeline.store.chains import resolve_chains, sessions_below
 from pipeline.store.columns import batch_tables
 from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION
 from pipeline.store.schema import (
     ASSUMPTION_COLUMNS,
-    CHAIN_TOUCHED,
     MERGE_KEY_OWNER,
     MERGE_KEY_USE,
     REFRESH_ENDS,
     REFRESH_INTERVALS,
     REFRESH_USE,
-    RESOLVE_CHAINS,
     USE_TOUCHED,
     id_hash,
 )
@@ -369,8 +368,12 @@ class StoreWriter:
         self.con.execute(MERGE_SESSIONS)
         self.con.execute(MERGE_KEY_OWNER)
         self._register_table("b_chain_seed", self._query_table(CHAIN_SEED))
-        self._register_table("b_chain_touched", self._query_table(CHAIN_TOUCHED))
-        self.con.execute(RESOLVE_CHAINS)
+        # Their chains, and those of every session below them: a parent arriving late
+        # completes its children, grandchildren ...
+        sessions_below(self.con, "b_chain_seed")
+        self._register_table("b_chain_touched", self._query_table("SELECT session_id FROM c_below"))
+        self.con.execute("DROP TABLE c_below")
+        resolve_chains(self.con, "b_chain_touched")
         keys = self._query_table(BATCH_LIFECYCLE_KEYS)
         if keys.num_rows:
             self._register_table("b_lifecycle_keys", keys)

@@ -1,0 +1,109 @@
+"""Chains resolved on write, one level at a time from a small frontier.
+
+A session's chain goes up through `key_owner`: its caller's key, the session holding that
+key, that session's caller's key, and so on to the origin. These walks used to be
+recursive CTEs, but DuckDB cannot size a recursive working table, so it built each
+level's hash table over the whole `sessions` table: memory and time grew with the
+history, and materializing 10M events ran out of its 1 GB at 3M. Here each level is one
+join from a materialized frontier (the touched sessions, then their parents, ...), on
+which DuckDB builds its hash table, scanning the large tables once per level.
+"""
+
+# SQL is built from constants and this module's own temp table names; values are bound.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import duckdb
+
+from pipeline.store.schema import MAX_CHAIN_DEPTH
+
+_UP_COLUMNS = """
+    session_id, caller_access_key_id AS key, caller_arn AS arn, caller_type AS kind, via,
+    session_name AS name, lifecycle_key AS lifecycle"""
+
+_STEP_UP = """
+SELECT u.session_id, p.caller_access_key_id AS key, p.caller_arn AS arn,
+       p.caller_type AS kind, p.via, p.session_name AS name, p.lifecycle_key AS lifecycle,
+       u.depth + 1 AS depth, list_append(u.path, p.session_id) AS path
+FROM c_frontier u
+JOIN key_owner k ON k.access_key_id = u.key
+JOIN sessions p ON p.session_id = k.session_id
+WHERE NOT list_contains(u.path, p.session_id)
+"""
+
+_STEP_DOWN = """
+SELECT DISTINCT s.session_id
+FROM c_frontier f
+JOIN key_owner k ON k.session_id = f.session_id
+JOIN sessions s ON s.caller_access_key_id = k.access_key_id
+WHERE s.session_id NOT IN (SELECT session_id FROM c_below)
+"""
+
+_RESOLVE = """
+UPDATE sessions SET
+    parent_session_id = r.parent_session_id,
+    ancestor_ids = r.ancestor_ids,
+    depth = r.depth,
+    origin_arn = r.origin_arn,
+    origin_type = r.origin_type,
+    origin_resolved = r.origin_arn IS NOT NULL AND r.missing_key IS NULL,
+    origin_via = r.origin_via,
+    origin_session_name = r.origin_session_name,
+    origin_lifecycle_key = r.origin_lifecycle_key,
+    origin_missing_key = r.missing_key
+FROM (
+    SELECT session_id,
+           t.path[2] AS parent_session_id,
+           list_reverse(t.path[2:]) AS ancestor_ids,
+           t.depth AS depth,
+           t.arn AS origin_arn,
+           t.kind AS origin_type,
+           t.via AS origin_via,
+           t.name AS origin_session_name,
+           t.lifecycle AS origin_lifecycle_key,
+           CASE WHEN t.key LIKE 'ASIA%' THEN t.key END AS missing_key
+    FROM (SELECT session_id, arg_max(c_up, depth) AS t FROM c_up GROUP BY session_id)
+) AS r
+WHERE sessions.session_id = r.session_id
+"""
+
+
+def sessions_below(con: duckdb.DuckDBPyConnection, seeds: str) -> None:
+    """Fill temp table `c_below` with the sessions of `seeds` (a table or view with a
+    `session_id` column) and every session chained below them, up to MAX_CHAIN_DEPTH."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE c_below AS SELECT DISTINCT session_id FROM {seeds}")
+    con.execute("CREATE OR REPLACE TEMP TABLE c_frontier AS SELECT session_id FROM c_below")
+    for _ in range(MAX_CHAIN_DEPTH):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE c_next AS {_STEP_DOWN}")
+        if not _rows(con, "c_next"):
+            break
+        con.execute("INSERT INTO c_below SELECT session_id FROM c_next")
+        con.execute("CREATE OR REPLACE TEMP TABLE c_frontier AS SELECT * FROM c_next")
+    con.execute("DROP TABLE IF EXISTS c_next")
+    con.execute("DROP TABLE IF EXISTS c_frontier")
+
+
+def resolve_chains(con: duckdb.DuckDBPyConnection, touched: str) -> None:
+    """Store the chain and origin of every session in `touched` (a table or view with a
+    `session_id` column): parent, ancestors, depth, and the caller at the top."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE c_up AS SELECT {_UP_COLUMNS}, 0 AS depth, "
+        f"[session_id] AS path FROM sessions "
+        f"WHERE session_id IN (SELECT session_id FROM {touched})"
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE c_frontier AS SELECT * FROM c_up")
+    for _ in range(MAX_CHAIN_DEPTH):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE c_next AS {_STEP_UP}")
+        if not _rows(con, "c_next"):
+            break
+        con.execute("INSERT INTO c_up SELECT * FROM c_next")
+        con.execute("CREATE OR REPLACE TEMP TABLE c_frontier AS SELECT * FROM c_next")
+    con.execute(_RESOLVE)
+    for table in ("c_next", "c_frontier", "c_up"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _rows(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
