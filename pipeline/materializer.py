@@ -177,15 +177,18 @@ def materialize(
     # Asked again on every (Kafka) assignment, so a rebalance resumes from DuckDB.
     consumer.start(positions, in_flight.release)
     try:
+        waiting = follow  # catching up, a poll need not wait when the log is read to its end
         while stop is None or not stop.is_set():
-            items = consumer.poll(batch_size, timeout=poll_timeout)
+            items = consumer.poll(batch_size, timeout=poll_timeout if waiting else 0.0)
             if not items:
                 done()
                 if not follow and consumer.caught_up():
                     break
-                if follow:
-                    time.sleep(0.05 if poll_timeout == 0 else 0)
+                waiting = True
+                if follow and poll_timeout == 0:
+                    time.sleep(0.05)
                 continue
+            waiting = follow
             batch = prepare(decode_items(event_log.name, items, codec))
             done()
             in_flight.submit(batch, len(items))

@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">HQII")
 HEADER_SIZE = _HEADER.size
+_POLL_INTERVAL = 0.05  # how often an empty poll looks again while it waits
 _MAGIC = 0xD51E
 _GAP_MAGIC = 0xD51F  # a gap record: offsets cut on reopen (see the module doc)
 _MAGIC_BYTES = _MAGIC.to_bytes(2, "big")
@@ -663,13 +664,20 @@ class FileLogConsumer(LogConsumer):
         return out
 
     def poll(self, max_records: int, timeout: float = 0.0) -> list[LogItem]:
-        out: list[LogItem] = []
-        share = max(1, max_records // max(1, len(self._cursors)))
-        for cur in self._cursors.values():
-            out.extend(self._fill(cur, min(share, max_records - len(out))))
-            if len(out) >= max_records:
-                break
-        return out
+        """Up to `max_records` items; when there are none yet, wait up to `timeout`
+        seconds for some (as a Kafka consumer does), so a follower does not spin."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out: list[LogItem] = []
+            share = max(1, max_records // max(1, len(self._cursors)))
+            for cur in self._cursors.values():
+                out.extend(self._fill(cur, min(share, max_records - len(out))))
+                if len(out) >= max_records:
+                    break
+            left = deadline - time.monotonic()
+            if out or left <= 0:
+                return out
+            time.sleep(min(_POLL_INTERVAL, left))
 
     def caught_up(self) -> bool:
         """Every partition read to the end of what is on disk now."""
