@@ -36,17 +36,6 @@ from pipeline.simulator.cloudtrail import record_event_id
 from pipeline.simulator.day import Day, Session
 from pipeline.simulator.org import Role
 
-RULES = (
-    "instance-credentials-elsewhere",
-    "used-after-end",
-    "key-many-networks",
-    "denied-burst",
-    "role-enumeration",
-    "root-used",
-    "console-without-mfa",
-    "machine-iam-admin",
-)
-
 # A workstation's CLI, as a laptop's trail shows it (OTRF's stolen instance key had one).
 LAPTOP_CLI = "aws-cli/2.13.25 Python/3.11.5 Darwin/23.1.0 exe/x86_64 prompt/off command/s3.ls"
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0"

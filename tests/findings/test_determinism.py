@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline.findings import RULES
 from pipeline.findings.projection import rebuild
 from pipeline.log import FileLog
 from pipeline.materializer import materialize
@@ -28,16 +29,7 @@ def _snapshot(db: Path) -> list[dict[str, object]]:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
     imported = import_and_materialize(tmp_path_factory.mktemp("ref"), *SOURCES)
     found = _snapshot(imported.db_path)
-    assert {f["rule"] for f in found} == {
-        "instance-credentials-elsewhere",
-        "used-after-end",
-        "key-many-networks",
-        "denied-burst",
-        "role-enumeration",
-        "root-used",
-        "console-without-mfa",
-        "machine-iam-admin",
-    }
+    assert {f["rule"] for f in found} == set(RULES)
     return found
 
 

@@ -13,10 +13,11 @@ from click.testing import CliRunner
 
 from pipeline.cli import main
 from pipeline.events import AccessRecorded, AssumeVia, Event, RoleAssumed
+from pipeline.findings.model import RULES
 from pipeline.queries import Queries, Trace
 from pipeline.simulator.activity import INSTANCE_IP, LEAK_IP, Simulation, SimulationConfig
 from pipeline.simulator.cloudtrail import write_cloudtrail
-from pipeline.simulator.incidents import CI_BOOTSTRAP, RULES, Incident
+from pipeline.simulator.incidents import CI_BOOTSTRAP, Incident
 from tests.cloudtrail_helpers import Imported, import_and_materialize
 from tests.simulator.cases import RULE_CASES, network
 
