@@ -168,8 +168,9 @@ SELECT actor AS anchor, actor AS seed, 'high' AS severity,
        min(principal_arn) AS principal_arn,
        format('instance credentials of {{}} used outside the instance: '
               || '{{}} call(s) from {{}} ({{}})',
-              min(session_name), count(*),
-              array_to_string(list_sort(list_distinct(list(source_ip))), ', '),
+              coalesce(min(session_name), 'an unnamed session'), count(*),
+              coalesce(array_to_string(list_sort(list_distinct(list(source_ip))), ', '),
+                       'no recorded address'),
               array_to_string(list_sort(list_distinct(list(CASE
                   WHEN workstation THEN 'a workstation''s user agent'
                   WHEN shared THEN 'an address other identities called from'
@@ -178,6 +179,10 @@ SELECT actor AS anchor, actor AS seed, 'high' AS severity,
        {_evidence(t)}
 FROM outside GROUP BY actor
 """
+
+
+# format() is NULL when any argument is: every argument a hostile or partial record can
+# leave empty is given words ("unknown", "an unnamed session").
 
 
 def used_after_end(t: Thresholds) -> str:
@@ -202,7 +207,7 @@ SELECT actor AS anchor, actor AS seed,
               count(*),
               CASE WHEN min(nominal_end) = min(revoked_at) THEN 'revoked'
                    WHEN min(nominal_end) = min(exited) THEN 'exited' ELSE 'expired' END,
-              strftime(min(nominal_end), '%Y-%m-%dT%H:%M:%SZ'),
+              coalesce(strftime(min(nominal_end), '%Y-%m-%dT%H:%M:%SZ'), 'an unknown time'),
               count(*) FILTER (WHERE outcome = 'ALLOWED'),
               count(*) FILTER (WHERE outcome <> 'ALLOWED')) AS summary,
        {_evidence(t)}
@@ -277,7 +282,7 @@ SELECT actor AS anchor, actor || '|' || arg_min(event_id, (event_time, event_id)
        min(principal_arn) AS principal_arn,
        format('{{}} denied calls in {{}} s, mostly {{}}', count(*),
               epoch(max(event_time) - min(event_time))::BIGINT,
-              mode(action ORDER BY action)) AS summary,
+              coalesce(mode(action ORDER BY action), 'unknown actions')) AS summary,
        {_evidence(t)}
 FROM episodes GROUP BY actor, episode
 """
@@ -335,7 +340,7 @@ SELECT actor AS anchor, actor || '|' || strftime(min(event_time), '%Y-%m-%d') AS
        min(account_id) AS account_id, {_session_of("actor")} AS session_id,
        min(principal_arn) AS principal_arn,
        format('the root user of account {{}} was used: {{}} console sign-in(s), {{}} call(s)',
-              min(account_id), count(*) FILTER (WHERE kind = 'signin'),
+              coalesce(min(account_id), 'unknown'), count(*) FILTER (WHERE kind = 'signin'),
               count(*) FILTER (WHERE kind = 'call')) AS summary,
        {_evidence(t)}
 FROM ev GROUP BY actor, date_trunc('day', event_time)
@@ -354,7 +359,8 @@ SELECT s.session_id AS anchor, s.session_id AS seed, 'medium' AS severity,
        min(r.event_time) AS first_at, max(r.event_time) AS last_at,
        min(s.account_id) AS account_id, s.session_id AS session_id,
        min(s.caller_arn) AS principal_arn,
-       format('console sign-in without MFA by {{}}', min(s.caller_arn)) AS summary,
+       format('console sign-in without MFA by {{}}',
+              coalesce(min(s.caller_arn), 'a principal the record does not name')) AS summary,
        {_evidence(t, "r")}
 FROM s JOIN role_assumptions r ON r.session_id = s.session_id AND r.via = 'CONSOLE_SIGN_IN'
 GROUP BY s.session_id
