@@ -43,16 +43,13 @@ class EndFacts:
     last_used_at: datetime | None
 
 
-def end_is_estimated(f: EndFacts) -> bool:
-    """An end is recorded only when it is an exit, a revocation or a recorded expiry."""
-    if f.last_used_at is not None and f.ends_at > _recorded_end(f):
-        return True
-    return f.end_reason == "expired" and f.expiry_basis != "recorded"
+def end_labels(f: EndFacts) -> tuple[bool, str]:
+    """Whether the end is an estimate, and one phrase saying what it rests on.
 
-
-def end_basis(f: EndFacts) -> str:
-    """One phrase: what the end rests on ("estimated: ..." when it is not recorded)."""
-    recorded_end = _recorded_end(f)
+    An end is recorded only when it is an exit, a revocation or a recorded expiry, and
+    no successful use came after it.
+    """
+    recorded_end = min(t for t in (f.expires_at, f.exited_at, f.revoked_at) if t is not None)
     if f.last_used_at is not None and f.ends_at > recorded_end:
         after = {
             "revoked": f"its revocation at {iso(f.revoked_at)}",
@@ -64,18 +61,15 @@ def end_basis(f: EndFacts) -> str:
                 if f.expiry_basis == "recorded"
                 else f"the {_expiry_phrase(f)}"
             )
-        return f"estimated: its last recorded use at {iso(f.last_used_at)}, after {after}"
+        return True, f"estimated: its last recorded use at {iso(f.last_used_at)}, after {after}"
     if f.end_reason == "revoked":
-        return "recorded: revoked (AWSRevokeOlderSessions)"
+        return False, "recorded: revoked (AWSRevokeOlderSessions)"
     if f.end_reason == "exited":
-        return "recorded: exit"
+        return False, "recorded: exit"
     if f.expiry_basis == "recorded":
-        return "recorded: credential expiry"
-    return f"estimated: {_expiry_phrase(f)}"
-
-
-def _recorded_end(f: EndFacts) -> datetime:
-    return min(t for t in (f.expires_at, f.exited_at, f.revoked_at) if t is not None)
+        return False, "recorded: credential expiry"
+    # an expiry estimated from a default or a requested duration
+    return f.end_reason == "expired", f"estimated: {_expiry_phrase(f)}"
 
 
 def _expiry_phrase(f: EndFacts) -> str:

@@ -416,16 +416,9 @@ def origin_label_of(row: dict[str, Any]) -> str:
     )
 
 
-_TIMES = (
-    "started_at",
-    "ends_at",
-    "expires_at",
-    "exited_at",
-    "revoked_at",
-    "last_used_at",
-    "first_used_at",
-    "recorded_start",
-)
+# The view's times, made aware; `first_used_at` and `recorded_start` only feed the start's
+# label and are compared with each other as stored (naive UTC).
+_TIMES = ("started_at", "ends_at", "expires_at", "exited_at", "revoked_at", "last_used_at")
 _LISTS = ("access_key_ids", "transitive_tag_keys", "session_policy_arns", "ancestor_ids")
 _FIELDS = tuple(SessionView.model_fields)
 _FIELD_SET = frozenset(_FIELDS)
@@ -472,8 +465,7 @@ def session_view(row: dict[str, Any]) -> SessionView:
         revoked_at=row["revoked_at"],
         last_used_at=row["last_used_at"],
     )
-    row["ends_at_estimated"] = estimates.end_is_estimated(facts)
-    row["ends_at_basis"] = estimates.end_basis(facts)
+    row["ends_at_estimated"], row["ends_at_basis"] = estimates.end_labels(facts)
     row["started_at_basis"] = started = _start_basis(
         bool(row["start_estimated"]), row["recorded_start"], row["first_used_at"]
     )
