@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.store.partitioned import partition_files
+from pipeline.store.directory import partition_files
 from tests.cli_demo import AT, held, invoke
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,7 +25,8 @@ from pipeline.materializer import materialize
 from pipeline.queries import Queries, Trace
 from pipeline.sessions import SessionFilter
 from pipeline.store import Store
-from pipeline.store.partitioned import PartitionedStore, partition_files
+from pipeline.store.directory import partition_files
+from pipeline.store.partitioned import PartitionedStore
 from tests import builders as b
 
 PARTITIONS = 4

@@ -59,7 +59,7 @@ def _facts_file_by_file(db_path: str, verdict: Verdict) -> Verdict:
 
     from pipeline.evidence import verify_facts
     from pipeline.store import connect
-    from pipeline.store.partitioned import partition_files
+    from pipeline.store.directory import partition_files
 
     findings = list(verdict.findings)
     for path in partition_files(Path(db_path)).values():

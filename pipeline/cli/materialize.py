@@ -131,6 +131,7 @@ def run_materialize(
 def _open_store(db_path: str) -> Store | PartitionedStore:
     """A file (one writer), or a directory of per-partition files (several writers)."""
     from pipeline.store import Store
-    from pipeline.store.partitioned import PartitionedStore, is_directory_store
+    from pipeline.store.directory import is_directory_store
+    from pipeline.store.partitioned import PartitionedStore
 
     return PartitionedStore(db_path) if is_directory_store(db_path) else Store(db_path)

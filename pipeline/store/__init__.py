@@ -1,14 +1,19 @@
-"""The DuckDB store: the materialized state that every reader queries."""
+"""The DuckDB store: the materialized state that every reader queries.
+
+Readers need only `connect` (through `pipeline.store.reading`); the write side (batches,
+the writer, and with them pyarrow and the event models) is loaded when a `Store` is
+opened or a batch type is first named, so a query's start-up does not pay for it.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from pipeline.errors import InputError, StoreError, StoreLockedError
-from pipeline.store.batch import Accepted, ApplyResult, Batch, Rejected
 from pipeline.store.chains import resolve_chains
 from pipeline.store.schema import (
     DDL,
@@ -19,7 +24,21 @@ from pipeline.store.schema import (
     STATE_TABLES,
     id_hash,
 )
-from pipeline.store.writer import StoreWriter
+
+if TYPE_CHECKING:
+    from pipeline.store.batch import Accepted, ApplyResult, Batch, Rejected
+
+_BATCH_TYPES = frozenset({"Accepted", "ApplyResult", "Batch", "Rejected"})
+
+
+def __getattr__(name: str) -> Any:
+    """The batch types, imported on first use (see the module doc)."""
+    if name not in _BATCH_TYPES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from pipeline.store import batch
+
+    return getattr(batch, name)
+
 
 DEFAULT_DB_PATH = "./data/rolecall.duckdb"
 # DuckDB's own cap for a writer (it defaults to 80% of RAM and caches up to it, so a
@@ -75,6 +94,8 @@ class Store:
                 self.con.close()
                 raise InputError(f"ROLECALL_MEMORY_LIMIT={limit!r}: {exc}") from exc
             self._migrate()
+        from pipeline.store.writer import StoreWriter  # the write side: see the module doc
+
         self.writer = StoreWriter(self.con)
 
     def _migrate(self) -> None:

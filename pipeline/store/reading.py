@@ -14,7 +14,7 @@ import duckdb
 
 from pipeline.errors import InputError
 from pipeline.store import connect
-from pipeline.store.partitioned import is_directory_store, open_directory
+from pipeline.store.directory import is_directory_store, open_directory
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pipeline.log import KafkaLog, open_log
 from pipeline.materializer import materialize
 from pipeline.queries import Queries
 from pipeline.store import Store
-from pipeline.store.partitioned import partition_files, positions_of
+from pipeline.store.directory import partition_files, positions_of
 from tests.kafka.conftest import Broker
 from tests.kafka.helpers import (
     committed,
