@@ -128,15 +128,17 @@ def render_html(report: Report) -> str:
                 for u in report.undecided
             ],
         )
+    what = str(report.privilege.get("description", ""))
     payload = json.dumps(report.as_json(), separators=(",", ":")).replace("</", "<\\/")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy"
+ content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <title>Privileged access {escape(period)}</title><style>{_CSS}</style></head>
 <body>
 <h1>Privileged access report</h1>
-<p class="meta">{escape(period)} &middot; sessions that {escape(str(report.privilege.get("description", "")))}
+<p class="meta">{escape(period)} &middot; sessions that {escape(what)}
 (by the policies in force at each session's start) &middot; generated {iso_z(ev.generated_at)}
 by rolecall {escape(ev.rolecall_version)}</p>
 {known}
