@@ -91,7 +91,27 @@ def _privilege(action: str | None, resource: str | None, policy_arn: str | None)
 
 
 def _command_line() -> str:
-    return "rolecall " + shlex.join(sys.argv[1:])
+    """The command as it was given (rebuilt from its parsed options, so that it is the
+    same however it was spelled: an environment variable, a default made explicit)."""
+    ctx = click.get_current_context()
+    words = ["rolecall", *ctx.command_path.split()[1:]]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if value in (None, False, (), param.default) or not isinstance(param, click.Option):
+            continue
+        for one in value if isinstance(value, tuple) else (value,):
+            words.append(param.opts[0])
+            if not param.is_flag:
+                words.append(_word(one))
+    return shlex.join(words)
+
+
+def _word(value: object) -> str:
+    if isinstance(value, datetime):
+        from pipeline.timeutil import iso_z
+
+        return iso_z(value)
+    return str(value)
 
 
 _SESSION_COLUMNS = (
