@@ -5,6 +5,7 @@ JSON embedded so that `report verify` can read the file itself."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from html import escape
 
@@ -18,6 +19,7 @@ from pipeline.reports.tabular import (
 from pipeline.timeutil import iso_z, to_utc
 
 _WIDTH, _LANE, _LEFT = 900, 14, 8
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT")  # a time: kept on one line
 
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1b1f24}
@@ -26,7 +28,7 @@ h3{font-size:14px;margin:18px 0 4px}
 .meta{color:#57606a} table{border-collapse:collapse;margin:8px 0;font-size:12px}
 th,td{border:1px solid #d0d7de;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f6f8fa} td.id{font-family:ui-monospace,monospace;white-space:nowrap}
-.est{color:#9a6700;font-style:italic} .nomfa{color:#cf222e;font-weight:600}
+.est{color:#9a6700;font-style:italic;min-width:16em} .nomfa{color:#cf222e;font-weight:600}
 .evidence{font-family:ui-monospace,monospace;font-size:12px;background:#f6f8fa;
 padding:8px;white-space:pre-wrap;word-break:break-all}
 svg text{font:11px system-ui,sans-serif;fill:#57606a}
@@ -81,7 +83,7 @@ def timeline_svg(origin: OriginSummary, sessions: list[ReportSession], report: R
 def _row(cells: tuple[str, ...], ids: tuple[int, ...] = ()) -> str:
     out = []
     for i, c in enumerate(cells):
-        css = ' class="id"' if i in ids else ""
+        css = ' class="id"' if i in ids or _TIME.match(c) else ""
         if "(estimated" in c:
             css = ' class="est"'
         out.append(f"<td{css}>{escape(c)}</td>")
