@@ -30,9 +30,8 @@ def admin_sessions_by_the_simulator(events: list[Event]) -> set[str]:
                 attached.add(e.target_arn)
             elif e.change_type == PolicyChangeType.DETACH_MANAGED_POLICY:
                 attached.discard(e.target_arn)
-        elif isinstance(e, RoleAssumed) and e.role_arn in attached:
-            if START <= e.event_time < END:
-                truth.add(e.session_id)
+        elif isinstance(e, RoleAssumed) and e.role_arn in attached and START <= e.event_time < END:
+            truth.add(e.session_id)
     return truth
 
 

@@ -117,8 +117,10 @@ def test_a_report_is_reproduced_as_known_at_after_late_events(week: Week) -> Non
     # the exit, or just after the session's last call if it was later (a key used at T
     # was held at T): earlier than the expiry reported before
     after = datetime.fromisoformat(end["after"].replace("Z", "+00:00"))
-    assert started + timedelta(minutes=5) <= after < datetime.fromisoformat(
-        victim["ends_at"].replace("Z", "+00:00")
+    assert (
+        started + timedelta(minutes=5)
+        <= after
+        < datetime.fromisoformat(victim["ends_at"].replace("Z", "+00:00"))
     )
     reasons = [c for c in learned["changed"] if c["field"] == "end_reason"]
     assert [(c["before"], c["after"]) for c in reasons] == [("expired", "exited")]

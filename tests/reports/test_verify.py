@@ -55,8 +55,10 @@ def test_an_untouched_report_holds_and_still_holds_after_newer_events(
     code, said = _verify(week, report, "--json")
     assert code == 0, said
     doc = json.loads(said)
-    assert doc["holds"] and doc["diff"]["same"] and "up to the report's positions" in (
-        doc["recomputed_from"]
+    assert (
+        doc["holds"]
+        and doc["diff"]["same"]
+        and "up to the report's positions" in (doc["recomputed_from"])
     )
 
 
