@@ -10,7 +10,7 @@ sessions costs a few thousand decisions, not one per session.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -22,7 +22,7 @@ from pipeline.permissions.in_force import HistoryAt
 from pipeline.permissions.session import principal_of
 from pipeline.policy import PolicyError
 from pipeline.sessions import SessionView
-from pipeline.timeutil import naive
+from pipeline.timeutil import to_utc
 
 # "Administer IAM": create and empower principals. `iam:*` and `*` grant all of these;
 # PowerUserAccess (NotAction iam:*) grants none.
@@ -86,30 +86,15 @@ class Grant:
     undecided: bool = False
 
 
-# What the answer depends on besides the policy history (see the module doc).
-_ALIKE = (
-    "role_arn",
-    "via",
-    "principal_arn",
-    "session_policy",
-    "session_policy_arns",
-    "source_ip",
-    "mfa_authenticated",
-    "source_identity",
-    "session_tags",
-)
+# What the answer may depend on besides the policy history (columns of `sessions`):
+# the request context the conditions read, and the session policies.
+_CONTEXT = ("source_ip", "mfa_authenticated", "source_identity", "session_tags")
+_ALIKE = ("role_arn", "via", "caller_arn", "session_arn", "session_policy", "session_policy_arns")
+ROW_COLUMNS = ", ".join(("session_id", "started_at", *_ALIKE, *_CONTEXT))
 
 
-def _key_of(view: SessionView) -> tuple[object, ...]:
-    values = []
-    for name in _ALIKE:
-        v = getattr(view, name)
-        if isinstance(v, dict):
-            v = tuple(sorted(v.items()))
-        elif isinstance(v, list):
-            v = tuple(v)
-        values.append(v)
-    return tuple(values)
+def _hashable(v: object) -> object:
+    return tuple(v) if isinstance(v, list) else v
 
 
 def _change_times(con: duckdb.DuckDBPyConnection) -> list[datetime]:
@@ -117,26 +102,66 @@ def _change_times(con: duckdb.DuckDBPyConnection) -> list[datetime]:
     return [r[0] for r in rows]
 
 
+def _principal_of_row(row: tuple[Any, ...]) -> str | None:
+    role, via, caller, session_arn = row[2], row[3], row[4], row[5]
+    if role:
+        return str(role)
+    if via in ("CONSOLE_SIGN_IN", "GET_SESSION_TOKEN", "GET_FEDERATION_TOKEN"):
+        for arn in (caller, session_arn):
+            if arn and ":user/" in arn:
+                return str(arn)
+    return None
+
+
+def _conditional(history: HistoryAt, principal: str | None) -> bool:
+    """Whether any policy of the principal in force could read the request context (a
+    Condition, or a document rolecall does not know): then alike sessions must also be
+    alike in it."""
+    if principal is None:
+        return True
+    found = history.policies_in_force(principal)
+    every = (*found.identity, *((found.boundary,) if found.boundary else ()))
+    return any(p.document is None or "Condition" in p.document for p in every)
+
+
 def grants(
-    con: duckdb.DuckDBPyConnection, sessions: Iterable[SessionView], privilege: Privilege
+    con: duckdb.DuckDBPyConnection,
+    rows: Iterable[tuple[Any, ...]],
+    privilege: Privilege,
+    views: Callable[[list[str]], dict[str, SessionView]],
 ) -> dict[str, Grant]:
-    """Each session's grant, evaluated at its start, by groups of alike sessions."""
+    """Each session's grant (rows of `ROW_COLUMNS`), evaluated at its start: one session of
+    each group of alike sessions, read whole through `views` (session id -> view)."""
     changes = _change_times(con)
-    groups: dict[tuple[object, ...], list[SessionView]] = {}
-    for view in sessions:
-        epoch = bisect.bisect_right(changes, naive(view.started_at))
-        groups.setdefault((epoch, *_key_of(view)), []).append(view)
     histories: dict[int, HistoryAt] = {}
+    conditional: dict[tuple[int, str | None], bool] = {}
+    groups: dict[tuple[object, ...], list[tuple[str, datetime]]] = {}
+    for row in rows:
+        session_id, started_at = row[0], row[1]
+        epoch = bisect.bisect_right(changes, started_at)  # both naive UTC, as stored
+        principal = _principal_of_row(row)
+        if (epoch, principal) not in conditional:
+            history = histories.get(epoch)
+            if history is None:
+                history = histories[epoch] = HistoryAt(con, to_utc(started_at))
+            conditional[(epoch, principal)] = _conditional(history, principal)
+        # the principal's policies and the session policies decide; with conditions, the
+        # request context too (the session's name, caller, address, MFA, tags)
+        key: tuple[object, ...] = (epoch, principal, row[6], _hashable(row[7]))
+        if principal is None or conditional[(epoch, principal)]:
+            key += tuple(_hashable(v) for v in row[2:])
+        groups.setdefault(key, []).append((session_id, started_at))
+    firsts = views([members[0][0] for members in groups.values()])
     out: dict[str, Grant] = {}
     for key, members in groups.items():
-        first = members[0]
-        epoch = int(key[0])  # type: ignore[call-overload]
-        history = histories.get(epoch)
-        if history is None:
-            history = histories[epoch] = HistoryAt(con, first.started_at)
-        grant = _evaluate(con, first, privilege, history)
-        for m in members:
-            out[m.session_id] = grant
+        first = firsts.get(members[0][0])
+        if first is None:
+            grant = Grant(False, "unknown: the session was not found again", undecided=True)
+        else:
+            epoch = int(key[0])  # type: ignore[call-overload]
+            grant = _evaluate(con, first, privilege, histories[epoch])
+        for session_id, _ in members:
+            out[session_id] = grant
     return out
 
 
@@ -164,7 +189,11 @@ def _evaluate(
             decision = decide(perms, privilege.action, privilege.resource)
             return _from_decisions(privilege.action, [decision])
         resource = "*"
-        iam = [decide(perms, a, resource) for a in IAM_ADMIN_ACTIONS]
+        iam = []
+        for action in IAM_ADMIN_ACTIONS:  # the first refusal decides: stop there
+            iam.append(decide(perms, action, resource))
+            if not iam[-1].allowed:
+                break
         grant = _from_decisions("iam:*", iam)
         if grant.held and all(decide(perms, a, resource).allowed for a in EVERYTHING_PROBES):
             return Grant(True, "*:*")

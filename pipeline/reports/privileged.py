@@ -24,8 +24,8 @@ from pipeline.reports.model import (
     ReportSession,
     Undecided,
 )
-from pipeline.reports.privilege import Privilege, grants
-from pipeline.sessions import Selection, SessionView
+from pipeline.reports.privilege import ROW_COLUMNS, Privilege, grants
+from pipeline.sessions import Selection, SessionView, state_sql
 from pipeline.timeutil import naive, to_utc
 
 
@@ -41,29 +41,41 @@ class Period:
             raise InputError("the period is empty: --from must be before --to")
 
 
+def _views(q: Queries, ids: list[str]) -> dict[str, SessionView]:
+    out: dict[str, SessionView] = {}
+    for i in range(0, len(ids), 5000):
+        for v in q.sessions.stream(Selection(session_ids=ids[i : i + 5000])):
+            out[v.session_id] = v
+    return out
+
+
 def privileged_sessions(
     q: Queries, period: Period, privilege: Privilege
 ) -> tuple[list[tuple[SessionView, str]], list[Undecided]]:
     """Sessions active during part of the period that held the power at their start (with
-    what they could do), and those whose power could not be decided."""
-    overlapping = list(
-        q.sessions.stream(Selection(overlapping=(to_utc(period.start), to_utc(period.end))))
-    )
-    decided = grants(q.con, overlapping, privilege)
-    held, undecided = [], []
-    for view in overlapping:
-        grant = decided[view.session_id]
-        if grant.held:
-            held.append((view, grant.basis))
-        elif grant.undecided:
-            undecided.append(
-                Undecided(
-                    session_id=view.session_id,
-                    role_arn=view.role_arn,
-                    origin_label=view.origin_label,
-                    reason=grant.basis,
-                )
-            )
+    what they could do), and those whose power could not be decided.
+
+    Only the stored columns the decision depends on are read for every session; whole
+    views are built for one session per group of alike ones, and for the answer.
+    """
+    selection = Selection(overlapping=(to_utc(period.start), to_utc(period.end)))
+    head, params = state_sql(selection, ROW_COLUMNS, spans_files=q.sessions.spans_files)
+    rows = q.con.execute(head + " SELECT * FROM picked", params).fetchall()  # noqa: S608
+    decided = grants(q.con, rows, privilege, lambda ids: _views(q, ids))
+    held_ids = sorted(sid for sid, g in decided.items() if g.held)
+    open_ids = sorted(sid for sid, g in decided.items() if g.undecided)
+    views = _views(q, held_ids + open_ids)
+    held = [(views[sid], decided[sid].basis) for sid in held_ids if sid in views]
+    undecided = [
+        Undecided(
+            session_id=sid,
+            role_arn=views[sid].role_arn,
+            origin_label=views[sid].origin_label,
+            reason=decided[sid].basis,
+        )
+        for sid in open_ids
+        if sid in views
+    ]
     return held, undecided
 
 
