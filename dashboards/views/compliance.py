@@ -238,6 +238,7 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         with source.queries() as q:
             report = compliance_report(q, start, end, kind, a, b)
         stem = f"privileged-{iso_z(report.period_from)[:10]}-{iso_z(report.period_to)[:10]}"
+        # what dcc.send_string returns, written out (it is untyped)
         if dash.ctx.triggered_id == "compliance-html":
-            return dcc.send_string(render_html(report), f"{stem}.html")
-        return dcc.send_string(sessions_csv(report), f"{stem}.csv")
+            return {"content": render_html(report), "filename": f"{stem}.html", "base64": False}
+        return {"content": sessions_csv(report), "filename": f"{stem}.csv", "base64": False}
