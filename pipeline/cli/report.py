@@ -421,6 +421,10 @@ def diff_command(
             raise click.UsageError("give two report files, or --as-known-at (not both)")
         before, after = (load_report(p) for p in reports)
         names = reports[0], reports[1]
+        if (before.period, before.privilege) != (after.period, after.privilege):
+            raise click.UsageError(
+                "the two reports cover different periods or privileges: nothing to compare"
+            )
     else:
         if not known or len(known) > 2:
             raise click.UsageError("give --as-known-at once or twice (or two report files)")

@@ -122,3 +122,21 @@ def test_not_a_report_is_one_line(tmp_path: Path, week: Week) -> None:
     bogus.write_text('{"format": "something else"}')
     code, said = _verify(week, bogus)
     assert code != 0 and "not a rolecall report" in said and "Traceback" not in said
+
+
+def test_diff_of_two_report_files(week: Week, tmp_path: Path) -> None:
+    one = _make(week, tmp_path, "one.json", "--json")
+    two = _make(week, tmp_path, "two.json", "--json")
+    same = CliRunner().invoke(main, ["report", "diff", str(one), str(two), "--json"])
+    assert same.exit_code == 0 and json.loads(same.output)["same"] is True
+    other = tmp_path / "other.json"
+    r = CliRunner().invoke(
+        main,
+        [
+            "report", "privileged", "--from", "2026-01-06", "--to", "2026-01-12",
+            "--db", str(week.db), "--json",
+        ],
+    )  # fmt: skip
+    other.write_text(r.output)
+    bad = CliRunner().invoke(main, ["report", "diff", str(one), str(other)])
+    assert bad.exit_code != 0 and "different periods" in bad.output
