@@ -225,6 +225,10 @@ def build_report(
     from pipeline.reports import Period, privileged_report
 
     span = Period(*period)
+    exists = (
+        log_url.startswith("kafka://")
+        or (Path(log_url.removeprefix("file:")) / "log.json").exists()
+    )
     with answering(db_path, log_url, as_known_at) as (q, known):
         return privileged_report(
             q,
@@ -232,7 +236,7 @@ def build_report(
             privilege,
             command=command,
             generated_at=datetime.now(UTC),
-            log_url=log_url,
+            log_url=log_url if exists else None,  # named only when there is one to read
             known_at=known,
         )
 
