@@ -98,6 +98,12 @@ def test_a_report_is_reproduced_as_known_at_after_late_events(week: Week) -> Non
     again = _report(week, "--as-known-at", k)
     assert _answer(again) == _answer(first)
     assert again["evidence"]["known_at"]["at"].startswith(k[:19])  # type: ignore[index]
+    # the as-known-at report verifies: the store's history up to its digest is intact, and
+    # the same log prefix gives the same answer
+    kept = week.db.parent / "as-known.json"
+    kept.write_text(json.dumps(again))
+    verified = CliRunner().invoke(main, ["report", "verify", str(kept), "--db", str(week.db)])
+    assert verified.exit_code == 0, verified.output
 
     diff = CliRunner().invoke(
         main,
