@@ -60,7 +60,7 @@ def answering(
     cache = os.environ.get("ROLECALL_KNOWN_AT_CACHE") or None
     with (
         open_log(log_url, create=False) as event_log,
-        known_queries(event_log, as_known_at, cache_dir=cache) as (q, known),
+        known_queries(event_log, as_known_at, cache_dir=cache, current=db_path) as (q, known),
     ):
         yield q, known
 

@@ -216,11 +216,29 @@ def prefix_store(
 
 @contextmanager
 def known_queries(
-    event_log: EventLog, at: datetime, *, cache_dir: str | os.PathLike[str] | None = None
+    event_log: EventLog,
+    at: datetime,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    current: str | os.PathLike[str] | None = None,
 ) -> Iterator[tuple[Queries, KnownAt]]:
-    """The query API over what was known at `at`, and what that selected."""
+    """The query API over what was known at `at`, and what that selected.
+
+    With `current` (the store materialized from this log): when it holds exactly the
+    prefix known at `at` and nothing else, it is the answer, and nothing is rebuilt.
+    """
     from pipeline.queries import Queries
 
     c = cutoffs(event_log, at)
+    if current is not None:
+        with Queries.open(Path(current)) as q:
+            rows = q.con.execute(
+                "SELECT log_name, partition, next_offset FROM positions"
+            ).fetchall()
+            held = {(str(n), int(p)): int(o) for n, p, o in rows if int(o) > 0}
+            wanted = {(c.log_name, p): o for p, o in c.positions.items() if o > 0}
+            if held == wanted:
+                yield q, c.known_at()
+                return
     with prefix_store(event_log, c, cache_dir=cache_dir) as path, Queries.open(path) as q:
         yield q, c.known_at()

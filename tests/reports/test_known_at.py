@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
@@ -185,3 +186,19 @@ def test_records_without_ingest_time_are_counted_as_known(tmp_path: Path) -> Non
     assert c.positions == {0: 1}
     assert c.unknown_ingest_time == 1
     assert "1 of them have no ingest time" in c.known_at().note
+
+
+def test_as_known_at_a_moment_the_store_covers_is_the_store(
+    week: Week, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the store holds exactly the prefix known at K, nothing is rebuilt."""
+    from pipeline.reports import known_at
+
+    def no_rebuild(*args: object, **kwargs: object) -> None:
+        raise AssertionError("rebuilt a store the current one already answers")
+
+    monkeypatch.setattr(known_at, "build_prefix_store", no_rebuild)
+    now = _report(week)
+    known = _report(week, "--as-known-at", datetime.now(UTC).isoformat())
+    assert _answer(known) == _answer(now)
+    assert known["evidence"]["known_at"] is not None  # type: ignore[index]
