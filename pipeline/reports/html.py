@@ -131,7 +131,8 @@ def render_html(report: Report) -> str:
             ],
         )
     what = str(report.privilege.get("description", ""))
-    payload = json.dumps(report.as_json(), separators=(",", ":")).replace("</", "<\\/")
+    # every "<" escaped: nothing in the data can close the script or open a comment
+    payload = json.dumps(report.as_json(), separators=(",", ":")).replace("<", "\\u003c")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">

@@ -23,7 +23,7 @@ _EMBEDDED = re.compile(
 
 
 def embedded_json(html_text: str) -> str | None:
-    """The report JSON an HTML report carries, or None (JSON reads its "<\\/" as "</")."""
+    """The report JSON an HTML report carries, or None (its "<" are written "\\u003c")."""
     found = _EMBEDDED.search(html_text)
     return None if found is None else found.group(1)
 

@@ -7,6 +7,7 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -60,7 +61,9 @@ def served(week_master: Week) -> Iterator[str]:
 
 
 @pytest.mark.browser
-def test_compliance_page_shows_and_downloads(served: str, week_master: Week, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_compliance_page_shows_and_downloads(
+    served: str, week_master: Week, tmp_path: Path
+) -> None:
     with Queries.open(week_master.db) as q:
         want = privileged_report(
             q,
