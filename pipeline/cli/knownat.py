@@ -2,7 +2,8 @@
 
 Shared by `report`, `who-held`, `trace` and `session`. The store is rebuilt from the log
 prefix (`pipeline.reports.known_at`); `ROLECALL_KNOWN_AT_CACHE=DIR` keeps the rebuilt
-stores there, so asking again at the same moment is a plain query.
+stores there, so asking again at the same moment is a plain query, and a later moment
+extends the nearest earlier one.
 """
 
 from __future__ import annotations

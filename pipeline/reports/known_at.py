@@ -20,6 +20,7 @@ record of their partition, so they are counted as known (the answer says how man
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -179,14 +180,44 @@ def _cache_name(c: Cutoffs) -> str:
     return "known-" + hashlib.sha256(text.encode()).hexdigest()[:24] + ".duckdb"
 
 
-def build_prefix_store(event_log: EventLog, limits: Mapping[int, int], path: Path) -> None:
-    """Materialize the log up to `limits` into a new store file at `path`."""
+def build_prefix_store(
+    event_log: EventLog, limits: Mapping[int, int], path: Path, *, extend: bool = False
+) -> None:
+    """Materialize the log up to `limits` into a new store file at `path` (with `extend`,
+    into the store already there, which resumes from its own positions)."""
     from pipeline.materializer import materialize
     from pipeline.store import Store
 
-    path.unlink(missing_ok=True)
+    if not extend:
+        path.unlink(missing_ok=True)
     with Store(path) as store:
         materialize(PrefixLog(event_log, limits), store, poll_timeout=0.0)
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _nearest_below(folder: Path, c: Cutoffs) -> Path | None:
+    """The cached prefix of the same log that `c` extends the most (all its positions at
+    or below `c`'s): materializing only the records in between gives the same store, as
+    the state does not depend on batching or order."""
+    best, most = None, -1
+    for meta in folder.glob("known-*.json"):
+        try:
+            doc = json.loads(meta.read_text())
+            positions = {int(p): int(o) for p, o in doc["positions"].items()}
+            name = str(doc["log_name"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # not one of ours, or half written: ignored
+        store = meta.with_suffix(".duckdb")
+        if name != c.log_name or not store.exists():
+            continue
+        if all(o <= c.positions.get(p, 0) for p, o in positions.items()):
+            size = sum(positions.values())
+            if size > most:
+                best, most = store, size
+    return best
 
 
 @contextmanager
@@ -201,7 +232,13 @@ def prefix_store(
         path = folder / _cache_name(c)
         if not path.exists():
             partial = path.with_suffix(".partial")
-            build_prefix_store(event_log, c.positions, partial)
+            base = _nearest_below(folder, c)
+            if base is not None:
+                shutil.copyfile(base, partial)
+            build_prefix_store(event_log, c.positions, partial, extend=base is not None)
+            _sidecar(path).write_text(
+                json.dumps({"log_name": c.log_name, "positions": c.positions})
+            )
             os.replace(partial, path)
         yield path
         return

@@ -202,3 +202,34 @@ def test_as_known_at_a_moment_the_store_covers_is_the_store(
     known = _report(week, "--as-known-at", datetime.now(UTC).isoformat())
     assert _answer(known) == _answer(now)
     assert known["evidence"]["known_at"] is not None  # type: ignore[index]
+
+
+def test_a_cached_prefix_is_extended_to_a_later_moment(
+    week: Week, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ROLECALL_KNOWN_AT_CACHE, a later moment starts from the cached earlier prefix
+    and materializes only what was ingested in between: the same answer as a fresh
+    rebuild."""
+    from pipeline.reports import known_at
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ROLECALL_KNOWN_AT_CACHE", str(cache))
+    k1 = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    _deliver_late(week, _late_events("nobody", START))
+    k2 = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    _deliver_late(week, [_late_events("nobody", START)[0].model_copy(update={"event_id": "x"})])
+    first = _report(week, "--as-known-at", k1)
+    bases: list[Path | None] = []
+    nearest = known_at._nearest_below
+    monkeypatch.setattr(
+        known_at, "_nearest_below", lambda f, c: bases.append(nearest(f, c)) or bases[-1]
+    )
+    second = _report(week, "--as-known-at", k2)
+    assert len(bases) == 1 and bases[0] is not None  # started from k1's store
+    assert len(list(cache.glob("known-*.duckdb"))) == 2
+    monkeypatch.delenv("ROLECALL_KNOWN_AT_CACHE")
+    fresh = _report(week, "--as-known-at", k2)
+    assert _answer(second) == _answer(fresh) != _answer(first)
+    assert LATE_KEY in {s["session_id"] for s in second["sessions"]}  # type: ignore[attr-defined]
