@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from pipeline.evidence import load_digest, verify
 from pipeline.log.base import EventLog
@@ -128,8 +130,6 @@ def check_report(
         return result
     scratch = tempfile.mkdtemp(prefix="rolecall-verify-")
     try:
-        from pathlib import Path
-
         path = Path(scratch) / "prefix.duckdb"
         build_prefix_store(event_log, {int(p): o for p, o in limits.items()}, path)
         with Queries.open(path) as rebuilt:
@@ -152,7 +152,5 @@ def check_report(
                 )
         result.diff = diff_reports(report, again, names=("report", "recomputed"))
     finally:
-        import shutil
-
         shutil.rmtree(scratch, ignore_errors=True)
     return result
