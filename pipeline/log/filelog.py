@@ -322,6 +322,37 @@ class FileLog(EventLog):
     def segments(self, partition: int) -> _SegmentFiles:
         return _SegmentFiles(self.directory / f"p{partition:03d}")
 
+    def known_prefix(self, partition: int, at: datetime) -> tuple[int, int] | None:
+        """(next offset, records without an ingest time) of the partition's prefix
+        ingested up to `at`, read from the record headers alone; None when a record does
+        not read cleanly (the caller then reads through a consumer, which reports damage)."""
+        limit_us = (at - _EPOCH) // timedelta(microseconds=1)
+        nxt = unknown = 0
+        for base in self.segments(partition).bases():
+            buf = memoryview(self.segments(partition).path(base).read_bytes())
+            pos = 0
+            while pos < len(buf):
+                if len(buf) - pos < HEADER_SIZE:
+                    return None
+                magic, offset, length, crc = _HEADER.unpack_from(buf, pos)
+                end = pos + HEADER_SIZE + length
+                if magic not in _MAGICS or end > len(buf) or offset < nxt:
+                    return None
+                head = zlib.crc32(buf[pos + 2 : pos + 14], _CRC_SEEDS[magic])
+                if zlib.crc32(buf[pos + HEADER_SIZE : end], head) != crc:
+                    return None
+                if magic == _GAP_MAGIC:
+                    nxt = _GAP_END.unpack_from(buf, pos + HEADER_SIZE)[0]
+                elif magic == _TIMED_MAGIC:
+                    if _INGESTED.unpack_from(buf, pos + HEADER_SIZE)[0] > limit_us:
+                        return nxt, unknown
+                    nxt = offset + 1
+                else:
+                    unknown += 1
+                    nxt = offset + 1
+                pos = end
+        return nxt, unknown
+
     def partition_count(self) -> int:
         return self._partitions
 

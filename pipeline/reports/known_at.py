@@ -40,6 +40,7 @@ from pipeline.log.base import (
     PartitionsReleased,
     PositionsProvider,
 )
+from pipeline.log.filelog import FileLog
 from pipeline.reports.model import KnownAt
 from pipeline.timeutil import iso_z, to_utc
 
@@ -79,7 +80,20 @@ class Cutoffs:
 
 
 def cutoffs(event_log: EventLog, at: datetime) -> Cutoffs:
-    """The log positions known at `at`: one read of the log's record headers."""
+    """The log positions known at `at`: one read of the log's record headers (the file
+    log's own, when every record reads cleanly), else of its records through a consumer."""
+    at = to_utc(at)
+    if isinstance(event_log, FileLog):
+        found = [event_log.known_prefix(p, at) for p in range(event_log.partition_count())]
+        if all(f is not None for f in found):
+            positions = {p: f[0] for p, f in enumerate(found) if f is not None}
+            unknown = sum(f[1] for f in found if f is not None)
+            return Cutoffs(at, event_log.name, positions, unknown)
+    return cutoffs_by_consumer(event_log, at)
+
+
+def cutoffs_by_consumer(event_log: EventLog, at: datetime) -> Cutoffs:
+    """`cutoffs` for any log: its records read through a consumer."""
     at = to_utc(at)
     ends = event_log.end_offsets()
     limit = dict.fromkeys(ends, 0)

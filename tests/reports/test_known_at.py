@@ -233,3 +233,30 @@ def test_a_cached_prefix_is_extended_to_a_later_moment(
     fresh = _report(week, "--as-known-at", k2)
     assert _answer(second) == _answer(fresh) != _answer(first)
     assert LATE_KEY in {s["session_id"] for s in second["sessions"]}  # type: ignore[attr-defined]
+
+
+def test_the_file_logs_header_scan_agrees_with_a_consumer(week: Week, tmp_path: Path) -> None:
+    """The file log's prefix read from its headers is the consumer's, at every moment; a
+    damaged record makes it give way to the consumer (which reports the damage)."""
+    from pipeline.reports.known_at import cutoffs_by_consumer
+
+    before = datetime.now(UTC)
+    time.sleep(0.01)
+    _deliver_late(week, _late_events("nobody", START))
+    log = FileLog(week.log, create=False)
+    for at in (START, before, datetime.now(UTC)):
+        fast, slow = cutoffs(log, at), cutoffs_by_consumer(log, at)
+        assert (fast.positions, fast.unknown_ingest_time) == (
+            slow.positions,
+            slow.unknown_ingest_time,
+        )
+    assert sum(cutoffs(log, START).positions.values()) == 0
+    assert sum(cutoffs(log, datetime.now(UTC)).positions.values()) == len(week.events) + 3
+    seg = sorted((week.log / "p000").glob("*.seg"))[0]
+    data = bytearray(seg.read_bytes())
+    data[100] ^= 0xFF
+    seg.write_bytes(bytes(data))
+    assert log.known_prefix(0, datetime.now(UTC)) is None
+    fast, slow = cutoffs(log, datetime.now(UTC)), cutoffs_by_consumer(log, datetime.now(UTC))
+    assert fast.positions == slow.positions
+    log.close()
