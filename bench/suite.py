@@ -10,6 +10,7 @@ Sections (all by default):
   dashboard    a Replay slider step on a million synthetic sessions; how long a new
                finding takes to reach the dashboard in `rolecall serve` (at most 100k events)
   cli          `rolecall --help`, `--version` and a demo query, as whole processes
+  compliance   a quarter's privileged-access report; an as-known-at log scan and rebuild
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from bench import (
     cli_startup,
     cloudtrail_import,
+    compliance,
     dashboard_replay,
     findings_latency,
     kafka,
@@ -35,7 +37,16 @@ from bench.results import Result, machine, table
 from bench.workload import simulated_log
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("materialize", "queries", "cloudtrail", "kafka", "policy", "dashboard", "cli")
+SECTIONS = (
+    "materialize",
+    "queries",
+    "cloudtrail",
+    "kafka",
+    "policy",
+    "dashboard",
+    "cli",
+    "compliance",
+)
 CLOUDTRAIL_EVENTS = 1_000_000
 KAFKA_EVENTS = 200_000
 FINDINGS_LATENCY_EVENTS = 100_000
@@ -99,6 +110,10 @@ def run_suite(
         ),
     )
     section("cli", lambda: cli_startup.run(scratch))
+    section(
+        "compliance",
+        lambda: compliance.run(simulated_log(scratch, events, say=say), scratch),
+    )
     merged = json.loads(out.read_text()) if out.exists() else []
     say("")
     say(table(results))

@@ -11,13 +11,14 @@ from dash import Input, Output, dcc, html
 from dashboards.inputs import validate_callbacks
 from dashboards.source import QuerySource
 from dashboards.style import INDEX
-from dashboards.views import findings, investigate, replay, session, timeline
+from dashboards.views import compliance, findings, investigate, replay, session, timeline
 
 PAGES = {
     "/": "Replay",
     "/timeline": "Timeline",
     "/findings": "Findings",
     "/investigate": "Investigate",
+    "/compliance": "Compliance",
 }
 
 
@@ -59,6 +60,8 @@ def create_app(source: QuerySource) -> dash.Dash:
                 page = timeline.layout(q)
             elif path == "/findings":
                 page = findings.layout(q)
+            elif path == "/compliance":
+                page = compliance.layout(q)
             elif path == "/investigate":
                 page = investigate.layout(q, params.get("principal", [""])[0])
             elif path == "/session":
@@ -72,4 +75,5 @@ def create_app(source: QuerySource) -> dash.Dash:
     timeline.register(app, source)
     investigate.register(app, source)
     findings.register(app, source)
+    compliance.register(app, source)
     return app

@@ -86,3 +86,17 @@ class LogContract:
     def test_no_damage_on_a_healthy_log(self, log: EventLog) -> None:
         log.append([b.assumed(f"ASIA{i:04d}", "R", i) for i in range(20)])
         assert not [i for i in drain(log) if isinstance(i, DamagedSpan)]
+
+    def test_every_record_says_when_it_reached_the_log(self, log: EventLog) -> None:
+        """The ingest time (#17): when the record was appended, not the event's own time
+        (the builders' events are from 2026-01-05; Kafka's timestamps have milliseconds)."""
+        from datetime import UTC, datetime, timedelta
+
+        before = datetime.now(UTC) - timedelta(milliseconds=1)
+        log.append([b.assumed(f"ASIA{i:04d}", "R", i) for i in range(8)])
+        after = datetime.now(UTC) + timedelta(milliseconds=1)
+        items = [i for i in drain(log) if isinstance(i, LogRecord)]
+        assert len(items) == 8
+        for item in items:
+            assert item.ingested_at is not None
+            assert before <= item.ingested_at <= after

@@ -10,7 +10,16 @@ from pipeline.cli.common import out as terminal
 from pipeline.errors import InputError
 
 # Named here too: the CLI must not import the benchmarks (outside the package) to print help.
-SECTIONS = ("materialize", "queries", "cloudtrail", "kafka", "policy", "dashboard", "cli")
+SECTIONS = (
+    "materialize",
+    "queries",
+    "cloudtrail",
+    "kafka",
+    "policy",
+    "dashboard",
+    "cli",
+    "compliance",
+)
 
 
 @click.command("bench")

@@ -81,6 +81,7 @@ def demo_command(
     )
     print_summary(str(db_path))
     print_findings(str(db_path), served=not no_serve)
+    print_report(str(db_path), f"file:{log_dir}", data / "privileged-access.html")
     if not no_serve:
         out().print()
         serve_dashboard(str(db_path))
@@ -131,6 +132,41 @@ def print_summary(db_path: str) -> None:
             if isinstance(trace, Trace):
                 out().print(chain_tree(trace.chain))
             out().print(f"(rolecall trace {key} --db {db_path})")
+
+
+def print_report(db_path: str, log_url: str, path: Path) -> None:
+    """The privileged-access report of the whole history, written as HTML: where it is."""
+    from datetime import UTC, timedelta
+
+    from pipeline.queries import Queries
+    from pipeline.reports import Period, Privilege, privileged_report
+    from pipeline.reports.html import render_html
+    from pipeline.timeutil import iso_z
+
+    with Queries.open(db_path) as q:
+        span = q.time_range()
+        if span is None:
+            return
+        start = span[0].replace(hour=0, minute=0, second=0, microsecond=0)
+        end = span[1].replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        command = (
+            f"rolecall report privileged --from {iso_z(start)} --to {iso_z(end)} "
+            f"--db {db_path} --log {log_url} --html {path}"
+        )
+        report = privileged_report(
+            q,
+            Period(start, end),
+            Privilege(),
+            command=command,
+            generated_at=datetime.now(UTC),
+            log_url=log_url,
+        )
+    path.write_text(render_html(report), encoding="utf-8")
+    out().print(
+        f"\n[bold]Privileged access[/]: {len(report.sessions)} sessions able to administer "
+        f"IAM, from {len(report.origins)} origins; report written to {path}"
+    )
+    out().print(f"(rolecall report verify {path} --db {db_path})")
 
 
 def print_findings(db_path: str, *, served: bool) -> None:

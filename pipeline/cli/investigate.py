@@ -22,12 +22,14 @@ from pipeline.cli.common import (
     one_format,
     out,
 )
+from pipeline.cli.knownat import answering, known_at_options, known_note
 from pipeline.cli.listing import Column, Listing, emit_csv, show
 
 if TYPE_CHECKING:
     from rich.tree import Tree
 
     from pipeline.queries import ActionView, SessionView
+    from pipeline.reports import KnownAt
 
 
 def end_text(s: SessionView) -> str:
@@ -156,6 +158,7 @@ def actions_listing(actions: list[ActionView], title: str | None = None) -> List
     "--offset", type=click.IntRange(min=0), default=0, help="Skip this many sessions first."
 )
 @db_option
+@known_at_options
 @json_option
 @csv_option
 def who_held_command(
@@ -166,6 +169,8 @@ def who_held_command(
     limit: int | None,
     offset: int,
     db_path: str,
+    log_url: str,
+    as_known_at: datetime | None,
     as_json: bool,
     as_csv: bool,
 ) -> None:
@@ -184,12 +189,12 @@ def who_held_command(
         --role arn:aws:iam::444455556666:role/OrgAdmin
       rolecall who-held --at 2026-01-05T12:00:00Z --limit 50 --offset 100
       rolecall who-held --at 2026-01-05T12:00:00Z --csv > held.csv
+      rolecall who-held --at 2026-01-05T12:00:00Z --as-known-at 2026-01-06T00:00:00Z
     """
-    from pipeline.queries import Queries
     from pipeline.timeutil import iso
 
     one_format(as_json, as_csv)
-    with Queries.open(db_path) as q:
+    with answering(db_path, log_url, as_known_at) as (q, known):
         held = q.held_at(
             at=at, role_arn=role_arn, principal_arn=principal_arn, account_id=account_id
         )
@@ -208,7 +213,14 @@ def who_held_command(
     if as_csv:
         emit_csv(listing)
     else:
+        _say_known(known)
         show(listing)
+
+
+def _say_known(known: KnownAt | None) -> None:
+    note = known_note(known)
+    if note:
+        out().print(note, markup=False)
 
 
 SESSION_LISTS = ("actions", "chain")
@@ -217,6 +229,7 @@ SESSION_LISTS = ("actions", "chain")
 @click.command("session")
 @click.argument("session_id")
 @db_option
+@known_at_options
 @json_option
 @csv_option
 @click.option(
@@ -227,7 +240,15 @@ SESSION_LISTS = ("actions", "chain")
     show_default=True,
     help="The list --csv prints: the recorded actions, or the chain from the origin down.",
 )
-def session_command(session_id: str, db_path: str, as_json: bool, as_csv: bool, which: str) -> None:
+def session_command(
+    session_id: str,
+    db_path: str,
+    log_url: str,
+    as_known_at: datetime | None,
+    as_json: bool,
+    as_csv: bool,
+    which: str,
+) -> None:
     """One session: its chain, credentials, policy, tags and recorded actions.
 
     SESSION_ID is a session id or any access key the session held. Calls made after the
@@ -237,11 +258,10 @@ def session_command(session_id: str, db_path: str, as_json: bool, as_csv: bool, 
     Examples:
       rolecall session ASIAEXAMPLEKEY000001
       rolecall session ASIAEXAMPLEKEY000001 --csv --list chain
+      rolecall session ASIAEXAMPLEKEY000001 --as-known-at 2026-01-06T00:00:00Z
     """
-    from pipeline.queries import Queries
-
     one_format(as_json, as_csv)
-    with Queries.open(db_path) as q:
+    with answering(db_path, log_url, as_known_at) as (q, known):
         detail = q.session(session_id)
     if as_json:
         emit_json(detail)
@@ -254,6 +274,7 @@ def session_command(session_id: str, db_path: str, as_json: bool, as_csv: bool, 
         return
     s = detail.session
     console = out()
+    _say_known(known)
     console.print(chain_tree(detail.chain))
     console.print(escape(f"session policy: {s.session_policy or 'none'}"))
     console.print(
@@ -268,6 +289,7 @@ TRACE_LISTS = ("chain", "sessions", "calls")
 @click.command("trace")
 @click.argument("access_key_id")
 @db_option
+@known_at_options
 @json_option
 @csv_option
 @click.option(
@@ -279,7 +301,13 @@ TRACE_LISTS = ("chain", "sessions", "calls")
     "key's sessions or calls (default: calls).",
 )
 def trace_command(
-    access_key_id: str, db_path: str, as_json: bool, as_csv: bool, which: str | None
+    access_key_id: str,
+    db_path: str,
+    log_url: str,
+    as_known_at: datetime | None,
+    as_json: bool,
+    as_csv: bool,
+    which: str | None,
 ) -> None:
     """Follow an access key to its session, up the chain to the human or service behind it.
 
@@ -292,12 +320,13 @@ def trace_command(
       rolecall trace ASIAEXAMPLEKEY000001 --json
       rolecall trace AKIAEXAMPLEKEY000001
       rolecall trace AKIAEXAMPLEKEY000001 --csv --list sessions
+      rolecall trace ASIAEXAMPLEKEY000001 --as-known-at 2026-01-06T00:00:00Z
     """
     from pipeline.errors import InputError
-    from pipeline.queries import LongTermKeyTrace, Queries
+    from pipeline.queries import LongTermKeyTrace
 
     one_format(as_json, as_csv)
-    with Queries.open(db_path) as q:
+    with answering(db_path, log_url, as_known_at) as (q, known):
         trace = q.trace(access_key_id)
     if as_json:
         emit_json(trace)
@@ -313,6 +342,7 @@ def trace_command(
             emit_csv(opened if which == "sessions" else calls)
             return
         console = out()
+        _say_known(known)
         console.print(escape(f"{trace.access_key_id}: long-term key of {trace.principal_label}"))
         if trace.sessions:
             show(opened, console)
@@ -323,4 +353,5 @@ def trace_command(
             raise InputError(f"{trace.access_key_id} is a temporary key: its list is its chain")
         emit_csv(sessions_listing(trace.chain, "chain", with_keys=True))
         return
+    _say_known(known)
     out().print(chain_tree(trace.chain))

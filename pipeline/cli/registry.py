@@ -95,6 +95,12 @@ COMMANDS: tuple[CommandEntry, ...] = (
         "replay_command",
     ),
     CommandEntry(
+        "report",
+        "Compliance reports: who held a power in a period, as known at any moment, verified.",
+        "pipeline.cli.report",
+        "report_group",
+    ),
+    CommandEntry(
         "serve",
         "Keep materializing from the log and serve the dashboard, in one process.",
         "pipeline.cli.dashboard",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from pipeline.codec import EventCodec, default_codec
 from pipeline.events import Event
@@ -17,12 +18,31 @@ PartitionsReleased = Callable[[Sequence[int]], None]
 
 @dataclass(frozen=True, slots=True)
 class LogRecord:
-    """One message as stored in the log, with its position."""
+    """One message as stored in the log, with its position.
+
+    `ingested_at` is when the record reached the log (UTC), separate from its event's
+    time; None when the log did not record it (a file log written before it was kept).
+    """
 
     partition: int
     offset: int
     key: bytes | None
     value: bytes
+    ingested_at: datetime | None = None
+
+
+def ingest_time_from_ms(millis: int | None) -> datetime | None:
+    """A Kafka record's timestamp as its ingest time (None when the broker gave none: -1).
+
+    The Kafka log maps the record timestamp: LogAppendTime when the topic is configured
+    with it (the broker's clock at append, the true ingest time), else CreateTime, which
+    rolecall's producer leaves to kafka-python: the moment of the send, within the
+    producer's linger of the broker's append. Either way it is when the record entered
+    the log, never the event's own time.
+    """
+    if millis is None or millis < 0:
+        return None
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
 
 
 @dataclass(frozen=True, slots=True)

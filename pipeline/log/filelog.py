@@ -8,8 +8,13 @@ Layout::
 
 Each record is an 18-byte header and a body::
 
-    magic 0xD51E (u16) | offset (u64) | body length (u32) | CRC-32 of offset+length+body (u32)
-    body = key length (u16) | key | value
+    magic 0xD520 (u16) | offset (u64) | body length (u32) | CRC-32 of offset+length+body (u32)
+    body = ingest time (u64, microseconds since the epoch, UTC) | key length (u16) | key | value
+
+The ingest time is when the writer appended the record (the clock of the appending host):
+what "as known at" questions select on. Logs written before it existed hold records with
+magic 0xD51E and no ingest time (`key length | key | value`); they still read, with an
+unknown ingest time.
 
 The offset in every header lets a reader re-synchronise after damage and say exactly
 which offsets were lost; the checksum covers the length so a flipped length is caught.
@@ -45,6 +50,7 @@ import uuid
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -65,14 +71,19 @@ log = logging.getLogger(__name__)
 _HEADER = struct.Struct(">HQII")
 HEADER_SIZE = _HEADER.size
 _POLL_INTERVAL = 0.05  # how often an empty poll looks again while it waits
-_MAGIC = 0xD51E
+_MAGIC = 0xD51E  # a record without ingest time (logs written before it was kept)
 _GAP_MAGIC = 0xD51F  # a gap record: offsets cut on reopen (see the module doc)
+_TIMED_MAGIC = 0xD520  # a record with its ingest time (what the writer appends now)
+_MAGICS = (_MAGIC, _GAP_MAGIC, _TIMED_MAGIC)
 _MAGIC_BYTES = _MAGIC.to_bytes(2, "big")
 _KEY_LEN = struct.Struct(">H")
+_INGESTED = struct.Struct(">Q")
 _GAP_END = struct.Struct(">Q")
 # A gap's checksum also covers its magic, so a record whose magic flips to the gap's (or
 # back) fails its checksum instead of being read as the other kind.
 _GAP_CRC_SEED = zlib.crc32(_GAP_MAGIC.to_bytes(2, "big"))
+_TIMED_CRC_SEED = zlib.crc32(_TIMED_MAGIC.to_bytes(2, "big"))  # likewise for timed records
+_CRC_SEEDS = {_MAGIC: 0, _GAP_MAGIC: _GAP_CRC_SEED, _TIMED_MAGIC: _TIMED_CRC_SEED}
 # high-water: magic | partition count (u32) | next offset per partition (u64) | CRC-32
 _HWM_MAGIC = b"RCHW"
 _HWM_FILE = "high-water"
@@ -80,14 +91,22 @@ FORMAT_VERSION = 1
 DEFAULT_PARTITIONS = 4
 DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024
 _LOCK_WAIT = 1.0  # seconds a writer waits out a reader's shared lock
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def encode_record(offset: int, key: bytes | None, value: bytes) -> bytes:
+def encode_record(
+    offset: int, key: bytes | None, value: bytes, ingested_at_us: int | None = None
+) -> bytes:
+    """A record; with `ingested_at_us` (microseconds since the epoch) a timed one."""
     key = key or b""
     body = _KEY_LEN.pack(len(key)) + key + value
+    magic, seed = _MAGIC, 0
+    if ingested_at_us is not None:
+        body = _INGESTED.pack(ingested_at_us) + body
+        magic, seed = _TIMED_MAGIC, _TIMED_CRC_SEED
     head = struct.pack(">QI", offset, len(body))
-    crc = zlib.crc32(body, zlib.crc32(head))
-    return _HEADER.pack(_MAGIC, offset, len(body), crc) + body
+    crc = zlib.crc32(body, zlib.crc32(head, seed))
+    return _HEADER.pack(magic, offset, len(body), crc) + body
 
 
 def encode_gap(start: int, end: int, reason: str) -> bytes:
@@ -132,11 +151,13 @@ def _valid_at(buf: bytes, pos: int) -> tuple[int, int] | None:
         return None
     magic, offset, length, crc = _HEADER.unpack_from(buf, pos)
     end = pos + HEADER_SIZE + length
-    if magic not in (_MAGIC, _GAP_MAGIC) or end > len(buf):
+    if magic not in _MAGICS or end > len(buf):
         return None
     if magic == _GAP_MAGIC and length < _GAP_END.size:
         return None
-    seed = _GAP_CRC_SEED if magic == _GAP_MAGIC else 0
+    if magic == _TIMED_MAGIC and length < _INGESTED.size + _KEY_LEN.size:
+        return None
+    seed = _CRC_SEEDS[magic]
     if zlib.crc32(buf[pos + HEADER_SIZE : end], zlib.crc32(buf[pos + 2 : pos + 14], seed)) != crc:
         return None
     return offset, HEADER_SIZE + length
@@ -167,10 +188,15 @@ def _gap_at(partition: int, buf: bytes, pos: int, size: int) -> DamagedSpan:
 
 def _record_at(partition: int, buf: bytes, pos: int, size: int) -> LogRecord:
     body = buf[pos + HEADER_SIZE : pos + size]
+    magic, offset, _, _ = _HEADER.unpack_from(buf, pos)
+    ingested_at = None
+    if magic == _TIMED_MAGIC:
+        (micros,) = _INGESTED.unpack_from(body, 0)
+        ingested_at = _EPOCH + timedelta(microseconds=micros)
+        body = body[_INGESTED.size :]
     (klen,) = _KEY_LEN.unpack_from(body, 0)
-    _, offset, _, _ = _HEADER.unpack_from(buf, pos)
     key = bytes(body[2 : 2 + klen]) or None
-    return LogRecord(partition, offset, key, bytes(body[2 + klen :]))
+    return LogRecord(partition, offset, key, bytes(body[2 + klen :]), ingested_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +321,37 @@ class FileLog(EventLog):
 
     def segments(self, partition: int) -> _SegmentFiles:
         return _SegmentFiles(self.directory / f"p{partition:03d}")
+
+    def known_prefix(self, partition: int, at: datetime) -> tuple[int, int] | None:
+        """(next offset, records without an ingest time) of the partition's prefix
+        ingested up to `at`, read from the record headers alone; None when a record does
+        not read cleanly (the caller then reads through a consumer, which reports damage)."""
+        limit_us = (at - _EPOCH) // timedelta(microseconds=1)
+        nxt = unknown = 0
+        for base in self.segments(partition).bases():
+            buf = memoryview(self.segments(partition).path(base).read_bytes())
+            pos = 0
+            while pos < len(buf):
+                if len(buf) - pos < HEADER_SIZE:
+                    return None
+                magic, offset, length, crc = _HEADER.unpack_from(buf, pos)
+                end = pos + HEADER_SIZE + length
+                if magic not in _MAGICS or end > len(buf) or offset < nxt:
+                    return None
+                head = zlib.crc32(buf[pos + 2 : pos + 14], _CRC_SEEDS[magic])
+                if zlib.crc32(buf[pos + HEADER_SIZE : end], head) != crc:
+                    return None
+                if magic == _GAP_MAGIC:
+                    nxt = _GAP_END.unpack_from(buf, pos + HEADER_SIZE)[0]
+                elif magic == _TIMED_MAGIC:
+                    if _INGESTED.unpack_from(buf, pos + HEADER_SIZE)[0] > limit_us:
+                        return nxt, unknown
+                    nxt = offset + 1
+                else:
+                    unknown += 1
+                    nxt = offset + 1
+                pos = end
+        return nxt, unknown
 
     def partition_count(self) -> int:
         return self._partitions
@@ -445,10 +502,12 @@ class FileLog(EventLog):
         for p in parts:
             ahead[p] += 1
         self._save_high_water(ahead)  # write-ahead: see the module doc
+        # One ingest time per append: the moment these records reached the log.
+        now = time.time_ns() // 1000
         chunks: dict[int, tuple[int, list[bytes]]] = {}
         for p, (key, value, _event_type) in zip(parts, messages, strict=True):
             _first, records = chunks.setdefault(p, (self._next[p], []))
-            records.append(encode_record(self._next[p], key, value))
+            records.append(encode_record(self._next[p], key, value, now))
             self._next[p] += 1
             if len(records) >= 4096:  # bound memory on huge appends
                 self._write(p, *chunks.pop(p))

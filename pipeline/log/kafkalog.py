@@ -33,6 +33,7 @@ from pipeline.log.base import (
     LogRecord,
     PartitionsReleased,
     PositionsProvider,
+    ingest_time_from_ms,
 )
 
 log = logging.getLogger(__name__)
@@ -311,7 +312,9 @@ class KafkaLogConsumer(LogConsumer):
                     items.append(
                         DamagedSpan(p, expected, r.offset, "records missing from the Kafka topic")
                     )
-                items.append(LogRecord(p, r.offset, r.key, r.value))
+                items.append(
+                    LogRecord(p, r.offset, r.key, r.value, ingest_time_from_ms(r.timestamp))
+                )
                 self._expected[p] = r.offset + 1
         return items
 
