@@ -89,11 +89,15 @@ class EventCodec:
         return {fp: w.event_type for fp, w in self._writers.items()}
 
     def encode(self, event: Event) -> bytes:
-        name = event.event_type
+        return self.encode_record(event.event_type, event.model_dump())
+
+    def encode_record(self, event_type: str, record: Mapping[str, Any]) -> bytes:
+        """One message from an event's Avro record (what `model_dump()` gives), unchecked:
+        the caller vouches for it (the CloudTrail import checks it against the contract)."""
         buf = io.BytesIO()
         buf.write(MAGIC)
-        buf.write(self._current_fp[name])
-        fastavro.schemaless_writer(buf, self._readers[name], event.model_dump())
+        buf.write(self._current_fp[event_type])
+        fastavro.schemaless_writer(buf, self._readers[event_type], record)
         return buf.getvalue()
 
     def decode_record(self, message: bytes) -> tuple[str, dict[str, Any]]:
