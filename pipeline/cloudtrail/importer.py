@@ -5,6 +5,10 @@ with `jobs` > 1, in worker processes, several small files to a task; this proces
 appends what each input gave in the inputs' order, so the log gets the same events in
 the same order on every partition whatever `jobs` is. The one thing inputs share, which
 temporary keys already had their session inferred, is decided here, in that order too.
+A worker also remembers the keys whose session it inferred in its earlier files, and
+skips them: this process, which takes the files in order, has them already (exactly so
+while an import sees at most `REMEMBER_KEYS` temporary keys; past that, either way may
+emit a key's session again, the same events, which the store applies once).
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class FileImport:
     lost: list[Lost] = field(default_factory=list)  # the first LOST_LISTED
     records_lost: int = 0
     corrupt: tuple[str, int, int | None] | None = None  # (reason located, records, byte)
+    cpu_seconds: float = 0.0  # a worker's CPU time for it (0 when read in this process)
 
     def add_lost(self, lost: Lost) -> None:
         self.records_lost += 1
@@ -175,6 +180,7 @@ class _Run:
             part.records_lost,
         )
         if final:
+            s.worker_cpu_seconds += part.cpu_seconds
             if part.corrupt is not None:
                 reason, before, byte = part.corrupt
                 s.corrupt_files.append((part.name, reason))
@@ -197,9 +203,8 @@ def import_file(
 ) -> Iterator[list[Item]]:
     """The encoded events of one input, `every` records' worth at a time; `part` counts.
 
-    `mapper` remembers the keys whose session this input already inferred: start each
-    input with a fresh one, so that what an input gives does not depend on the others
-    (the import drops a session a key already had, in the inputs' order).
+    `mapper` remembers the keys whose session it already inferred (in this input or in
+    earlier ones); the import drops a session a key already had, in the inputs' order.
     """
     items: list[Item] = []
     skipped = part.skipped
@@ -254,22 +259,30 @@ def _inferred_messages(inferred: Inferred, encode: _Encode) -> InferredMessages:
 def _here(
     files: list[Source], fmt: str, codec: EventCodec, remember: int
 ) -> Iterator[tuple[Source, Iterator[list[Item]], FileImport]]:
+    mapper = RecordMapper(remember_keys=remember)
     for source in files:
         part = FileImport(source.name)
-        mapper = RecordMapper(remember_keys=remember)
         yield source, import_file(source, fmt, mapper, codec, part), part
+
+
+_WORKER_MAPPER: RecordMapper | None = None  # a worker's, across its tasks
 
 
 def _import_files(
     sources: list[Source], fmt: str, remember: int
 ) -> list[tuple[FileImport, list[Item]]]:
     """A worker's task: several whole inputs, each with its events."""
+    global _WORKER_MAPPER
+    if _WORKER_MAPPER is None:
+        _WORKER_MAPPER = RecordMapper(remember_keys=remember)
+    mapper = _WORKER_MAPPER
     out = []
     codec = default_codec()
     for source in sources:
+        started = time.process_time()
         part = FileImport(source.name)
-        mapper = RecordMapper(remember_keys=remember)
         items = [i for chunk in import_file(source, fmt, mapper, codec, part) for i in chunk]
+        part.cpu_seconds = time.process_time() - started
         out.append((part, items))
     return out
 
