@@ -44,6 +44,7 @@ def _is_str_of(low: int, high: int) -> _Check:
             and (value.isascii() or _encodable(value))  # isascii: a flag, no scan
         )
 
+    check.bounds = (low, high)  # type: ignore[attr-defined]
     return check
 
 
@@ -173,6 +174,12 @@ class _Shape:
         declared = set(cls.__pydantic_decorators__.model_validators)
         declared |= set(cls.__pydantic_decorators__.field_validators)
         self.fresh = [n for n, d in self.defaults.items() if isinstance(d, dict | list)]
+        # name -> (min, max length) of the text fields, for the inline check in `vouch`
+        self.texts: dict[str, tuple[int, int]] = {
+            name: bounds
+            for name, (check, _) in self.checks.items()
+            if (bounds := getattr(check, "bounds", None)) is not None
+        }
         self.validators = list(_VALIDATORS.get(cls, {}).values())
         if declared != set(_VALIDATORS.get(cls, {})):
             raise TypeError(f"{cls.__name__}: no quick rule for validators {sorted(declared)}")
@@ -182,7 +189,16 @@ class _Shape:
         checks = self.checks
         if not self.required <= fields.keys():
             return None
+        texts = self.texts
         for name, value in fields.items():
+            bounds = texts.get(name)
+            if bounds is not None and type(value) is str:
+                # Most fields are text: checked here, without a call (the hot path).
+                if not bounds[0] <= len(value) <= bounds[1]:
+                    return None
+                if not value.isascii() and not _encodable(value):
+                    return None
+                continue
             rule = checks.get(name)
             if rule is None:
                 return None  # not a field of the model: the model says so
