@@ -150,6 +150,52 @@ def consume_rate_kafka_python(bootstrap: str, topic: str, n: int) -> tuple[float
     return got / meter.seconds, meter.utilisation
 
 
+def produce_rate_confluent(
+    bootstrap: str, messages: Sequence[Message]
+) -> tuple[float, float] | None:
+    """(events/s, CPU utilisation) of confluent-kafka producing `messages` as KafkaLog does:
+    acks=all, idempotent, the same key -> partition mapping (murmur2, as kafka-python's)."""
+    try:
+        from confluent_kafka import Producer
+    except ImportError:
+        return None
+    topic = f"bench.{uuid.uuid4().hex[:8]}"
+    KafkaLog(bootstrap, topic, partitions=4).close()  # the topic, as KafkaLog creates it
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": PRODUCER_SETTINGS["linger_ms"],
+            "partitioner": "murmur2_random",
+        }
+    )
+    failures: list[object] = []
+
+    def delivered(error: object, _message: object) -> None:
+        if error is not None:
+            failures.append(error)
+
+    with CpuMeter() as meter:
+        for key, value, event_type in messages:
+            while True:
+                try:
+                    producer.produce(
+                        topic,
+                        value=value,
+                        key=key,
+                        headers=[("event_type", event_type.encode())],
+                        on_delivery=delivered,
+                    )
+                    break
+                except BufferError:  # the local queue is full: let it drain
+                    producer.poll(0.05)
+        producer.flush()
+    if failures:
+        raise RuntimeError(f"confluent-kafka: {len(failures)} records not produced")
+    return len(messages) / meter.seconds, meter.utilisation
+
+
 def consume_rate_confluent(bootstrap: str, topic: str, n: int) -> tuple[float, float] | None:
     try:
         from confluent_kafka import Consumer
@@ -213,6 +259,18 @@ def _run(
                 unit="events/s",
                 notes=f"best of 3 x {len(sample):,} events, acks=all, idempotent",
                 cpu=round(cpu, 2),
+            )
+        )
+    confluent = produce_rate_confluent(bootstrap, sample)
+    if confluent is not None:
+        results.append(
+            Result(
+                name="Kafka produce, confluent-kafka (librdkafka), same settings",
+                value=confluent[0],
+                unit="events/s",
+                notes=f"{len(sample):,} events, acks=all, idempotent, murmur2 partitioner "
+                "(the keys' partitions as kafka-python's); a measured option, not used",
+                cpu=round(confluent[1], 2),
             )
         )
     embedded_db = scratch / "e2e-embedded.duckdb"
