@@ -164,3 +164,26 @@ def test_records_encode_as_their_models_do_and_keep_their_partition() -> None:
     assert record == event.model_dump()
     assert codec.encode_record(event_type, record) == codec.encode(event)
     assert partition_key(event_type, record) == event.partition_key()
+
+
+def test_a_pipe_named_among_files_is_read_by_the_importing_process(tmp_path: Path) -> None:
+    """`<(zcat ...)` is a file descriptor of this process: a worker could not open it."""
+    import os
+    import threading
+
+    from pipeline.cloudtrail.importer import _size
+    from pipeline.cloudtrail.reader import Source
+
+    sample = next(FIXTURES.rglob("*.json"))
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(sample.read_bytes()))
+    writer.start()
+    assert _size(Source(str(fifo), fifo)) > 1 << 40  # read here, never by a worker
+    paths = [str(sample), str(fifo), str(sample)]
+    log = FileLog(tmp_path / "log", partitions=4, fsync=False)
+    summary = import_cloudtrail(paths, Producer(log), jobs=2)
+    log.close()
+    writer.join()
+    assert summary.files_read == 3 and not summary.corrupt_files
+    assert summary.records_read == 3 * len(list(read_records(Source(str(sample), sample))))

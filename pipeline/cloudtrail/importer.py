@@ -14,6 +14,7 @@ emit a key's session again, the same events, which the store applies once).
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -310,12 +311,15 @@ def _tasks(files: list[Source]) -> Iterator[list[Source]]:
 
 
 def _size(source: Source) -> int:
+    """Bytes on disk; "too large for a worker" for standard input and anything that is
+    not a regular file (a pipe such as `<(zcat ...)` is this process's to read)."""
     if source.path is None:
         return 1 << 62
     try:
-        return source.path.stat().st_size
+        found = source.path.stat()
     except OSError:
-        return 0  # reported as unreadable when it is opened
+        return 0  # reported as unreadable when it is opened (by a worker, as here)
+    return found.st_size if stat.S_ISREG(found.st_mode) else 1 << 62
 
 
 def _in_workers(
