@@ -97,6 +97,8 @@ def import_cloudtrail(
     cannot be read end up in the summary with their reasons and places, and the rest of
     the input still imports. `fmt` is "auto", "json" (documents) or "jsonl". `jobs` > 1
     maps files in that many worker processes (the log gets the same either way).
+    `mapper` gives how many keys' inferred sessions to remember (`remember_keys`); the
+    import maps with mappers of its own.
     """
     paths = list(paths)
     check_paths(paths)
