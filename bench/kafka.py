@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.results import Result, table
+from bench.results import CpuMeter, Result, table
 from bench.workload import Workload, log_records, simulated_log
 from pipeline.log import FileLog, KafkaLog
 from pipeline.log.kafkalog import PRODUCER_SETTINGS
@@ -65,58 +65,138 @@ def _messages(log_dir: Path) -> list[Message]:
     return [(r.key, r.value, "") for r in log_records(log_dir)]
 
 
-def _produce(bootstrap: str, messages: Sequence[Message], settings: dict[str, Any]) -> float:
-    """Seconds to produce `messages` to a fresh topic with these producer settings."""
+def _produce(
+    bootstrap: str, messages: Sequence[Message], settings: dict[str, Any]
+) -> tuple[float, float]:
+    """(seconds, CPU utilisation) to produce `messages` to a fresh topic with these settings."""
     log = KafkaLog(bootstrap, f"bench.{uuid.uuid4().hex[:8]}", producer_settings=settings)
-    started = time.perf_counter()
-    for i in range(0, len(messages), 20_000):
-        log.append_encoded(messages[i : i + 20_000])
-    seconds = time.perf_counter() - started
+    with CpuMeter() as meter:
+        for i in range(0, len(messages), 20_000):
+            log.append_encoded(messages[i : i + 20_000])
     log.close()
-    return seconds
+    return meter.seconds, meter.utilisation
 
 
-def end_to_end_kafka(bootstrap: str, messages: Sequence[Message], db: Path) -> tuple[float, str]:
+class Phases:
+    """Wall and CPU time of an end-to-end run, appending and materializing apart."""
+
+    def __init__(self) -> None:
+        self.append = CpuMeter()
+        self.materialize = CpuMeter()
+
+    @property
+    def seconds(self) -> float:
+        return self.append.seconds + self.materialize.seconds
+
+    @property
+    def cpu(self) -> float:
+        """CPU utilisation of the Python process over the run (a broker's JVM is apart)."""
+        cpu = self.append.cpu_seconds + self.materialize.cpu_seconds
+        return cpu / self.seconds if self.seconds > 0 else 0.0
+
+    def describe(self) -> str:
+        a, m = self.append, self.materialize
+        return (
+            f"append {a.seconds:.1f} s (CPU {a.utilisation:.2f}), "
+            f"consume and materialize {m.seconds:.1f} s (CPU {m.utilisation:.2f})"
+        )
+
+
+def end_to_end_kafka(
+    bootstrap: str, messages: Sequence[Message], db: Path
+) -> tuple[float, str, Phases]:
     topic = f"bench.{uuid.uuid4().hex[:8]}"
-    started = time.perf_counter()
-    log = KafkaLog(bootstrap, topic, partitions=4)
-    for i in range(0, len(messages), 20_000):
-        log.append_encoded(messages[i : i + 20_000])
-    with Store(db) as store:
+    phases = Phases()
+    with phases.append:
+        log = KafkaLog(bootstrap, topic, partitions=4)
+        for i in range(0, len(messages), 20_000):
+            log.append_encoded(messages[i : i + 20_000])
+    with phases.materialize, Store(db) as store:
         materialize(log, store, batch_size=20_000, group=f"bench-{topic}")
     log.close()
-    return len(messages) / (time.perf_counter() - started), topic
+    return len(messages) / phases.seconds, topic, phases
 
 
-def end_to_end_embedded(messages: Sequence[Message], scratch: Path, db: Path) -> float:
-    started = time.perf_counter()
-    log = FileLog(scratch / f"e2e-{uuid.uuid4().hex[:8]}", partitions=4)
-    for i in range(0, len(messages), 20_000):
-        log.append_encoded(messages[i : i + 20_000])
-    with Store(db) as store:
+def end_to_end_embedded(
+    messages: Sequence[Message], scratch: Path, db: Path
+) -> tuple[float, Phases]:
+    phases = Phases()
+    with phases.append:
+        log = FileLog(scratch / f"e2e-{uuid.uuid4().hex[:8]}", partitions=4)
+        for i in range(0, len(messages), 20_000):
+            log.append_encoded(messages[i : i + 20_000])
+    with phases.materialize, Store(db) as store:
         materialize(log, store, batch_size=20_000)
     log.close()
-    return len(messages) / (time.perf_counter() - started)
+    return len(messages) / phases.seconds, phases
 
 
-def consume_rate_kafka_python(bootstrap: str, topic: str, n: int) -> float:
+def consume_rate_kafka_python(bootstrap: str, topic: str, n: int) -> tuple[float, float]:
+    """(records/s, CPU utilisation) of KafkaLogConsumer reading `n` records."""
     log = KafkaLog(bootstrap, topic, create=False)
     consumer = log.consumer(group=f"bench-kp-{uuid.uuid4().hex[:6]}")
     consumer.start(lambda parts: dict.fromkeys(parts, 0))
     got = 0
-    started: float | None = None
+    meter: CpuMeter | None = None
     while got < n:
         items = consumer.poll(20_000, timeout=1.0)
-        if items and started is None:
-            started = time.perf_counter()  # from the first record: group join excluded
+        if items and meter is None:
+            meter = CpuMeter().__enter__()  # from the first record: group join excluded
         got += len(items)
-    rate = got / (time.perf_counter() - (started or 0))
+    assert meter is not None
+    meter.__exit__()
     consumer.close()
     log.close()
-    return rate
+    return got / meter.seconds, meter.utilisation
 
 
-def consume_rate_confluent(bootstrap: str, topic: str, n: int) -> float | None:
+def produce_rate_confluent(
+    bootstrap: str, messages: Sequence[Message]
+) -> tuple[float, float] | None:
+    """(events/s, CPU utilisation) of confluent-kafka producing `messages` as KafkaLog does:
+    acks=all, idempotent, the same key -> partition mapping (murmur2, as kafka-python's)."""
+    try:
+        from confluent_kafka import Producer
+    except ImportError:
+        return None
+    topic = f"bench.{uuid.uuid4().hex[:8]}"
+    KafkaLog(bootstrap, topic, partitions=4).close()  # the topic, as KafkaLog creates it
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": PRODUCER_SETTINGS["linger_ms"],
+            "partitioner": "murmur2_random",
+        }
+    )
+    failures: list[object] = []
+
+    def delivered(error: object, _message: object) -> None:
+        if error is not None:
+            failures.append(error)
+
+    with CpuMeter() as meter:
+        for key, value, event_type in messages:
+            while True:
+                try:
+                    producer.produce(
+                        topic,
+                        value=value,
+                        key=key,
+                        headers=[("event_type", event_type.encode())],
+                        on_delivery=delivered,
+                    )
+                    break
+                except BufferError:  # the local queue is full: let it drain
+                    producer.poll(0.05)
+        producer.flush()
+    if failures:
+        raise RuntimeError(f"confluent-kafka: {len(failures)} records not produced")
+    return len(messages) / meter.seconds, meter.utilisation
+
+
+def consume_rate_confluent(bootstrap: str, topic: str, n: int) -> tuple[float, float] | None:
     try:
         from confluent_kafka import Consumer
     except ImportError:
@@ -131,15 +211,16 @@ def consume_rate_confluent(bootstrap: str, topic: str, n: int) -> float | None:
     )
     consumer.subscribe([topic])
     got = 0
-    started: float | None = None
+    meter: CpuMeter | None = None
     while got < n:
         batch = consumer.consume(num_messages=20_000, timeout=1.0)
-        if batch and started is None:
-            started = time.perf_counter()
+        if batch and meter is None:
+            meter = CpuMeter().__enter__()
         got += sum(1 for m in batch if m.error() is None)
-    rate = got / (time.perf_counter() - (started or 0))
+    assert meter is not None
+    meter.__exit__()
     consumer.close()
-    return rate
+    return got / meter.seconds, meter.utilisation
 
 
 def run(work: Workload, scratch: Path, bootstrap: str | None = None) -> list[Result]:
@@ -167,7 +248,7 @@ def _run(
     sample = messages[: min(n, 20_000)]
     for settings in SETTINGS_TRIED:
         # best of three: the producer is CPU-bound and the machine may be shared
-        seconds = min(_produce(bootstrap, sample, settings) for _ in range(3))
+        seconds, cpu = min(_produce(bootstrap, sample, settings) for _ in range(3))
         chosen = " (chosen)" if settings is PRODUCER_SETTINGS else ""
         results.append(
             Result(
@@ -177,12 +258,27 @@ def _run(
                 value=len(sample) / seconds,
                 unit="events/s",
                 notes=f"best of 3 x {len(sample):,} events, acks=all, idempotent",
+                cpu=round(cpu, 2),
             )
         )
-    embedded = end_to_end_embedded(messages, scratch, scratch / "e2e-embedded.duckdb")
+    confluent = produce_rate_confluent(bootstrap, sample)
+    if confluent is not None:
+        results.append(
+            Result(
+                name="Kafka produce, confluent-kafka (librdkafka), same settings",
+                value=confluent[0],
+                unit="events/s",
+                notes=f"{len(sample):,} events, acks=all, idempotent, murmur2 partitioner "
+                "(the keys' partitions as kafka-python's); a measured option, not used",
+                cpu=round(confluent[1], 2),
+            )
+        )
+    embedded_db = scratch / "e2e-embedded.duckdb"
+    embedded_db.unlink(missing_ok=True)
+    embedded, on_file = end_to_end_embedded(messages, scratch, embedded_db)
     db = scratch / "e2e-kafka.duckdb"
     db.unlink(missing_ok=True)
-    kafka, topic = end_to_end_kafka(bootstrap, messages, db)
+    kafka, topic, on_kafka = end_to_end_kafka(bootstrap, messages, db)
     results.append(
         Result(
             name="end to end on Kafka (produce, consume, materialize)",
@@ -190,10 +286,14 @@ def _run(
             unit="events/s",
             reference="embedded log, same events",
             reference_value=embedded,
-            notes=f"{n:,} events, 4 partitions, kafka-python",
+            goal="ratio >= 0.8",
+            notes=f"{n:,} events, 4 partitions, kafka-python; Kafka: {on_kafka.describe()}; "
+            f"embedded: {on_file.describe()}; CPU of the Python process only",
+            cpu=round(on_kafka.cpu, 2),
+            reference_cpu=round(on_file.cpu, 2),
         )
     )
-    kp = consume_rate_kafka_python(bootstrap, topic, n)
+    kp, kp_cpu = consume_rate_kafka_python(bootstrap, topic, n)
     ck = consume_rate_confluent(bootstrap, topic, n)
     results.append(
         Result(
@@ -201,8 +301,10 @@ def _run(
             value=kp,
             unit="events/s",
             reference="confluent-kafka (librdkafka)" if ck else None,
-            reference_value=ck,
+            reference_value=ck[0] if ck else None,
             notes=f"{n:,} records of one topic" + ("" if ck else "; confluent-kafka not installed"),
+            cpu=round(kp_cpu, 2),
+            reference_cpu=round(ck[1], 2) if ck else None,
         )
     )
     return results

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import resource
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,6 +22,10 @@ class Result:
     reference_value: float | None = None
     goal: str | None = None  # e.g. "ratio >= 0.5", "value <= 20"
     notes: str = ""
+    # CPU utilisation: CPU seconds (this process and its waited-for children) per wall
+    # second while the figure was measured, so 2.0 is both cores of a two-core machine.
+    cpu: float | None = None
+    reference_cpu: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -43,6 +49,36 @@ class Result:
         out["ratio"] = None if self.ratio is None else round(self.ratio, 4)
         out["met"] = self.met
         return out
+
+
+class CpuMeter:
+    """Wall time and CPU time (this process and the children it waited for) of a span.
+
+    >>> with CpuMeter() as meter:   # doctest: +SKIP
+    ...     work()
+    >>> meter.seconds, meter.utilisation
+    """
+
+    def __enter__(self) -> CpuMeter:
+        self._wall = time.perf_counter()
+        self._cpu = _cpu_seconds()
+        self.seconds = 0.0
+        self.cpu_seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._wall
+        self.cpu_seconds = _cpu_seconds() - self._cpu
+
+    @property
+    def utilisation(self) -> float:
+        return self.cpu_seconds / self.seconds if self.seconds > 0 else 0.0
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def machine() -> str:

@@ -3,7 +3,8 @@
 Sections (all by default):
   materialize  embedded log -> DuckDB against fastavro's raw decode; peak memory
   queries      who-held, trace, who-could latency against SQL over the raw CloudTrail
-  cloudtrail   CloudTrail import against DuckDB read_json (at most 1M events' records)
+  cloudtrail   CloudTrail import against DuckDB read_json (at most 1M events' records),
+               also on delivered-size files and with --jobs 1; CPU utilisation
   kafka        Kafka end to end against the embedded log; kafka-python against
                confluent-kafka (at most 200k events; starts a private broker)
   policy       policy evaluation decisions per second

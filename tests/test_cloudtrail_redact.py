@@ -274,3 +274,72 @@ def test_events_emitted_through_the_producer_api_carry_no_secret(tmp_path: Any) 
     blobs = b"".join(p.read_bytes() for p in (tmp_path / "log").rglob("*") if p.is_file())
     assert token.encode() not in blobs and key.encode() not in blobs
     assert b"X-Amz-Security-Token=REDACTED" in blobs  # the event itself was kept
+
+
+# --- the quick screen (orjson's serialization searched first) decides as the full search
+
+
+def test_the_innocent_field_names_are_never_redacted_in_any_case() -> None:
+    from pipeline.cloudtrail import redact as module
+    from pipeline.cloudtrail.secrettext import is_secret_field
+
+    for quoted in module.INNOCENT:
+        name = json.loads(quoted)
+        for variant in (name, name.upper(), "sAMLAssertionID"):
+            if variant.lower() != name:
+                continue
+            assert redact_text(variant) == variant
+            assert not is_secret_field(variant)
+
+
+_WORDY = st.sampled_from(
+    [
+        "sAMLAssertionID",
+        "SAMLASSERTIONID",
+        "token",
+        "nextToken",
+        "x",
+        "pass",
+        "word",
+        "password=abc",
+        '"samlassertionid',
+        "K\u212aEN",
+        "oJb3JpZ2lu",
+        "\ud800",
+        "é",
+        "\\t",
+    ]
+)
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12) | _WORDY,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=8) | _WORDY, inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.text(max_size=8) | _WORDY, _JSONISH, max_size=5))
+def test_the_quick_screen_never_changes_what_redact_gives(record: dict[str, Any]) -> None:
+    from pipeline.cloudtrail import redact as module
+
+    quick = redact(copy.deepcopy(record))
+    original = module._plainly_clean
+    module._plainly_clean = lambda raw: False  # the full search alone
+    try:
+        full = redact(copy.deepcopy(record))
+    finally:
+        module._plainly_clean = original
+    assert quick == full
+
+
+def test_the_quick_screen_passes_plain_records_and_stops_secrets() -> None:
+    from pipeline.cloudtrail.redact import _plainly_clean
+
+    assert _plainly_clean({"eventName": "GetObject", "requestParameters": {"sAMLAssertionID": "x"}})
+    assert not _plainly_clean({"errorMessage": "SessionToken=abc"})
+    assert not _plainly_clean({"k": "IQoJb3JpZ2luX2VjE"})
+    assert not _plainly_clean({"k": "caf\u00e9"})  # non-ASCII: the full search decides
+    assert not _plainly_clean({1: "x"})  # a key that is not a string

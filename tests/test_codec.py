@@ -125,3 +125,42 @@ def test_message_from_older_schema_decodes_after_a_field_is_added() -> None:
     assert isinstance(decoded, RoleAssumed)
     assert decoded.lifecycle_key is None
     assert decoded.role_arn == event.role_arn
+
+
+def _fastavro_message(codec: EventCodec, event: Event) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    buf.write(MAGIC + codec._current_fp[event.event_type])
+    fastavro.schemaless_writer(buf, codec._readers[event.event_type], event.model_dump())
+    return buf.getvalue()
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_event)
+def test_the_quick_writer_writes_fastavros_bytes(event: Event) -> None:
+    codec = default_codec()
+    assert codec.encode(event) == _fastavro_message(codec, event)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [-1, 0, 63, 64, 8191, 8192, 16383, 16384, 1 << 40, -(1 << 63), (1 << 63) - 1],
+)
+def test_the_quick_writer_writes_any_long_as_fastavro_does(value: int) -> None:
+    import io
+
+    from pipeline.avrobinary import _zigzag_varint
+
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, "long", value)
+    assert _zigzag_varint(value) == buf.getvalue()
+
+
+def test_a_value_the_quick_writer_refuses_is_fastavros_to_encode() -> None:
+    codec = default_codec()
+    event = b.assumed("ASIA1", "R", 0)
+    record = event.model_dump()
+    record["requested_duration_seconds"] = 1 << 70  # beyond a long: fastavro refuses it
+    with pytest.raises((ValueError, OverflowError)):
+        codec.encode_record("RoleAssumed", record)

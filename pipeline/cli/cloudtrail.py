@@ -37,10 +37,17 @@ _LOST_SHOWN = 10  # damaged records printed one by one; --json lists more
     help="json: CloudTrail files, arrays, documents one after another; jsonl: one record "
     "a line; auto: decided from the first line. Gzip is always recognized.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes that read and map files (default: the number of cores). The "
+    "log gets the same events in the same order whatever the number.",
+)
 @log_option
 @json_option
 def import_cloudtrail_command(
-    paths: tuple[str, ...], fmt: str, log_url: str, as_json: bool
+    paths: tuple[str, ...], fmt: str, jobs: int | None, log_url: str, as_json: bool
 ) -> None:
     """Import CloudTrail logs: files, .json.gz archives, JSON Lines, S3 trees, or - for stdin.
 
@@ -51,6 +58,7 @@ def import_cloudtrail_command(
     Examples:
       rolecall import-cloudtrail ./AWSLogs --log file:./data/log
       rolecall import-cloudtrail trail.json.gz logstash-export.jsonl --json
+      rolecall import-cloudtrail ./AWSLogs --jobs 1      # one process
       zcat *.json.gz | rolecall import-cloudtrail -
       cat logstash-export.ndjson | rolecall import-cloudtrail --format jsonl -
     """
@@ -60,15 +68,18 @@ def import_cloudtrail_command(
         check_paths(paths)  # before the log is opened: a typo imports nothing
     except InputError as exc:
         fail(escape(str(exc)))
-    summary = run_import(list(paths), log_url, fmt)
+    summary = run_import(list(paths), log_url, fmt, jobs=jobs)
     if as_json:
         emit_json(summary.to_dict())
     else:
         print_import_summary(summary)
 
 
-def run_import(paths: Sequence[str], log_url: str, fmt: str = AUTO) -> ImportSummary:
+def run_import(
+    paths: Sequence[str], log_url: str, fmt: str = AUTO, *, jobs: int | None = None
+) -> ImportSummary:
     from pipeline.cloudtrail import import_cloudtrail
+    from pipeline.cloudtrail.importer import worker_count
     from pipeline.log import open_log
     from pipeline.producer import Producer
 
@@ -77,7 +88,9 @@ def run_import(paths: Sequence[str], log_url: str, fmt: str = AUTO) -> ImportSum
         Producer(event_log, batch_size=5000) as producer,
         _progress(paths) as on_progress,
     ):
-        return import_cloudtrail(paths, producer, on_progress=on_progress, fmt=fmt)
+        return import_cloudtrail(
+            paths, producer, on_progress=on_progress, fmt=fmt, jobs=jobs or worker_count()
+        )
 
 
 @contextmanager

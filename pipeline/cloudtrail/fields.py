@@ -28,7 +28,8 @@ def text(value: Any, key: str, *, limit: int = 4096) -> str | None:
     """`value[key]` when it is a non-empty string of sensible length, else None."""
     if isinstance(value, dict):
         inner = value.get(key)
-        if isinstance(inner, str) and 0 < len(inner) <= limit and inner.strip():
+        # isspace: the same test as a non-empty strip(), without building a string
+        if isinstance(inner, str) and 0 < len(inner) <= limit and not inner.isspace():
             return inner
     return None
 

@@ -1,23 +1,35 @@
-"""The whole import: inputs -> records -> events -> the log, with a summary."""
+"""The whole import: inputs -> records -> events -> the log, with a summary.
+
+Each input is read, mapped and encoded on its own (`import_file`), in this process or,
+with `jobs` > 1, in worker processes, several small files to a task; this process
+appends what each input gave in the inputs' order, so the log gets the same events in
+the same order on every partition whatever `jobs` is. The one thing inputs share, which
+temporary keys already had their session inferred, is decided here, in that order too.
+A worker also remembers the keys whose session it inferred in its earlier files, and
+skips them: this process, which takes the files in order, has them already (exactly so
+while an import sees at most `REMEMBER_KEYS` temporary keys; past that, either way may
+emit a key's session again, the same events, which the store applies once).
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
 
+from pipeline.cloudtrail.contract import AvroRecord, partition_key
+from pipeline.cloudtrail.damage import CorruptInput, Lost
 from pipeline.cloudtrail.fields import Unmapped, is_event_name
-from pipeline.cloudtrail.mapping import NOT_ROLE_RELATED, RecordMapper
-from pipeline.cloudtrail.reader import (
-    AUTO,
-    CorruptInput,
-    Lost,
-    Source,
-    check_paths,
-    find_inputs,
-    read_records,
-)
-from pipeline.cloudtrail.summary import ImportSummary
-from pipeline.producer import Producer
+from pipeline.cloudtrail.mapping import NOT_ROLE_RELATED, Inferred, Mapped, RecordMapper
+from pipeline.cloudtrail.reader import AUTO, Source, check_paths, find_inputs, read_records
+from pipeline.cloudtrail.summary import LOST_LISTED, ImportSummary
+from pipeline.codec import EventCodec, default_codec
+from pipeline.producer import Message, Producer
 
 # Called after each file, and every few thousand records: (summary, current file).
 Progress = Callable[[ImportSummary, Source | None], None]
@@ -25,6 +37,48 @@ _PROGRESS_EVERY = 5000
 # AWS event names are short words: anything else is counted under one key, so that the
 # summary neither quotes input (a token where a name should be) nor grows without bound.
 _OTHER_NAME = "(not an event name)"
+# Keys whose inferred session is remembered (beyond that, a key's session may be emitted
+# again: the same events, which the store applies once).
+REMEMBER_KEYS = 1_000_000
+# A task for a worker: files up to this many bytes on disk, at most _TASK_FILES of them
+# (CloudTrail delivers files of a few KB to a few MB). A larger file is read here,
+# streamed, so that no worker holds a huge input's events in memory.
+_TASK_BYTES = 4 << 20
+_TASK_FILES = 32
+_WORKER_MAX_BYTES = 16 << 20
+_AHEAD = 4  # tasks in flight per worker: enough to keep them busy, memory bounded
+
+
+@dataclass(frozen=True, slots=True)
+class InferredMessages:
+    """A key's inferred session, encoded; appended unless the key already had one."""
+
+    key: str
+    remember: bool
+    messages: list[Message]
+
+
+Item = Message | InferredMessages
+
+
+@dataclass
+class FileImport:
+    """What one input gave, apart from its events: counts, reasons, damage."""
+
+    name: str
+    records_read: int = 0
+    records_mapped: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    not_role_related: Counter[str] = field(default_factory=Counter)
+    lost: list[Lost] = field(default_factory=list)  # the first LOST_LISTED
+    records_lost: int = 0
+    corrupt: tuple[str, int, int | None] | None = None  # (reason located, records, byte)
+    cpu_seconds: float = 0.0  # a worker's CPU time for it (0 when read in this process)
+
+    def add_lost(self, lost: Lost) -> None:
+        self.records_lost += 1
+        if len(self.lost) < LOST_LISTED:
+            self.lost.append(lost)
 
 
 def import_cloudtrail(
@@ -34,61 +88,283 @@ def import_cloudtrail(
     mapper: RecordMapper | None = None,
     on_progress: Progress | None = None,
     fmt: str = AUTO,
+    jobs: int = 1,
 ) -> ImportSummary:
     """Read every record under `paths`, emit its events through `producer`, and flush.
 
     A path that does not exist is an `InputError` before anything is read. Past that,
     nothing read is fatal: unmappable or damaged records, damaged files and inputs that
     cannot be read end up in the summary with their reasons and places, and the rest of
-    the input still imports. `fmt` is "auto", "json" (documents) or "jsonl".
+    the input still imports. `fmt` is "auto", "json" (documents) or "jsonl". `jobs` > 1
+    maps files in that many worker processes (the log gets the same either way).
+    `mapper` gives how many keys' inferred sessions to remember (`remember_keys`); the
+    import maps with mappers of its own.
     """
     paths = list(paths)
     check_paths(paths)
-    mapper = mapper or RecordMapper()
+    remember = mapper._remember if mapper is not None else REMEMBER_KEYS
     summary = ImportSummary()
     inputs = find_inputs(paths)
     summary.skipped_inputs.extend(inputs.skipped)
-    started = time.perf_counter()
-    emitted = summary.events_emitted
-    skipped = summary.skipped
-    for source in inputs.files:
-        try:
-            for raw in read_records(source, fmt):
-                summary.records_read += 1
-                if isinstance(raw, Lost):
-                    skipped[raw.kind] += 1
-                    summary.add_lost(source.name, raw)
-                    continue
-                try:
-                    events = mapper.map(raw)
-                except Unmapped as why:
-                    skipped[why.reason] += 1
-                    if why.reason == NOT_ROLE_RELATED and why.detail:
-                        summary.not_role_related[_event_name(why.detail)] += 1
-                    continue
-                except RecursionError:
-                    skipped["too deeply nested"] += 1
-                    continue
-                summary.records_mapped += 1
-                for event in events:
-                    producer.emit(event)
-                    emitted[event.event_type] += 1
-                if on_progress is not None and summary.records_read % _PROGRESS_EVERY == 0:
-                    summary.seconds = time.perf_counter() - started
-                    on_progress(summary, source)
-        except CorruptInput as exc:
-            summary.add_corrupt(source.name, exc)
-        except RecursionError:
-            summary.add_corrupt(source.name, CorruptInput("JSON nested too deeply"))
-        summary.files_read += 1
-        summary.inferred_sessions = mapper.inferred_sessions
-        summary.seconds = time.perf_counter() - started
-        if on_progress is not None:
-            on_progress(summary, source)
+    codec = producer.log.codec
+    run = _Run(summary, producer, remember, on_progress)
+    if jobs > 1 and len(inputs.files) > 1 and codec is default_codec():
+        parts: Iterable[tuple[Source, Iterator[list[Item]], FileImport]] = _in_workers(
+            inputs.files, fmt, jobs, remember
+        )
+    else:
+        parts = _here(inputs.files, fmt, codec, remember)
+    for source, chunks, part in parts:
+        for items in chunks:
+            run.append(items)
+            run.progress(part, source, final=False)
+        run.progress(part, source, final=True)
     producer.flush()
-    summary.inferred_sessions = mapper.inferred_sessions
-    summary.seconds = time.perf_counter() - started
+    summary.seconds = time.perf_counter() - run.started
     return summary
+
+
+class _Run:
+    """The import's side of every input: appending in order, and the summary."""
+
+    def __init__(
+        self,
+        summary: ImportSummary,
+        producer: Producer,
+        remember: int,
+        on_progress: Progress | None,
+    ) -> None:
+        self.summary = summary
+        self.producer = producer
+        self.remember = remember
+        self.inferred: OrderedDict[str, None] = OrderedDict()
+        self.on_progress = on_progress
+        self.started = time.perf_counter()
+        self._counted = FileImport("")  # what of the current input is in the summary
+
+    def append(self, items: list[Item]) -> None:
+        messages: list[Message] = []
+        for item in items:
+            if type(item) is tuple:
+                messages.append(item)
+                continue
+            assert isinstance(item, InferredMessages)
+            if item.key in self.inferred:
+                continue
+            messages.extend(item.messages)
+            if item.remember:
+                self.inferred[item.key] = None
+                if len(self.inferred) > self.remember:
+                    self.inferred.popitem(last=False)
+                self.summary.inferred_sessions += 1
+        emitted = self.summary.events_emitted
+        for message in messages:
+            emitted[message[2]] += 1
+        self.producer.emit_encoded(messages)
+
+    def progress(self, part: FileImport, source: Source, *, final: bool) -> None:
+        """Counts `part` into the summary (what is new since the last call), and reports."""
+        s, done = self.summary, self._counted
+        s.records_read += part.records_read - done.records_read
+        s.records_mapped += part.records_mapped - done.records_mapped
+        s.skipped.update(part.skipped - done.skipped)
+        s.not_role_related.update(part.not_role_related - done.not_role_related)
+        for lost in part.lost[len(done.lost) :]:
+            if len(s.lost) < LOST_LISTED:
+                s.lost.append((part.name, lost))
+        s.records_lost += part.records_lost - done.records_lost
+        self._counted = FileImport(
+            part.name,
+            part.records_read,
+            part.records_mapped,
+            part.skipped.copy(),
+            part.not_role_related.copy(),
+            list(part.lost),
+            part.records_lost,
+        )
+        if final:
+            s.worker_cpu_seconds += part.cpu_seconds
+            if part.corrupt is not None:
+                reason, before, byte = part.corrupt
+                s.corrupt_files.append((part.name, reason))
+                s.corrupt_places.append((before, byte))
+            s.files_read += 1
+            self._counted = FileImport("")
+        s.seconds = time.perf_counter() - self.started
+        if self.on_progress is not None:
+            self.on_progress(s, source)
+
+
+def import_file(
+    source: Source,
+    fmt: str,
+    mapper: RecordMapper,
+    codec: EventCodec,
+    part: FileImport,
+    *,
+    every: int = _PROGRESS_EVERY,
+) -> Iterator[list[Item]]:
+    """The encoded events of one input, `every` records' worth at a time; `part` counts.
+
+    `mapper` remembers the keys whose session it already inferred (in this input or in
+    earlier ones); the import drops a session a key already had, in the inputs' order.
+    """
+    items: list[Item] = []
+    skipped = part.skipped
+    encode = codec.encode_record
+    try:
+        for raw in read_records(source, fmt):
+            part.records_read += 1
+            if isinstance(raw, Lost):
+                skipped[raw.kind] += 1
+                part.add_lost(raw)
+                continue
+            try:
+                events, inferred = mapper.map_records(raw)
+            except Unmapped as why:
+                skipped[why.reason] += 1
+                if why.reason == NOT_ROLE_RELATED and why.detail:
+                    part.not_role_related[_event_name(why.detail)] += 1
+                continue
+            except RecursionError:
+                skipped["too deeply nested"] += 1
+                continue
+            part.records_mapped += 1
+            items.extend(_message(event, encode) for event in events)
+            if inferred is not None:
+                items.append(_inferred_messages(inferred, encode))
+            if part.records_read % every == 0:
+                yield items
+                items = []
+    except CorruptInput as exc:
+        part.corrupt = (exc.located(), exc.records_before, exc.byte)
+    except RecursionError:
+        deep = CorruptInput("JSON nested too deeply")
+        part.corrupt = (deep.located(), deep.records_before, deep.byte)
+    yield items
+
+
+_Encode = Callable[[str, AvroRecord], bytes]
+
+
+def _message(event: Mapped, encode: _Encode) -> Message:
+    event_type, record = event
+    key = partition_key(event_type, record).encode("utf-8")
+    return (key, encode(event_type, record), event_type)
+
+
+def _inferred_messages(inferred: Inferred, encode: _Encode) -> InferredMessages:
+    return InferredMessages(
+        inferred.key, inferred.remember, [_message(e, encode) for e in inferred.events]
+    )
+
+
+def _here(
+    files: list[Source], fmt: str, codec: EventCodec, remember: int
+) -> Iterator[tuple[Source, Iterator[list[Item]], FileImport]]:
+    mapper = RecordMapper(remember_keys=remember)
+    for source in files:
+        part = FileImport(source.name)
+        yield source, import_file(source, fmt, mapper, codec, part), part
+
+
+_WORKER_MAPPER: RecordMapper | None = None  # a worker's, across its tasks
+
+
+def _import_files(
+    sources: list[Source], fmt: str, remember: int
+) -> list[tuple[FileImport, list[Item]]]:
+    """A worker's task: several whole inputs, each with its events."""
+    global _WORKER_MAPPER
+    if _WORKER_MAPPER is None:
+        _WORKER_MAPPER = RecordMapper(remember_keys=remember)
+    mapper = _WORKER_MAPPER
+    out = []
+    codec = default_codec()
+    for source in sources:
+        started = time.process_time()
+        part = FileImport(source.name)
+        items = [i for chunk in import_file(source, fmt, mapper, codec, part) for i in chunk]
+        part.cpu_seconds = time.process_time() - started
+        out.append((part, items))
+    return out
+
+
+def _tasks(files: list[Source]) -> Iterator[list[Source]]:
+    """Files grouped into tasks; a file too large for a worker is a task of its own, read
+    here (marked by a task of one file over the limit)."""
+    task: list[Source] = []
+    size = 0
+    for source in files:
+        bytes_ = _size(source)
+        if source.path is None or bytes_ > _WORKER_MAX_BYTES:
+            if task:
+                yield task
+            task, size = [], 0
+            yield [source]
+            continue
+        if task and (size + bytes_ > _TASK_BYTES or len(task) >= _TASK_FILES):
+            yield task
+            task, size = [], 0
+        task.append(source)
+        size += bytes_
+    if task:
+        yield task
+
+
+def _size(source: Source) -> int:
+    """Bytes on disk; "too large for a worker" for standard input and anything that is
+    not a regular file (a pipe such as `<(zcat ...)` is this process's to read)."""
+    if source.path is None:
+        return 1 << 62
+    try:
+        found = source.path.stat()
+    except OSError:
+        return 0  # reported as unreadable when it is opened (by a worker, as here)
+    return found.st_size if stat.S_ISREG(found.st_mode) else 1 << 62
+
+
+def _in_workers(
+    files: list[Source], fmt: str, jobs: int, remember: int
+) -> Iterator[tuple[Source, Iterator[list[Item]], FileImport]]:
+    """Each input's events in order, mapped by `jobs` worker processes."""
+    context = get_context("forkserver")  # not fork: the caller may run threads (Kafka)
+    context.set_forkserver_preload([__name__])
+    codec = default_codec()
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        pending: deque[tuple[list[Source], Future[list[tuple[FileImport, list[Item]]]] | None]]
+        pending = deque()
+        tasks = _tasks(files)
+
+        def submit() -> None:
+            for task in tasks:
+                if len(task) == 1 and _size(task[0]) > _WORKER_MAX_BYTES:
+                    pending.append((task, None))  # read here, in its turn
+                else:
+                    pending.append((task, pool.submit(_import_files, task, fmt, remember)))
+                if len(pending) >= jobs * _AHEAD:
+                    return
+
+        submit()
+        while pending:
+            task, future = pending.popleft()
+            if future is None:
+                source = task[0]
+                part = FileImport(source.name)
+                mapper = RecordMapper(remember_keys=remember)
+                yield source, import_file(source, fmt, mapper, codec, part), part
+            else:
+                for source, (part, items) in zip(task, future.result(), strict=True):
+                    yield source, iter([items]), part
+            submit()
+
+
+def worker_count() -> int:
+    """The default for `--jobs`: the cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _event_name(name: str) -> str:

@@ -13,6 +13,7 @@ several events, so that importing the same record again changes nothing.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 from pipeline.cloudtrail.calls import inferred, is_temporary, recorded
 from pipeline.cloudtrail.console import CONSOLE_EVENTS, console
 from pipeline.cloudtrail.context import Draft, Record
+from pipeline.cloudtrail.contract import AvroRecord, avro_record
 from pipeline.cloudtrail.fields import Unmapped, is_event_name
 from pipeline.cloudtrail.issuers import ISSUERS, issued
 from pipeline.cloudtrail.policies import POLICY_EVENTS, policy_changed
@@ -27,9 +29,27 @@ from pipeline.cloudtrail.reader import unwrap
 from pipeline.cloudtrail.redact import redact
 from pipeline.events import AccessRecorded, Event, EventSource, RoleAssumed
 
-__all__ = ["RecordMapper", "Unmapped"]
+__all__ = ["Inferred", "RecordMapper", "Unmapped"]
 
 NOT_ROLE_RELATED = "not role-related"
+
+_SOURCE = {"source": EventSource.CLOUDTRAIL}
+# (event type, Avro record): an event as the log encodes it, without its model.
+Mapped = tuple[str, AvroRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class Inferred:
+    """The session of a temporary key as one of its calls tells it.
+
+    `remember`: the start is recorded (every call of the key yields these same events),
+    so once per key is enough; otherwise each call says its own (see `calls.inferred`).
+    An importer that maps files apart drops the ones a key already had (`import_file`).
+    """
+
+    key: str
+    remember: bool
+    events: list[Mapped]
 
 
 class RecordMapper:
@@ -55,6 +75,59 @@ class RecordMapper:
         if key is not None and is_temporary(key) and key not in self._inferred:
             events.extend(self._infer(rec, key))
         return events
+
+    def map_records(self, raw: Any) -> tuple[list[Mapped], Inferred | None]:
+        """`map` without models: the Avro records of the record's events, then its key's
+        inferred session (None when this mapper already inferred it, or cannot).
+
+        The records are what `map` gives through `model_dump()` (held equal by tests);
+        each is checked against the contract (`contract.avro_record`). Raises `Unmapped`
+        with the same reasons as `map`.
+        """
+        raw = redact(raw)
+        if not isinstance(raw, dict):
+            raise Unmapped("not a JSON object")
+        rec = Record.read(unwrap(raw))
+        drafts = self._drafts(rec)
+        envelope = {
+            "event_time": rec.time,
+            "account_id": rec.account,
+            "source": EventSource.CLOUDTRAIL,
+        }
+        base = f"ct:{rec.event_id}"
+        events: list[Mapped] = []
+        for i, (cls, fields) in enumerate(drafts):
+            event_id = base if i == 0 else f"{base}#{i}"
+            try:
+                events.append(avro_record(cls, {"event_id": event_id, **envelope, **fields}))
+            except ValidationError as exc:
+                raise _invalid(cls, exc) from None
+        key = rec.access_key
+        inferred = None
+        if key is not None and is_temporary(key) and key not in self._inferred:
+            inferred = self._infer_records(rec, key)
+        return events, inferred
+
+    def _infer_records(self, rec: Record, key: str) -> Inferred | None:
+        found = inferred(rec, key)
+        if found is None:
+            return None
+        try:
+            events = [
+                avro_record(cls, {"event_id": event_id, **_SOURCE, **fields})
+                for event_id, (cls, fields) in found
+            ]
+        except ValidationError:
+            return None  # the call still counts; its session is just not inferable
+        if events[0][1].get("start_estimated"):
+            return Inferred(key, False, events)
+        self._remember_key(key)
+        return Inferred(key, True, events)
+
+    def _remember_key(self, key: str) -> None:
+        self._inferred[key] = None
+        if len(self._inferred) > self._remember:
+            self._inferred.popitem(last=False)
 
     def _drafts(self, rec: Record) -> list[Draft]:
         drafts: list[Draft] = []
@@ -94,9 +167,7 @@ class RecordMapper:
             # Without a recorded start each call may be the earliest: each one says it.
             return events
         # Every call of the key yields these same events: once is enough.
-        self._inferred[key] = None
-        if len(self._inferred) > self._remember:
-            self._inferred.popitem(last=False)
+        self._remember_key(key)
         self.inferred_sessions += 1
         return events
 
@@ -112,7 +183,11 @@ def _build(rec: Record, event_id: str, draft: Draft) -> Event:
             **fields,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "record"
-        raise Unmapped(f"invalid {cls.__name__}.{where}", first.get("msg")) from None
+        raise _invalid(cls, exc) from None
     return event
+
+
+def _invalid(cls: type, exc: ValidationError) -> Unmapped:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "record"
+    return Unmapped(f"invalid {cls.__name__}.{where}", first.get("msg"))

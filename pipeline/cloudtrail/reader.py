@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from pipeline.cloudtrail import fastjson
 from pipeline.cloudtrail.damage import CorruptInput, Lost
 from pipeline.cloudtrail.splitter import DocumentSplitter, json_lines
 from pipeline.cloudtrail.streams import ByteStream, unzipped
@@ -251,7 +252,7 @@ def _documents(stream: ByteStream) -> Iterator[Any]:
     data = stream.read(limit + 1)
     if len(data) <= limit and stream.damage is None:
         try:
-            value = json.loads(data)
+            value = fastjson.loads(data)
         except (ValueError, RecursionError):
             pass
         else:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from pipeline.cloudtrail import fastjson
 from pipeline.cloudtrail.damage import (
     INVALID_LINE,
     INVALID_RECORD,
@@ -339,7 +340,7 @@ def json_lines(stream: ByteStream, *, max_record: int, chunk: int = CHUNK) -> It
             yield Lost(number, "line", offset, OVER_CAP, f"longer than {max_record:,} bytes")
             continue
         try:
-            value = json.loads(line)
+            value = fastjson.loads(line)
         except RecursionError:
             yield Lost(number, "line", offset, INVALID_LINE, "nested too deeply")
             continue

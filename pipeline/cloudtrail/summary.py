@@ -30,6 +30,9 @@ class ImportSummary:
     records_lost: int = 0
     skipped_inputs: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     seconds: float = 0.0
+    # CPU time of worker processes (`--jobs`), which the importing process cannot see in
+    # its own figures (they are the fork server's children, not its own).
+    worker_cpu_seconds: float = 0.0
 
     def add_lost(self, file: str, lost: Lost) -> None:
         self.records_lost += 1
