@@ -6,8 +6,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import ClientsideFunction, Input, Output, dcc, html
 
+from dashboards.clientside import clientside
 from dashboards.inputs import validate_callbacks
 from dashboards.source import QuerySource
 from dashboards.style import INDEX
@@ -34,6 +35,7 @@ def create_app(source: QuerySource) -> dash.Dash:
     app.layout = html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
+            dcc.Store(id="route"),
             html.Header(
                 [html.Span("rolecall", className="brand"), html.Nav(id="nav", className="row")]
             ),
@@ -41,14 +43,27 @@ def create_app(source: QuerySource) -> dash.Dash:
         ]
     )
 
-    @app.callback(
-        Output("page", "children"),
-        Output("nav", "children"),
+    # The address changes by navigation (a link, back and forward) and when a page writes
+    # its own state into it (a step, a filter): only the first rebuilds the page. The
+    # browser tells them apart (assets/rolecall.js) and hands navigations on as `route`.
+    clientside(
+        app,
+        ClientsideFunction("rolecall", "route"),
+        Output("route", "data"),
         Input("url", "pathname"),
         Input("url", "search"),
     )
-    def route(pathname: str | None, search: str | None) -> tuple[Any, Any]:
-        path = pathname or "/"
+
+    @app.callback(
+        Output("page", "children"),
+        Output("nav", "children"),
+        Input("route", "data"),
+    )
+    def route(where: dict[str, Any] | None) -> tuple[Any, Any]:
+        if not where:
+            return dash.no_update, dash.no_update
+        path = str(where.get("path") or "/")
+        search = str(where.get("search") or "")
         nav = [
             dcc.Link(label, href=href, className="active" if href == path else "")
             for href, label in PAGES.items()
@@ -56,7 +71,7 @@ def create_app(source: QuerySource) -> dash.Dash:
         params = parse_qs((search or "").lstrip("?"))
         with source.queries() as q:
             if path == "/timeline":
-                page = timeline.layout(q)
+                page = timeline.layout(q, params)
             elif path == "/findings":
                 page = findings.layout(q)
             elif path == "/investigate":
@@ -65,7 +80,7 @@ def create_app(source: QuerySource) -> dash.Dash:
                 ids, chosen = params.get("id", [""]), params.get("finding", [""])
                 page = session.layout(q, ids[0], chosen[0] or None)
             else:
-                page = replay.layout(q)
+                page = replay.layout(q, params)
         return page, nav
 
     replay.register(app, source)

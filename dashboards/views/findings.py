@@ -8,12 +8,12 @@ from typing import Any
 import dash
 from dash import Input, Output, State, ctx, dcc, html
 
+from dashboards.links import investigate_href
 from dashboards.source import QuerySource
 from dashboards.widgets import (
     finding_href,
     finding_time,
     grid,
-    investigate_href,
     name,
     severity_pill,
     short_name,

@@ -8,6 +8,7 @@ import dash
 from dash import Input, Output, State, dcc, html
 
 from dashboards import hooks
+from dashboards.fast_table import html_table
 from dashboards.source import QuerySource
 from dashboards.views.replay import HEADERS, session_rows
 from dashboards.widgets import (
@@ -176,7 +177,7 @@ def _long_term(q: Queries, trace: LongTermKeyTrace) -> html.Div:
         [
             html.H3(f"{trace.access_key_id}: long-term key of {trace.principal_label}"),
             html.H4(f"{len(sessions)} session(s) it opened"),
-            grid(HEADERS, rows) if rows else html.P("None recorded."),
+            html_table(HEADERS, rows, "investigate-opened") if rows else html.P("None recorded."),
             html.H4(f"{trace.actions_total} recorded call(s)"),
             grid(["time", "action", "outcome"], calls) if calls else html.P("None recorded."),
         ],
@@ -205,8 +206,10 @@ def _sessions(q: Queries, flt: SessionFilter, title: str) -> html.Div:
             )
         )
         body.append(html.H3("Sessions"))
-    rows = [r for r in session_rows(q, sessions[0].started_at, sessions)] if sessions else []
-    body.append(grid(HEADERS, rows) if rows else html.P("None found."))
+    rows = session_rows(q, sessions[0].started_at, sessions) if sessions else []
+    body.append(
+        html_table(HEADERS, rows, "investigate-sessions") if rows else html.P("None found.")
+    )
     return html.Div(body, className="card")
 
 

@@ -122,7 +122,7 @@ def _chain(detail: SessionDetail) -> html.Ul:
     return html.Ul(items, className="chain", id="session-chain")
 
 
-def _credentials(detail: SessionDetail) -> html.Table | html.P:
+def _credentials(detail: SessionDetail) -> html.Div | html.P:
     rows = [
         [
             html.Span(c["access_key_id"], className="mono"),
@@ -207,7 +207,7 @@ def _evidence_note(f: Finding, detail: SessionDetail) -> html.P:
     return html.P("".join(parts) + ".", id="session-evidence-note")
 
 
-def _actions(detail: SessionDetail, evidence: frozenset[str] = frozenset()) -> html.Table | html.P:
+def _actions(detail: SessionDetail, evidence: frozenset[str] = frozenset()) -> html.Div | html.P:
     rows = [
         [
             when(a.event_time),
