@@ -232,7 +232,7 @@ def _count(flight: dict[str, int], what: str, url: str) -> None:
         flight[what] += 1
 
 
-def browser_steps(db: Path, steps: int, *, start: str = "") -> dict[str, object]:
+def browser_steps(db: Path, steps: int, *, start: str = "") -> dict[str, float]:
     """`steps` clicks on "step ▶" in Chromium, each timed from the click to the painted
     table (the dashboard served from this process, as `rolecall dashboard` serves it)."""
     from playwright.sync_api import sync_playwright
