@@ -82,6 +82,13 @@ COMMANDS: tuple[CommandEntry, ...] = (
         "permissions_command",
     ),
     CommandEntry(
+        "pivot",
+        "From a user, an access key, a source IP or a role to its sessions, keys, calls and "
+        "findings.",
+        "pipeline.cli.pivot",
+        "pivot_command",
+    ),
+    CommandEntry(
         "policy-eval",
         'Evaluate requests given as JSON Lines: one {"effect", "reason"} line out per case, '
         "in order.",
