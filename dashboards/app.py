@@ -12,13 +12,14 @@ from dashboards.clientside import clientside
 from dashboards.inputs import validate_callbacks
 from dashboards.source import QuerySource
 from dashboards.style import INDEX
-from dashboards.views import findings, investigate, replay, session, timeline
+from dashboards.views import findings, investigate, pivot, replay, session, timeline
 
 PAGES = {
     "/": "Replay",
     "/timeline": "Timeline",
     "/findings": "Findings",
     "/investigate": "Investigate",
+    "/pivot": "Pivot",
 }
 
 
@@ -65,7 +66,11 @@ def create_app(source: QuerySource) -> dash.Dash:
         path = str(where.get("path") or "/")
         search = str(where.get("search") or "")
         nav = [
-            dcc.Link(label, href=href, className="active" if href == path else "")
+            dcc.Link(
+                label,
+                href=href,
+                className="active" if href == path or path.startswith(href + "/") else "",
+            )
             for href, label in PAGES.items()
         ]
         params = parse_qs((search or "").lstrip("?"))
@@ -74,6 +79,8 @@ def create_app(source: QuerySource) -> dash.Dash:
                 page = timeline.layout(q, params)
             elif path == "/findings":
                 page = findings.layout(q)
+            elif path == "/pivot" or path.startswith("/pivot/"):
+                page = pivot.layout(q, path.removeprefix("/pivot").strip("/"), params)
             elif path == "/investigate":
                 page = investigate.layout(q, params.get("principal", [""])[0])
             elif path == "/session":
@@ -87,4 +94,5 @@ def create_app(source: QuerySource) -> dash.Dash:
     timeline.register(app, source)
     investigate.register(app, source)
     findings.register(app, source)
+    pivot.register(app)
     return app

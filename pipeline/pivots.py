@@ -21,7 +21,7 @@ from pipeline.findings.reading import read_findings
 from pipeline.investigation import ACTION_COLUMNS, ActionView, action_view, is_temporary_key
 from pipeline.lookups import access_key, role_condition
 from pipeline.sessions import Selection, SessionFilter, SessionReader, SessionView
-from pipeline.timeutil import UtcIso, to_utc
+from pipeline.timeutil import UtcIso, naive, to_utc
 
 PivotKind = Literal["user", "key", "ip", "role"]
 KINDS: tuple[PivotKind, ...] = ("user", "key", "ip", "role")
@@ -313,4 +313,41 @@ def _findings(
         if (f.session_id in ids)
         or (f.principal_arn in arns)
         or (kind == "user" and f.origin_arn == value)
+    ]
+
+
+class CallMark(BaseModel):
+    """One call on a time axis: when, by which session, allowed or not."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    event_time: UtcIso
+    action: str
+    allowed: bool
+
+
+def calls_of_sessions(
+    con: duckdb.DuckDBPyConnection,
+    session_ids: list[str],
+    start: datetime,
+    end: datetime,
+    *,
+    limit: int = 5000,
+) -> list[CallMark]:
+    """The calls made with these sessions' keys in `[start, end)`, in time order (at
+    most `limit`, the earliest)."""
+    if not session_ids:
+        return []
+    rows = con.execute(
+        _CALLS + "SELECT sid, event_time, action, outcome = 'ALLOWED' FROM a "  # noqa: S608 (constant SQL)
+        "WHERE sid IN (SELECT unnest(?)) AND event_time >= ? AND event_time < ? "
+        "ORDER BY event_time, event_id LIMIT ?",
+        [session_ids, naive(start), naive(end), limit],
+    ).fetchall()
+    return [
+        CallMark(
+            session_id=str(r[0]), event_time=to_utc(r[1]), action=str(r[2]), allowed=bool(r[3])
+        )
+        for r in rows
     ]

@@ -81,7 +81,9 @@ def layout(q: Queries, params: dict[str, list[str]] | None = None) -> html.Div:
                     html.H3(id="timeline-summary"),
                     html.Div(
                         "Bars are sessions coloured by how they were assumed; markers show how "
-                        "each ended (| exited, ○ expired, x revoked). Click a bar to open it.",
+                        "each ended (| exited, ○ expired, x revoked); ticks on a bar are its "
+                        "calls (dark allowed, red denied). Sessions of one lane that overlap "
+                        "lie side by side on numbered sub-lanes. Click a bar to open it.",
                         className="muted",
                     ),
                     dcc.Graph(id="timeline-graph", config={"displayModeBar": False}),
@@ -133,6 +135,7 @@ def register(app: dash.Dash, source: QuerySource) -> None:
                     session_filter(account, role, principal, via),
                     lane="role" if lane == "role" else "principal",
                 )
+                calls = q.calls_of_sessions([b.session_id for b in tl.bars], start, end)
         except RolecallError as exc:
             return dash.no_update, str(exc)
         how = (
@@ -140,7 +143,9 @@ def register(app: dash.Dash, source: QuerySource) -> None:
             if tl.aggregated
             else "one bar each"
         )
-        return timeline_figure(tl), f"{tl.total} session(s) from {iso(start)} to {iso(end)}: {how}"
+        return timeline_figure(
+            tl, calls
+        ), f"{tl.total} session(s) from {iso(start)} to {iso(end)}: {how}"
 
     @app.callback(
         Output("url", "href", allow_duplicate=True),
