@@ -13,7 +13,7 @@ from html import escape
 
 from dash import dcc
 
-from dashboards.links import principal_href, role_href, session_href
+from dashboards.links import ip_href, key_href, principal_href, role_href, session_href
 from dashboards.style import END_COLORS, VIA_COLORS
 from dashboards.widgets import short_name, when
 from pipeline.sessions import SessionView
@@ -104,6 +104,22 @@ def table_html(
         f"<tbody>{body}</tbody></table></div>"
     )
     return text
+
+
+def key_cell(key: str | None) -> str:
+    if not key:
+        return _span("not recorded", cls="unknown")
+    return _a(key_href(key), key, cls="mono id")
+
+
+def ip_cell(address: str | None) -> str:
+    if not address:
+        return _span("not recorded", cls="unknown")
+    return _a(ip_href(address), address, cls="mono id")
+
+
+def text(value: object, *, cls: str = "") -> str:
+    return _span(str(value), cls=cls) if cls else escape(str(value))
 
 
 def html_table(

@@ -123,6 +123,12 @@ def sub_lanes(bars: Sequence[TimelineBar]) -> dict[str, str]:
     return rows
 
 
+def _lane_order(label: str) -> tuple[str, int]:
+    """A lane, then its sub-lanes in number order ((2) before (10))."""
+    lane, _, number = label.partition("  (")
+    return lane, int(number.rstrip(")")) if number else 1
+
+
 def timeline_figure(tl: Timeline, calls: Sequence[CallMark] = ()) -> go.Figure:
     """One bar per session on its principal's (or role's) lane, sessions that overlap on
     sub-lanes side by side, coloured by how assumed; every end marked by why; each call
@@ -130,7 +136,7 @@ def timeline_figure(tl: Timeline, calls: Sequence[CallMark] = ()) -> go.Figure:
     if tl.aggregated:
         return activity_figure(tl, None)
     row = sub_lanes(tl.bars)
-    order = sorted(set(row.values()), reverse=True)
+    order = sorted(set(row.values()), key=_lane_order, reverse=True)
     fig = go.Figure()
     by_via: dict[str, list[Any]] = defaultdict(list)
     for b in tl.bars:

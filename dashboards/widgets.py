@@ -105,7 +105,8 @@ def finding_href(session_id: str, finding_id: str) -> str:
 
 def id_link(text: str, href: str, *, full: str = "") -> dcc.Link:
     """An identifier as a link to its page (the whole identifier on hover)."""
-    return dcc.Link(text, href=href, title=full or text, className="id")
+    # dcc.Link takes no data-* attribute: the CSV takes the whole from its title.
+    return dcc.Link(text, href=href, title=full or text, className="id clip")
 
 
 def arn_link(arn: str | None) -> dcc.Link | html.Span:

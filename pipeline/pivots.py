@@ -26,7 +26,7 @@ from pipeline.timeutil import UtcIso, naive, to_utc
 PivotKind = Literal["user", "key", "ip", "role"]
 KINDS: tuple[PivotKind, ...] = ("user", "key", "ip", "role")
 SESSIONS_SHOWN = 200
-ACTIONS_SHOWN = 200
+ACTIONS_SHOWN = 100
 FINDINGS_READ = 10_000  # findings are few; read once and matched here
 _BUCKETS = (60, 300, 900, 3600, 6 * 3600, 86_400, 7 * 86_400)  # seconds
 _TARGET_BUCKETS = 60
@@ -229,7 +229,7 @@ class _Calls:
             _CALLS + "SELECT access_key_id, any_value(sid), min(event_time), max(event_time), "  # noqa: S608 (constant SQL, bound values)
             "count(*), count(*) FILTER (WHERE outcome <> 'ALLOWED') "
             f"FROM a WHERE {self.where} AND access_key_id IS NOT NULL "
-            "GROUP BY access_key_id ORDER BY count(*) DESC, access_key_id LIMIT 200",
+            "GROUP BY access_key_id ORDER BY count(*) DESC, access_key_id LIMIT 100",
             self.params,
         ).fetchall()
         return [

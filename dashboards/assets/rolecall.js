@@ -106,8 +106,11 @@
   }
 
   function csvCell(td) {
+    // A cut text keeps its whole in data-full, or in the title of a link cut to width.
     var full = td.querySelector("[data-full]");
-    var text = full ? full.getAttribute("data-full") : td.innerText;
+    var clipped = td.querySelector("a.clip[title]");
+    var text = full ? full.getAttribute("data-full")
+      : clipped && td.children.length === 1 ? clipped.getAttribute("title") : td.innerText;
     text = String(text).replace(/\s+/g, " ").trim();
     return /[",\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
   }

@@ -163,7 +163,7 @@ def origin_of(f: Finding) -> html.Span:
     label = f.origin_label.strip() or "unknown (the record names no origin)"
     if f.origin_arn and label == f.origin_arn:
         label = short_name(f.origin_arn)  # as the other views show an ARN origin
-    return html.Span(label, title=f.origin_arn or label)
+    return html.Span(label, title=f.origin_arn or label, className="clip")
 
 
 def finding_rows(findings: list[Finding]) -> list[list[Any]]:
@@ -220,4 +220,5 @@ def register(app: dash.Dash, source: QuerySource) -> None:
             return summary, html.P("No finding matches."), version
         rows = finding_rows(shown)
         classes = [f"finding {f.severity}" for f in shown]
-        return summary, grid(HEADERS, rows, "findings-list", classes), version
+        hide = {"account": "narrow-hide"}  # the principal's ARN names it too
+        return summary, grid(HEADERS, rows, "findings-list", classes, hide=hide), version

@@ -20,9 +20,6 @@ from dashboards.widgets import (
     finding_href,
     finding_time,
     grid,
-    ip_link,
-    key_link,
-    session_link,
     severity_pill,
     when,
 )
@@ -199,22 +196,22 @@ def _keys(p: Pivot) -> Any:
         return html.P("No key recorded.")
     rows = [
         [
-            key_link(k.access_key_id),
-            session_link(k.session_id)
+            ft.key_cell(k.access_key_id),
+            ft.session_cell(k.session_id)
             if k.session_id
-            else html.Span(
+            else ft.text(
                 "none (long-term key)" if k.access_key_id.startswith("AKIA") else "unknown",
-                className="muted",
+                cls="muted",
             ),
-            when(k.first_at),
-            when(k.last_at),
-            k.calls,
-            k.denied,
+            ft.text(when(k.first_at)),
+            ft.text(when(k.last_at)),
+            ft.text(k.calls),
+            ft.text(k.denied),
         ]
         for k in p.keys
     ]
     headers = ["key", "session", "first call", "last call", "calls", "denied"]
-    return grid(headers, rows, "pivot-keys")
+    return ft.html_table(headers, rows, "pivot-keys")
 
 
 def _calls(p: Pivot) -> Any:
@@ -222,18 +219,18 @@ def _calls(p: Pivot) -> Any:
         return html.P("No call recorded.")
     rows = [
         [
-            when(a.event_time),
-            key_link(a.access_key_id),
-            a.action,
-            html.Span(", ".join(a.resources) or "none recorded", className="mono"),
-            html.Span(a.outcome.lower(), className=a.outcome.lower()),
-            a.error_code or "",
-            ip_link(a.source_ip),
+            ft.text(when(a.event_time)),
+            ft.key_cell(a.access_key_id),
+            ft.text(a.action),
+            ft.text(", ".join(a.resources) or "none recorded", cls="mono"),
+            ft.text(a.outcome.lower(), cls=a.outcome.lower()),
+            ft.text(a.error_code or ""),
+            ft.ip_cell(a.source_ip),
         ]
         for a in p.actions
     ]
     headers = ["time", "key", "action", "resources", "outcome", "error", "source IP"]
-    return grid(headers, rows, "pivot-calls")
+    return ft.html_table(headers, rows, "pivot-calls")
 
 
 def register(app: dash.Dash) -> None:
