@@ -88,13 +88,18 @@ def table_html(
     table_id: str,
     *,
     hide: dict[str, str] | None = None,
+    row_classes: Sequence[str] = (),
 ) -> str:
-    """`rows` of cells already in HTML (escaped), as a table with a CSV button."""
+    """`rows` of cells already in HTML (escaped), as a table with a CSV button;
+    `row_classes` (one per row, when given) marks rows, e.g. highlighted evidence."""
     cls = [(hide or {}).get(h, "") for h in headers]
     head = "".join(f'<th class="{c}">{escape(h)}</th>' for h, c in zip(headers, cls, strict=True))
+    marks = list(row_classes) or [""] * len(rows)
     body = "".join(
-        "<tr>" + "".join(f'<td class="{c}">{v}</td>' for v, c in zip(r, cls, strict=True)) + "</tr>"
-        for r in rows
+        f'<tr class="{escape(m)}">'
+        + "".join(f'<td class="{c}">{v}</td>' for v, c in zip(r, cls, strict=True))
+        + "</tr>"
+        for r, m in zip(rows, marks, strict=True)
     )
     text = (
         '<div class="table-box"><div class="table-tools">'
@@ -128,10 +133,11 @@ def html_table(
     table_id: str,
     *,
     hide: dict[str, str] | None = None,
+    row_classes: Sequence[str] = (),
 ) -> dcc.Markdown:
     """The same as one Dash component, for a page drawn once."""
     return dcc.Markdown(
-        table_html(headers, rows, table_id, hide=hide),
+        table_html(headers, rows, table_id, hide=hide, row_classes=row_classes),
         dangerously_allow_html=True,
         className="html-table",
     )

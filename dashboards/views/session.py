@@ -7,6 +7,7 @@ from typing import Any
 
 from dash import dcc, html
 
+from dashboards import fast_table as ft
 from dashboards.figures import calls_figure
 from dashboards.widgets import (
     end_label,
@@ -237,19 +238,20 @@ def _calls_chart(detail: SessionDetail) -> dcc.Graph | html.Span:
     )
 
 
-def _actions(detail: SessionDetail, evidence: frozenset[str] = frozenset()) -> html.Div | html.P:
+def _actions(detail: SessionDetail, evidence: frozenset[str] = frozenset()) -> Any:
+    """Its calls as one HTML table (a session may have a thousand)."""
     rows = [
         [
-            when(a.event_time),
-            key_link(a.access_key_id),
-            a.action,
-            html.Span(", ".join(a.resources) or "none recorded", className="mono"),
-            html.Span(a.outcome.lower(), className=a.outcome.lower()),
-            a.error_code or "",
-            ip_link(a.source_ip),
-            html.Span(
+            ft.text(when(a.event_time)),
+            ft.key_cell(a.access_key_id),
+            ft.text(a.action),
+            ft.text(", ".join(a.resources) or "none recorded", cls="mono"),
+            ft.text(a.outcome.lower(), cls=a.outcome.lower()),
+            ft.text(a.error_code or ""),
+            ft.ip_cell(a.source_ip),
+            ft.text(
                 a.lifetime,
-                className="outside" if a.lifetime.startswith(("after", "before")) else "",
+                cls="outside" if a.lifetime.startswith(("after", "before")) else "",
             ),
         ]
         for a in detail.actions
@@ -258,4 +260,4 @@ def _actions(detail: SessionDetail, evidence: frozenset[str] = frozenset()) -> h
     classes = ["evidence" if a.event_id in evidence else "" for a in detail.actions]
     if not rows:
         return html.P("No action recorded with its keys.")
-    return grid(headers, rows, "session-actions", classes)
+    return ft.html_table(headers, rows, "session-actions", row_classes=classes)
