@@ -78,11 +78,16 @@ def create_app(source: QuerySource) -> dash.Dash:
             if path == "/timeline":
                 page = timeline.layout(q, params)
             elif path == "/findings":
-                page = findings.layout(q)
+                page = findings.layout(q, params)
             elif path == "/pivot" or path.startswith("/pivot/"):
                 page = pivot.layout(q, path.removeprefix("/pivot").strip("/"), params)
             elif path == "/investigate":
-                page = investigate.layout(q, params.get("principal", [""])[0])
+                page = investigate.layout(
+                    q,
+                    params.get("principal", [""])[0],
+                    key=params.get("key", [""])[0],
+                    role=params.get("role", [""])[0],
+                )
             elif path == "/session":
                 ids, chosen = params.get("id", [""]), params.get("finding", [""])
                 page = session.layout(q, ids[0], chosen[0] or None)

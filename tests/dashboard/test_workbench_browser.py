@@ -283,3 +283,30 @@ def test_timeline_marks_calls_and_splits_overlaps(page: Page, dashboard_url: str
     shot_path = ARTIFACTS / "timeline-roles.png"
     page.screenshot(path=str(shot_path), full_page=True)
     shutil.copyfile(shot_path, SCREENSHOTS / "timeline-roles.png")
+
+
+def test_findings_and_investigate_open_from_their_url(
+    page: Page, dashboard_url: str, org: Queries
+) -> None:
+    from pipeline.findings import FindingFilter
+
+    used_after = org.findings(FindingFilter(rule="used-after-end"))
+    page.goto(dashboard_url + "findings?rule=used-after-end")
+    page.wait_for_selector(
+        f"#findings-summary:text-is('{len(used_after)} finding(s), newest first')",
+        timeout=TIMEOUT,
+    )
+    # A filter chosen on the page joins the URL.
+    page.click("#findings-severity")
+    page.click(".dash-dropdown-option:has(input[value='high'])")
+    page.keyboard.press("Escape")
+    wait_url(page, "severity", "high")
+    assert url_params(page)["rule"] == "used-after-end"
+
+    deepest = org.deepest_session()
+    assert deepest is not None
+    key = deepest.access_key_ids[0]
+    page.goto(dashboard_url + "investigate?key=" + key)
+    page.wait_for_selector("#investigate-chain", timeout=TIMEOUT)
+    links = page.locator("#investigate-chain a.mono").all_inner_texts()
+    assert links == [s.session_id for s in org.trace(key).chain]
