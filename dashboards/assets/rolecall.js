@@ -221,11 +221,16 @@
         return noUpdate();
       },
 
-      paint: function (text) {
+      paint: function (data, minutes, account, role, principal, via) {
         var box = document.getElementById("replay-table");
-        if (box && typeof text === "string") {
-          box.innerHTML = text;
+        if (!box || !data || typeof data.html !== "string") {
+          return noUpdate();
         }
+        var now = [minutes || 0, account || null, role || null, principal || null, via || null];
+        if (JSON.stringify(data.view) !== JSON.stringify(now)) {
+          return noUpdate(); // a late answer for a view no longer on screen
+        }
+        box.innerHTML = data.html;
         return noUpdate();
       },
 

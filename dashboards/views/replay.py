@@ -291,6 +291,8 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         browser("paint"),
         Output("replay-painted", "data"),
         Input("replay-html", "data"),
+        State("replay-slider", "value"),
+        *[State(f, "value") for f in FILTERS],
     )
 
     @app.callback(
@@ -318,7 +320,8 @@ def register(app: dash.Dash, source: QuerySource) -> None:
             rows = session_rows(q, at, active.sessions, perms)
         # The filler runs only when something is left for it (None would trigger it too).
         pending = dash.no_update if complete else {"at": iso(at), "minutes": minutes}
-        return _table(at, active.total, rows), pending
+        view = _view(minutes, account, role, principal, via)
+        return {"view": view, "html": _table(at, active.total, rows)}, pending
 
     @app.callback(
         Output("replay-html", "data", allow_duplicate=True),
@@ -341,7 +344,8 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         with source.queries() as q:
             active = q.active_sessions(at, flt, limit=ROWS_SHOWN)
             rows = session_rows(q, at, active.sessions)
-        return _table(at, active.total, rows)
+        view = _view(int(pending["minutes"]), account, role, principal, via)
+        return {"view": view, "html": _table(at, active.total, rows)}
 
     @app.callback(
         Output("replay-activity", "figure"),
@@ -363,6 +367,12 @@ def register(app: dash.Dash, source: QuerySource) -> None:
             activity = history_activity(q, flt)
             findings = history_findings(q, flt.account_id)
         return activity_figure(activity, _moment(origin, minutes), findings)
+
+
+def _view(minutes: int, *filters: str | None) -> list[Any]:
+    """What a table shows (the moment and filters): the browser paints a table only if it
+    is still the view on screen, so a late answer never covers a newer one."""
+    return [int(minutes or 0), *[f or None for f in filters]]
 
 
 def _table(at: datetime, total: int, rows: list[list[str]]) -> str:
