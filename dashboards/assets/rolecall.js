@@ -21,6 +21,7 @@
   /* A page's state into the address: pushed (the back button returns to it), or
    * replaced while Replay plays (a tick is not a place to go back to). */
   var pendingWrite = null;
+  var settleCount = 0;
 
   /* Written a moment after the last change, off the path of the step itself: a burst of
    * steps is one entry in the history, and the table's request goes out first. */
@@ -232,6 +233,20 @@
         }
         box.innerHTML = data.html;
         return noUpdate();
+      },
+
+      /* The permissions a step left out are asked for once the clock rests (a burst of
+       * steps or play asks for none of the moments it passes). */
+      settle: function (pending) {
+        var mine = ++settleCount;
+        if (!pending) {
+          return noUpdate();
+        }
+        return new Promise(function (resolve) {
+          setTimeout(function () {
+            resolve(mine === settleCount ? pending : noUpdate());
+          }, 600);
+        });
       },
 
       write: function (params) {
