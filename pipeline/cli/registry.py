@@ -83,8 +83,7 @@ COMMANDS: tuple[CommandEntry, ...] = (
     ),
     CommandEntry(
         "pivot",
-        "From a user, an access key, a source IP or a role to its sessions, keys, calls and "
-        "findings.",
+        "From one clue to what stands behind it: sessions, keys, calls over time, findings.",
         "pipeline.cli.pivot",
         "pivot_command",
     ),
