@@ -84,6 +84,14 @@ def test_a_step_redraws_the_table_not_the_chart(page: Page, dashboard_url: str) 
         arg=cursor,
         timeout=TIMEOUT,
     )
+    # Once the clock rests, every permission the step left out is filled in.
+    page.wait_for_function(
+        "() => document.querySelector('#replay-sessions') !== null"
+        " && document.querySelectorAll('#replay-sessions .pending').length === 0",
+        timeout=TIMEOUT,
+    )
+    cells = page.locator("#replay-sessions tbody tr td:last-child").all_inner_texts()
+    assert cells and all(c.strip() and c.strip() != "-" for c in cells), cells
 
 
 def test_play_advances_and_pauses(page: Page, dashboard_url: str) -> None:
