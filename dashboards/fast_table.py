@@ -22,8 +22,7 @@ from pipeline.sessions import SessionView
 def _a(href: str, text: str, *, title: str = "", cls: str = "") -> str:
     # The whole name is in the title (hover, and the CSV of a cut name).
     return (
-        f'<a href="{escape(href)}" class="{cls}" title="{escape(title or text)}">'
-        f"{escape(text)}</a>"
+        f'<a href="{escape(href)}" class="{cls}" title="{escape(title or text)}">{escape(text)}</a>'
     )
 
 
