@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 from dashboards.style import END_COLORS, SEVERITY_COLORS, VIA_COLORS
 from dashboards.widgets import short_name
 from pipeline.findings import SEVERITIES, Finding
-from pipeline.replay import Timeline
+from pipeline.pivots import CallMark
+from pipeline.replay import Timeline, TimelineBar
 
 END_SYMBOLS = {"exited": "line-ns-open", "expired": "circle-open", "revoked": "x"}
 
@@ -106,11 +107,36 @@ def _finding_markers(fig: go.Figure, findings: Sequence[Finding]) -> None:
     )
 
 
-def timeline_figure(tl: Timeline) -> go.Figure:
-    """One bar per session on its principal's (or role's) lane, coloured by how assumed."""
+def sub_lanes(bars: Sequence[TimelineBar]) -> dict[str, str]:
+    """Each bar's row: its lane, split into sub-lanes so that sessions overlapping in time
+    lie side by side instead of on one another (the first free sub-lane, by start)."""
+    rows: dict[str, str] = {}
+    ends: dict[str, list[datetime]] = defaultdict(list)
+    for b in sorted(bars, key=lambda b: (b.started_at, b.session_id)):
+        taken = ends[b.lane]
+        k = next((i for i, end in enumerate(taken) if end <= b.started_at), len(taken))
+        if k == len(taken):
+            taken.append(b.ends_at)
+        else:
+            taken[k] = b.ends_at
+        rows[b.session_id] = short_name(b.lane) + (f"  ({k + 1})" if k else "")
+    return rows
+
+
+def _lane_order(label: str) -> tuple[str, int]:
+    """A lane, then its sub-lanes in number order ((2) before (10))."""
+    lane, _, number = label.partition("  (")
+    return lane, int(number.rstrip(")")) if number else 1
+
+
+def timeline_figure(tl: Timeline, calls: Sequence[CallMark] = ()) -> go.Figure:
+    """One bar per session on its principal's (or role's) lane, sessions that overlap on
+    sub-lanes side by side, coloured by how assumed; every end marked by why; each call
+    a tick on its session's bar (allowed and denied)."""
     if tl.aggregated:
         return activity_figure(tl, None)
-    lanes = sorted({b.lane for b in tl.bars}, reverse=True)
+    row = sub_lanes(tl.bars)
+    order = sorted(set(row.values()), key=_lane_order, reverse=True)
     fig = go.Figure()
     by_via: dict[str, list[Any]] = defaultdict(list)
     for b in tl.bars:
@@ -121,7 +147,7 @@ def timeline_figure(tl: Timeline) -> go.Figure:
             orientation="h",
             base=[b.started_at for b in bars],
             x=[(b.ends_at - b.started_at).total_seconds() * 1000 for b in bars],
-            y=[short_name(b.lane) for b in bars],
+            y=[row[b.session_id] for b in bars],
             customdata=[[b.session_id, short_name(b.role_arn), b.end_reason] for b in bars],
             name=via.replace("_", " ").lower(),
             marker_color=VIA_COLORS.get(via, "#555"),
@@ -135,7 +161,7 @@ def timeline_figure(tl: Timeline) -> go.Figure:
         if ends:
             fig.add_scatter(
                 x=[b.ends_at for b in ends],
-                y=[short_name(b.lane) for b in ends],
+                y=[row[b.session_id] for b in ends],
                 customdata=[[b.session_id, short_name(b.role_arn), reason] for b in ends],
                 mode="markers",
                 name=reason,
@@ -147,11 +173,60 @@ def timeline_figure(tl: Timeline) -> go.Figure:
                 },
                 hovertemplate="%{customdata[0]} %{customdata[2]} at %{x|%H:%M:%S}<extra></extra>",
             )
-    fig.update_layout(**_base(max(260, 26 * len(lanes) + 90)), barmode="overlay")
-    fig.update_yaxes(
-        categoryorder="array", categoryarray=[short_name(x) for x in lanes], automargin=True
-    )
+    _call_ticks(fig, calls, row)
+    fig.update_layout(**_base(max(260, 26 * len(order) + 90)), barmode="overlay")
+    fig.update_yaxes(categoryorder="array", categoryarray=order, automargin=True)
     fig.update_xaxes(type="date", range=[tl.start, tl.end], gridcolor="#eee")
     for t, _role in tl.revocations:
         fig.add_vline(x=t, line_color=END_COLORS["revoked"], line_dash="dot")
+    return fig
+
+
+CALL_COLORS = {True: "#0b3d0b", False: "#c62828"}
+
+
+def _call_ticks(fig: go.Figure, calls: Sequence[CallMark], row: dict[str, str]) -> None:
+    """A tick per call on its session's row: dark for allowed, red for denied."""
+    for allowed in (True, False):
+        shown = [c for c in calls if c.allowed is allowed and c.session_id in row]
+        if not shown:
+            continue
+        fig.add_scatter(
+            x=[c.event_time for c in shown],
+            y=[row[c.session_id] for c in shown],
+            customdata=[[c.session_id, c.action] for c in shown],
+            mode="markers",
+            name="call allowed" if allowed else "call denied",
+            marker={
+                "symbol": "line-ns-open",
+                "size": 12 if allowed else 14,
+                "color": CALL_COLORS[allowed],
+                "line": {"width": 1 if allowed else 2, "color": CALL_COLORS[allowed]},
+            },
+            hovertemplate="%{x|%H:%M:%S} %{customdata[1]}<br>%{customdata[0]}<extra></extra>",
+        )
+
+
+def calls_figure(start: datetime, end: datetime, calls: Sequence[CallMark]) -> go.Figure:
+    """A session's calls on its lifetime's axis: allowed above, denied below."""
+    fig = go.Figure()
+    for allowed, y in ((True, "allowed"), (False, "denied")):
+        shown = [c for c in calls if c.allowed is allowed]
+        fig.add_scatter(
+            x=[c.event_time for c in shown],
+            y=[y] * len(shown),
+            customdata=[[c.action] for c in shown],
+            mode="markers",
+            name=y,
+            marker={
+                "symbol": "line-ns-open",
+                "size": 16,
+                "color": CALL_COLORS[allowed],
+                "line": {"width": 2, "color": CALL_COLORS[allowed]},
+            },
+            hovertemplate="%{x|%Y-%m-%d %H:%M:%S} %{customdata[0]}<extra></extra>",
+        )
+    fig.update_layout(**_base(150), showlegend=False)
+    fig.update_yaxes(categoryorder="array", categoryarray=["denied", "allowed"])
+    fig.update_xaxes(type="date", range=[start, end], gridcolor="#eee")
     return fig

@@ -81,6 +81,8 @@ def _check_body(body: Any, callbacks: dict[str, Any]) -> None:
     if not isinstance(output, str) or output not in callbacks:
         raise BadCallbackInput("unknown output")
     declared = callbacks[output]
+    if "callback" not in declared:  # a clientside callback: it runs in the browser only
+        raise BadCallbackInput("that callback runs in the browser")
     for key in ("inputs", "state"):
         items = body.get(key, [])
         if not isinstance(items, list):

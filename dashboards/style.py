@@ -63,7 +63,22 @@ dl.facts dt { color: #667085; }
 dl.facts dd { margin: 0; }
 table.grid tr.evidence td { background: #fff4d6; }
 table.grid tr.evidence td:first-child { box-shadow: inset 4px 0 0 #e67700; }
-.wrap { overflow-wrap: anywhere; display: block; min-width: 360px; }
+.wrap { overflow-wrap: anywhere; display: block; min-width: 240px; }
+/* Tables fit the window: long tokens break or are cut (whole on hover and in the CSV);
+   on a narrower window the less important columns go (see HIDDEN_FIRST in the views). */
+.table-box { max-width: 100%; overflow-x: auto; }
+.table-tools { display: flex; justify-content: flex-end; margin: -4px 0 4px; }
+button.csv-export { font-size: 12px; padding: 2px 8px; color: #475467; }
+table.grid td { overflow-wrap: break-word; }
+table.grid td .mono, table.grid td.mono { overflow-wrap: anywhere; }
+table.grid td .nowrap { white-space: normal; }
+.clip { display: inline-block; max-width: 26ch; overflow: hidden; text-overflow: ellipsis;
+        white-space: nowrap; vertical-align: bottom; }
+.pending { color: #98a2b3; font-style: italic; }
+.unknown { color: #9a6700; }
+@media (max-width: 1600px) { .narrow-hide { display: none; } }
+a.id { color: #1d4ed8; text-decoration: none; }
+a.id:hover { text-decoration: underline; }
 table.grid tr.chosen td { background: #fff4d6; font-weight: 600; }
 """
 

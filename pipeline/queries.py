@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     # Loaded by the methods that need them: the policy evaluator is not needed to ask who
     # held a role, and the CLI's start-up is what a user waits for on every query.
     from pipeline import permissions
+    from pipeline.pivots import CallMark, Pivot
     from pipeline.policy import Decision
 
 __all__ = [
@@ -524,3 +525,20 @@ class Queries:
 
     def data_version(self) -> int:
         return replay.data_version(self.con)
+
+    # -- pivots (issue 14): from a user, a key, an address or a role to what is behind it
+
+    def pivot(self, kind: str, value: str) -> Pivot:
+        """Sessions, keys, calls over time and findings behind one clue: `kind` is user
+        (an IAM user's ARN), key (an access key id), ip (a source address) or role."""
+        from pipeline import pivots
+
+        return pivots.pivot(self.con, self.sessions, kind, value)
+
+    def calls_of_sessions(
+        self, session_ids: list[str], start: datetime, end: datetime, *, limit: int = 5000
+    ) -> list[CallMark]:
+        """The calls these sessions' keys made in `[start, end)`, for a time axis."""
+        from pipeline import pivots
+
+        return pivots.calls_of_sessions(self.con, session_ids, start, end, limit=limit)

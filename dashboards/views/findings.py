@@ -8,12 +8,13 @@ from typing import Any
 import dash
 from dash import Input, Output, State, ctx, dcc, html
 
+from dashboards.clientside import clientside
+from dashboards.links import investigate_href
 from dashboards.source import QuerySource
 from dashboards.widgets import (
     finding_href,
     finding_time,
     grid,
-    investigate_href,
     name,
     severity_pill,
     short_name,
@@ -41,49 +42,61 @@ HEADERS = [
 ]
 
 
-def layout(q: Queries) -> html.Div:
-    keep: dict[str, Any] = {"persistence": True, "persistence_type": "session"}
+URL_KEYS = {  # the URL's query names for the filters
+    "findings-rule": "rule",
+    "findings-severity": "severity",
+    "findings-account": "account",
+    "findings-from": "from",
+    "findings-to": "to",
+}
+
+
+def layout(q: Queries, params: dict[str, list[str]] | None = None) -> html.Div:
+    """The page; `params` (the URL's query: rule, severity, account, from, to) sets its
+    filters, so a link opens the list its sender saw."""
+    given = {k: ((params or {}).get(v) or [""])[0].strip() or None for k, v in URL_KEYS.items()}
     return html.Div(
         [
             html.Div(
                 [
                     html.H2("Findings"),
+                    dcc.Store(id="findings-url"),
                     html.Div(
                         [
                             dcc.Dropdown(
                                 list(RULES),
+                                given["findings-rule"],
                                 id="findings-rule",
                                 placeholder="any rule",
                                 style={"width": "290px"},
-                                **keep,
                             ),
                             dcc.Dropdown(
                                 list(SEVERITIES),
+                                given["findings-severity"],
                                 id="findings-severity",
                                 placeholder="any severity",
                                 style={"width": "170px"},
-                                **keep,
                             ),
                             dcc.Dropdown(
                                 q.facets().accounts,
+                                given["findings-account"],
                                 id="findings-account",
                                 placeholder="any account",
                                 style={"width": "170px"},
-                                **keep,
                             ),
                             dcc.Input(
+                                value=given["findings-from"],
                                 id="findings-from",
                                 placeholder="from 2026-01-05T00:00:00Z",
                                 debounce=True,
                                 style={"width": "230px"},
-                                **keep,
                             ),
                             dcc.Input(
+                                value=given["findings-to"],
                                 id="findings-to",
                                 placeholder="to 2026-01-08T00:00:00Z",
                                 debounce=True,
                                 style={"width": "230px"},
-                                **keep,
                             ),
                         ],
                         className="row filters",
@@ -163,7 +176,7 @@ def origin_of(f: Finding) -> html.Span:
     label = f.origin_label.strip() or "unknown (the record names no origin)"
     if f.origin_arn and label == f.origin_arn:
         label = short_name(f.origin_arn)  # as the other views show an ARN origin
-    return html.Span(label, title=f.origin_arn or label)
+    return html.Span(label, title=f.origin_arn or label, className="clip")
 
 
 def finding_rows(findings: list[Finding]) -> list[list[Any]]:
@@ -184,6 +197,17 @@ def finding_rows(findings: list[Finding]) -> list[list[Any]]:
 
 
 def register(app: dash.Dash, source: QuerySource) -> None:
+    clientside(
+        app,
+        """function (rule, severity, account, from, to) {
+            return window.dash_clientside.rolecall.write({rule: rule, severity: severity,
+                account: account, from: from, to: to});
+        }""",
+        Output("findings-url", "data"),
+        *[Input(f, "value") for f in FILTERS],
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         Output("findings-summary", "children"),
         Output("findings-table", "children"),
@@ -220,4 +244,5 @@ def register(app: dash.Dash, source: QuerySource) -> None:
             return summary, html.P("No finding matches."), version
         rows = finding_rows(shown)
         classes = [f"finding {f.severity}" for f in shown]
-        return summary, grid(HEADERS, rows, "findings-list", classes), version
+        hide = {"account": "narrow-hide"}  # the principal's ARN names it too
+        return summary, grid(HEADERS, rows, "findings-list", classes, hide=hide), version

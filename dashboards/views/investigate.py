@@ -8,6 +8,8 @@ import dash
 from dash import Input, Output, State, dcc, html
 
 from dashboards import hooks
+from dashboards.clientside import clientside
+from dashboards.fast_table import html_table
 from dashboards.source import QuerySource
 from dashboards.views.replay import HEADERS, session_rows
 from dashboards.widgets import (
@@ -33,16 +35,23 @@ NOT_YET = "Available once the permissions query (who_could) is in the query API.
 KINDS = {"key": "access key id", "principal": "principal or origin ARN", "role": "role ARN"}
 
 
-def layout(q: Queries, principal: str = "") -> html.Div:
+def layout(q: Queries, principal: str = "", *, key: str = "", role: str = "") -> html.Div:
     """The page; with `principal` (a finding about a principal with no session links here
-    with `?principal=ARN`) it opens on that principal's sessions."""
+    with `?principal=ARN`) it opens on that principal's sessions; with `key` (`?key=`) on
+    a key's trace, with `role` (`?role=`) on a role's sessions."""
     could = hooks.who_could(q) is not None
-    principal = principal.strip()
-    result: Any = (
-        [_principal_findings(q, principal), _principal_sessions(q, principal)]
-        if principal
-        else None
-    )
+    principal, key, role = principal.strip(), key.strip(), role.strip()
+    kind, asked = ("key", key) if key else ("role", role) if role else ("principal", principal)
+    result: Any = None
+    try:
+        if key:
+            result = _trace(q, key)
+        elif role:
+            result = _sessions(q, SessionFilter(role_arn=role), role)
+        elif principal:
+            result = [_principal_findings(q, principal), _principal_sessions(q, principal)]
+    except RolecallError as exc:
+        result = html.Div(html.P(str(exc)), className="card")
     return html.Div(
         [
             html.Div(
@@ -52,13 +61,13 @@ def layout(q: Queries, principal: str = "") -> html.Div:
                         [
                             dcc.RadioItems(
                                 [{"label": v, "value": k} for k, v in KINDS.items()],
-                                "principal" if principal else "key",
+                                kind if asked else "key",
                                 id="investigate-kind",
                                 inline=True,
                             ),
                             dcc.Input(
                                 id="investigate-query",
-                                value=principal or None,
+                                value=asked or None,
                                 placeholder="ASIA... or an ARN",
                                 style={"width": "560px"},
                                 debounce=True,
@@ -70,6 +79,7 @@ def layout(q: Queries, principal: str = "") -> html.Div:
                 ],
                 className="card",
             ),
+            dcc.Store(id="investigate-url"),
             html.Div(result, id="investigate-result"),
             html.Div(
                 [
@@ -176,7 +186,7 @@ def _long_term(q: Queries, trace: LongTermKeyTrace) -> html.Div:
         [
             html.H3(f"{trace.access_key_id}: long-term key of {trace.principal_label}"),
             html.H4(f"{len(sessions)} session(s) it opened"),
-            grid(HEADERS, rows) if rows else html.P("None recorded."),
+            html_table(HEADERS, rows, "investigate-opened") if rows else html.P("None recorded."),
             html.H4(f"{trace.actions_total} recorded call(s)"),
             grid(["time", "action", "outcome"], calls) if calls else html.P("None recorded."),
         ],
@@ -205,8 +215,10 @@ def _sessions(q: Queries, flt: SessionFilter, title: str) -> html.Div:
             )
         )
         body.append(html.H3("Sessions"))
-    rows = [r for r in session_rows(q, sessions[0].started_at, sessions)] if sessions else []
-    body.append(grid(HEADERS, rows) if rows else html.P("None found."))
+    rows = session_rows(q, sessions[0].started_at, sessions) if sessions else []
+    body.append(
+        html_table(HEADERS, rows, "investigate-sessions") if rows else html.P("None found.")
+    )
     return html.Div(body, className="card")
 
 
@@ -243,6 +255,20 @@ def _principal_sessions(q: Queries, principal: str) -> html.Div:
 
 
 def register(app: dash.Dash, source: QuerySource) -> None:
+    clientside(
+        app,
+        """function (_n, text, kind) {
+            var params = {};
+            params[kind] = (text || "").trim();
+            return window.dash_clientside.rolecall.write(params);
+        }""",
+        Output("investigate-url", "data"),
+        Input("investigate-go", "n_clicks"),
+        Input("investigate-query", "value"),
+        State("investigate-kind", "value"),
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         Output("investigate-result", "children"),
         Input("investigate-go", "n_clicks"),

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from html import escape
 from typing import Any
 
 import dash
-from dash import Input, Output, State, ctx, dcc, html
+from dash import Input, Output, State, dcc, html
 
-from dashboards import hooks
+from dashboards import fast_table as ft
+from dashboards import permission_cache
+from dashboards.clientside import browser, clientside
 from dashboards.figures import activity_figure
+from dashboards.permission_cache import PENDING
 from dashboards.source import QuerySource
 from dashboards.widgets import (
-    ending,
     filter_controls,
-    grid,
-    name,
-    origin,
-    principal,
     session_filter,
-    session_link,
-    started,
-    via_pill,
-    when,
 )
+from pipeline.errors import RolecallError
 from pipeline.findings import Finding, FindingFilter
 from pipeline.queries import Queries
 from pipeline.replay import Timeline
@@ -33,21 +29,43 @@ from pipeline.timeutil import iso, parse_time
 
 ROWS_SHOWN = 200
 MARKERS_SHOWN = 2000  # findings marked on the activity chart (the newest)
+# A step shows the permissions already worked out and leaves the rest to a second request:
+# evaluating one costs milliseconds, and the newest 200 sessions change at every step.
+PERMISSIONS_BUDGET_S = 0.0
 STEPS = {"1 min": 1, "5 min": 5, "15 min": 15, "1 hour": 60, "6 hours": 360}
 FILTERS = ["replay-account", "replay-role", "replay-principal", "replay-via"]
 
 
-def layout(q: Queries) -> html.Div:
+def _initial(params: dict[str, list[str]], key: str) -> str | None:
+    values = params.get(key) or [""]
+    return values[0].strip() or None
+
+
+def layout(q: Queries, params: dict[str, list[str]] | None = None) -> html.Div:
+    """The page; `params` (the URL's query) sets its moment (`at`) and filters (`account`,
+    `role`, `principal`, `via`), so a shared link opens what its sender saw."""
+    params = params or {}
     span = q.time_range()
     if span is None:
         return html.Div([html.H2("Replay"), html.P("The store holds no sessions yet.")])
     start = span[0].replace(second=0, microsecond=0)
     minutes = max(1, int((span[1] - start).total_seconds() // 60) + 1)
+    value = min(minutes, 12 * 60)
+    asked = _initial(params, "at")
+    note = ""
+    if asked:
+        try:
+            at = parse_time(asked)
+            value = max(0, min(minutes, int((at - start).total_seconds() // 60)))
+        except RolecallError:
+            note = f"The link's moment is not a time ({asked[:40]}): shown at the default."
     marks = _marks(start, span[1])
-    keep: dict[str, Any] = {"persistence": True, "persistence_type": "session"}
     return html.Div(
         [
             dcc.Store(id="replay-origin", data=iso(start)),
+            dcc.Store(id="replay-pending"),
+            dcc.Store(id="replay-settled"),
+            dcc.Store(id="replay-url"),
             dcc.Interval(id="replay-clock", interval=1000, disabled=True),
             html.Div(
                 [
@@ -62,10 +80,16 @@ def layout(q: Queries) -> html.Div:
                                 id="replay-step",
                                 clearable=False,
                                 style={"width": "110px"},
-                                **keep,
                             ),
                             html.Span(id="replay-moment", className="moment"),
                             html.Span("UTC", className="muted"),
+                            html.Label("go to", htmlFor="replay-at", className="muted"),
+                            dcc.Input(
+                                id="replay-at",
+                                placeholder="2026-01-05T12:00:00Z",
+                                style={"width": "200px"},
+                            ),
+                            html.Span(note, id="replay-at-error", className="unknown"),
                         ],
                         className="row",
                     ),
@@ -74,11 +98,11 @@ def layout(q: Queries) -> html.Div:
                             0,
                             minutes,
                             1,
-                            value=min(minutes, 12 * 60),
+                            value=value,
                             marks=marks,
                             id="replay-slider",
                             updatemode="mouseup",
-                            **keep,
+                            allow_direct_input=False,
                         ),
                         style={"marginTop": "14px"},
                     ),
@@ -97,14 +121,26 @@ def layout(q: Queries) -> html.Div:
                 ],
                 className="card",
             ),
-            html.Div(filter_controls("replay", q.facets()), className="card"),
-            html.Div([html.H3(id="replay-summary"), html.Div(id="replay-table")], className="card"),
+            html.Div(
+                filter_controls(
+                    "replay",
+                    q.facets(),
+                    {k: _initial(params, k) for k in ("account", "role", "principal", "via")},
+                ),
+                className="card",
+            ),
+            # Filled in the browser from `replay-html` (one string): the moment's table
+            # mounts in milliseconds, where as Dash components it took seconds.
+            dcc.Store(id="replay-html"),
+            dcc.Store(id="replay-painted"),
+            html.Div(id="replay-table", className="card html-table"),
         ]
     )
 
 
 def _marks(start: datetime, end: datetime) -> dict[int, str]:
-    """Slider labels: every day, and every 6 hours while the range is short enough."""
+    """Slider labels with the year: every day (or every few days or months on a long
+    range), and every 6 hours while the range is short enough."""
     days = (end - start).days + 1
     every = timedelta(hours=6) if days <= 4 else timedelta(days=max(1, days // 8))
     mark = start.replace(hour=0, minute=0)
@@ -112,7 +148,7 @@ def _marks(start: datetime, end: datetime) -> dict[int, str]:
     while mark <= end:
         offset = int((mark - start).total_seconds() // 60)
         if offset >= 0:
-            marks[offset] = mark.strftime("%b %d" if mark.hour == 0 else "%H:%M")
+            marks[offset] = mark.strftime("%Y-%m-%d" if mark.hour == 0 else "%H:%M")
         mark += every
     return marks
 
@@ -166,23 +202,31 @@ def history_findings(q: Queries, account: str | None) -> list[Finding]:
     return found
 
 
-def session_rows(q: Queries, at: datetime, sessions: list[Any]) -> list[list[Any]]:
-    summary = hooks.permissions_summary(q)
+def session_rows(
+    q: Queries, at: datetime, sessions: list[Any], perms: list[str] | None = None
+) -> list[list[str]]:
+    """The table's rows as HTML cells; `perms` (one per session) are the permissions
+    column when already worked out (dashboards.permission_cache), else computed here."""
+    if perms is None:
+        perms, _ = permission_cache.summaries(q, at, sessions)
     return [
         [
-            session_link(s.session_id),
-            principal(s),
-            name(s.role_arn) if s.role_arn else html.Span("(the user's own)"),
-            origin(s),
-            via_pill(s.via),
-            html.Span(started(s), className="nowrap"),
-            html.Span(ending(s), className="nowrap"),
-            summary(s.session_id, at),
+            ft.session_cell(s.session_id),
+            ft.principal_cell(s),
+            ft.role_cell(s),
+            ft.origin_cell(s),
+            ft.via_cell(s.via),
+            ft.started_cell(s),
+            ft.ending_cell(s),
+            f'<span class="{"pending" if text == PENDING else ""}">{escape(text)}</span>',
         ]
-        for s in sessions
+        for s, text in zip(sessions, perms, strict=True)
     ]
 
 
+# Columns hidden first on a narrow window (CSS classes on the table): "how assumed" is the
+# pill's colour in the chart legend, and "since" is in the session's page.
+HIDDEN_FIRST = {"how assumed": "narrow-hide", "since": "narrow-hide"}
 HEADERS = [
     "session",
     "principal",
@@ -206,41 +250,57 @@ def register(app: dash.Dash, source: QuerySource) -> None:
     def toggle_play(_n: int | None, paused: bool) -> tuple[bool, str]:
         return (False, "⏸ pause") if paused else (True, "▶ play")
 
-    @app.callback(
+    # Steps, play ticks, chart clicks and typed moments move the slider in the browser;
+    # the moment's label and the chart's cursor follow there too. The server sends only
+    # the table (and the chart when a filter changes).
+    clientside(
+        app,
+        browser("step"),
         Output("replay-slider", "value"),
+        Output("replay-at-error", "children"),
         Input("replay-back", "n_clicks"),
         Input("replay-forward", "n_clicks"),
         Input("replay-clock", "n_intervals"),
         Input("replay-activity", "clickData"),
+        Input("replay-at", "n_submit"),
         State("replay-slider", "value"),
         State("replay-slider", "max"),
         State("replay-step", "value"),
         State("replay-origin", "data"),
+        State("replay-at", "value"),
         prevent_initial_call=True,
     )
-    def step(
-        _b: Any,
-        _f: Any,
-        _t: Any,
-        click: dict[str, Any] | None,
-        value: int,
-        top: int,
-        size: str,
-        origin: str,
-    ) -> int:
-        if ctx.triggered_id == "replay-activity":
-            if not click or not click.get("points"):
-                return dash.no_update  # type: ignore[return-value]
-            x = parse_time(str(click["points"][0]["x"]))
-            return max(0, min(top, int((x - parse_time(origin)).total_seconds() // 60)))
-        delta = STEPS.get(size, 5) * (-1 if ctx.triggered_id == "replay-back" else 1)
-        return max(0, min(top, int(value or 0) + delta))
+    clientside(
+        app,
+        browser("moment"),
+        Output("replay-moment", "children"),
+        Output("replay-at", "value"),
+        Input("replay-slider", "value"),
+        State("replay-origin", "data"),
+    )
+    clientside(
+        app,
+        browser("replayState"),
+        Output("replay-url", "data"),
+        Input("replay-slider", "value"),
+        *[Input(f, "value") for f in FILTERS],
+        State("replay-origin", "data"),
+        State("replay-clock", "disabled"),
+        prevent_initial_call=True,
+    )
+
+    clientside(
+        app,
+        browser("paint"),
+        Output("replay-painted", "data"),
+        Input("replay-html", "data"),
+        State("replay-slider", "value"),
+        *[State(f, "value") for f in FILTERS],
+    )
 
     @app.callback(
-        Output("replay-moment", "children"),
-        Output("replay-summary", "children"),
-        Output("replay-table", "children"),
-        Output("replay-activity", "figure"),
+        Output("replay-html", "data"),
+        Output("replay-pending", "data"),
         Input("replay-slider", "value"),
         *[Input(f, "value") for f in FILTERS],
         State("replay-origin", "data"),
@@ -257,10 +317,79 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         flt = session_filter(account, role, principal, via)
         with source.queries() as q:
             active = q.active_sessions(at, flt, limit=ROWS_SHOWN)
+            perms, complete = permission_cache.summaries(
+                q, at, active.sessions, budget_s=PERMISSIONS_BUDGET_S
+            )
+            rows = session_rows(q, at, active.sessions, perms)
+        # The filler runs only when something is left for it (None would trigger it too).
+        pending = dash.no_update if complete else {"at": iso(at), "minutes": minutes}
+        view = _view(minutes, account, role, principal, via)
+        return {"view": view, "html": _table(at, active.total, rows)}, pending
+
+    clientside(
+        app,
+        browser("settle"),
+        Output("replay-settled", "data"),
+        Input("replay-pending", "data"),
+        prevent_initial_call=True,
+    )
+
+    @app.callback(
+        Output("replay-html", "data", allow_duplicate=True),
+        Input("replay-settled", "data"),
+        *[State(f, "value") for f in FILTERS],
+        prevent_initial_call=True,
+    )
+    def fill_permissions(
+        pending: dict[str, Any] | None,
+        account: str | None,
+        role: str | None,
+        principal: str | None,
+        via: str | None,
+    ) -> Any:
+        """The permissions the step had no time for, worked out after the table showed."""
+        if not pending:
+            return dash.no_update
+        at = parse_time(str(pending["at"]))
+        flt = session_filter(account, role, principal, via)
+        with source.queries() as q:
+            active = q.active_sessions(at, flt, limit=ROWS_SHOWN)
+            rows = session_rows(q, at, active.sessions)
+        view = _view(int(pending["minutes"]), account, role, principal, via)
+        return {"view": view, "html": _table(at, active.total, rows)}
+
+    @app.callback(
+        Output("replay-activity", "figure"),
+        *[Input(f, "value") for f in FILTERS],
+        State("replay-slider", "value"),
+        State("replay-origin", "data"),
+    )
+    def draw_activity(
+        account: str | None,
+        role: str | None,
+        principal: str | None,
+        via: str | None,
+        minutes: int,
+        origin: str,
+    ) -> Any:
+        """The whole history's chart: drawn when a filter changes, not on a step."""
+        flt = session_filter(account, role, principal, via)
+        with source.queries() as q:
             activity = history_activity(q, flt)
             findings = history_findings(q, flt.account_id)
-            rows = session_rows(q, at, active.sessions)
-        shown = f" (showing the newest {len(rows)})" if active.total > len(rows) else ""
-        summary = f"{active.total} session(s) active at {iso(at)}{shown}"
-        table = grid(HEADERS, rows, "replay-sessions") if rows else html.P("No session active.")
-        return when(at), summary, table, activity_figure(activity, at, findings)
+        return activity_figure(activity, _moment(origin, minutes), findings)
+
+
+def _view(minutes: int, *filters: str | None) -> list[Any]:
+    """What a table shows (the moment and filters): the browser paints a table only if it
+    is still the view on screen, so a late answer never covers a newer one."""
+    return [int(minutes or 0), *[f or None for f in filters]]
+
+
+def _table(at: datetime, total: int, rows: list[list[str]]) -> str:
+    """The summary line and the table, as HTML."""
+    shown = f" (showing the newest {len(rows)})" if total > len(rows) else ""
+    summary = f'<h3 id="replay-summary">{total} session(s) active at {iso(at)}{shown}</h3>'
+    if not rows:
+        return summary + "<p>No session active.</p>"
+    return summary + ft.table_html(HEADERS, rows, "replay-sessions", hide=HIDDEN_FIRST)

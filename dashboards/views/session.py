@@ -7,12 +7,16 @@ from typing import Any
 
 from dash import dcc, html
 
+from dashboards import fast_table as ft
+from dashboards.figures import calls_figure
 from dashboards.widgets import (
     end_label,
     ending,
     finding_href,
     finding_time,
     grid,
+    ip_link,
+    key_link,
     name,
     origin,
     principal,
@@ -24,6 +28,7 @@ from dashboards.widgets import (
 )
 from pipeline.errors import NotFoundError
 from pipeline.findings import Finding
+from pipeline.pivots import CallMark
 from pipeline.queries import Queries, SessionDetail, SessionView
 
 
@@ -49,6 +54,7 @@ def layout(q: Queries, session_id: str, finding_id: str | None = None) -> html.D
             html.Div(
                 [
                     html.H3(f"Actions with its keys ({len(detail.actions)})"),
+                    _calls_chart(detail),
                     _actions(detail, evidence),
                 ],
                 className="card",
@@ -83,7 +89,7 @@ def _facts(s: SessionView) -> html.Dl:
             if s.mfa_authenticated is None
             else ("yes" if s.mfa_authenticated else "no"),
         ),
-        ("source IP", s.source_ip or "not recorded"),
+        ("source IP", ip_link(s.source_ip)),
         ("user agent", s.user_agent or "not recorded"),
     ]
     items: list[html.Dt | html.Dd] = []
@@ -122,10 +128,10 @@ def _chain(detail: SessionDetail) -> html.Ul:
     return html.Ul(items, className="chain", id="session-chain")
 
 
-def _credentials(detail: SessionDetail) -> html.Table | html.P:
+def _credentials(detail: SessionDetail) -> html.Div | html.P:
     rows = [
         [
-            html.Span(c["access_key_id"], className="mono"),
+            key_link(c["access_key_id"]),
             c["issued_at"] or "not recorded",
             c["expires_at"] or "not recorded",
         ]
@@ -207,24 +213,51 @@ def _evidence_note(f: Finding, detail: SessionDetail) -> html.P:
     return html.P("".join(parts) + ".", id="session-evidence-note")
 
 
-def _actions(detail: SessionDetail, evidence: frozenset[str] = frozenset()) -> html.Table | html.P:
+def _calls_chart(detail: SessionDetail) -> dcc.Graph | html.Span:
+    """When its calls were made over its lifetime (allowed and denied), calls after its
+    end included."""
+    s = detail.session
+    if not detail.actions:
+        return html.Span()
+    calls = [
+        CallMark(
+            session_id=s.session_id,
+            event_time=a.event_time,
+            action=a.action,
+            allowed=a.outcome == "ALLOWED",
+        )
+        for a in detail.actions
+    ]
+    start = min(s.started_at, calls[0].event_time)
+    end = max(s.ends_at, calls[-1].event_time)
+    pad = (end - start) * 0.02
+    return dcc.Graph(
+        id="session-calls",
+        figure=calls_figure(start - pad, end + pad, calls),
+        config={"displayModeBar": False},
+    )
+
+
+def _actions(detail: SessionDetail, evidence: frozenset[str] = frozenset()) -> Any:
+    """Its calls as one HTML table (a session may have a thousand)."""
     rows = [
         [
-            when(a.event_time),
-            html.Span(a.access_key_id or "not recorded", className="mono"),
-            a.action,
-            html.Span(", ".join(a.resources) or "none recorded", className="mono"),
-            html.Span(a.outcome.lower(), className=a.outcome.lower()),
-            a.error_code or "",
-            html.Span(
+            ft.text(when(a.event_time)),
+            ft.key_cell(a.access_key_id),
+            ft.text(a.action),
+            ft.text(", ".join(a.resources) or "none recorded", cls="mono"),
+            ft.text(a.outcome.lower(), cls=a.outcome.lower()),
+            ft.text(a.error_code or ""),
+            ft.ip_cell(a.source_ip),
+            ft.text(
                 a.lifetime,
-                className="outside" if a.lifetime.startswith(("after", "before")) else "",
+                cls="outside" if a.lifetime.startswith(("after", "before")) else "",
             ),
         ]
         for a in detail.actions
     ]
-    headers = ["time", "key", "action", "resources", "outcome", "error", "in lifetime"]
+    headers = ["time", "key", "action", "resources", "outcome", "error", "source IP", "in lifetime"]
     classes = ["evidence" if a.event_id in evidence else "" for a in detail.actions]
     if not rows:
         return html.P("No action recorded with its keys.")
-    return grid(headers, rows, "session-actions", classes)
+    return ft.html_table(headers, rows, "session-actions", row_classes=classes)

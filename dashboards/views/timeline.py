@@ -8,9 +8,11 @@ from typing import Any
 import dash
 from dash import Input, Output, State, dcc, html
 
+from dashboards.clientside import clientside
 from dashboards.figures import timeline_figure
+from dashboards.links import session_href
 from dashboards.source import QuerySource
-from dashboards.widgets import filter_controls, session_filter, session_href
+from dashboards.widgets import filter_controls, session_filter
 from pipeline.errors import RolecallError
 from pipeline.queries import Queries
 from pipeline.timeutil import iso, parse_time
@@ -18,13 +20,20 @@ from pipeline.timeutil import iso, parse_time
 FILTERS = ["timeline-account", "timeline-role", "timeline-principal", "timeline-via"]
 
 
-def layout(q: Queries) -> html.Div:
+def _given(params: dict[str, list[str]], key: str) -> str | None:
+    return (params.get(key) or [""])[0].strip() or None
+
+
+def layout(q: Queries, params: dict[str, list[str]] | None = None) -> html.Div:
+    """The page; `params` (the URL's query: `from`, `to`, `lane`, `account`, `role`,
+    `principal`, `via`) sets its window and filters, so a link opens what was seen."""
+    params = params or {}
     span = q.time_range()
     if span is None:
         return html.Div([html.H2("Timeline"), html.P("The store holds no sessions yet.")])
     start = span[0].replace(minute=0, second=0, microsecond=0)
     end = min(span[1], start + timedelta(hours=24))
-    keep: dict[str, Any] = {"persistence": True, "persistence_type": "session"}
+    lane = "role" if _given(params, "lane") == "role" else "principal"
     return html.Div(
         [
             html.Div(
@@ -34,31 +43,36 @@ def layout(q: Queries) -> html.Div:
                             html.Label("From"),
                             dcc.Input(
                                 id="timeline-from",
-                                value=iso(start),
+                                value=_given(params, "from") or iso(start),
                                 debounce=True,
                                 style={"width": "200px"},
-                                **keep,
                             ),
                             html.Label("to"),
                             dcc.Input(
                                 id="timeline-to",
-                                value=iso(end),
+                                value=_given(params, "to") or iso(end),
                                 debounce=True,
                                 style={"width": "200px"},
-                                **keep,
                             ),
                             html.Label("lanes by"),
                             dcc.RadioItems(
                                 ["principal", "role"],
-                                "principal",
+                                lane,
                                 id="timeline-lane",
                                 inline=True,
-                                **keep,
                             ),
                         ],
                         className="row",
                     ),
-                    html.Div(filter_controls("timeline", q.facets()), style={"marginTop": "10px"}),
+                    html.Div(
+                        filter_controls(
+                            "timeline",
+                            q.facets(),
+                            {k: _given(params, k) for k in ("account", "role", "principal", "via")},
+                        ),
+                        style={"marginTop": "10px"},
+                    ),
+                    dcc.Store(id="timeline-url"),
                 ],
                 className="card",
             ),
@@ -67,7 +81,9 @@ def layout(q: Queries) -> html.Div:
                     html.H3(id="timeline-summary"),
                     html.Div(
                         "Bars are sessions coloured by how they were assumed; markers show how "
-                        "each ended (| exited, ○ expired, x revoked). Click a bar to open it.",
+                        "each ended (| exited, ○ expired, x revoked); ticks on a bar are its "
+                        "calls (dark allowed, red denied). Sessions of one lane that overlap "
+                        "lie side by side on numbered sub-lanes. Click a bar to open it.",
                         className="muted",
                     ),
                     dcc.Graph(id="timeline-graph", config={"displayModeBar": False}),
@@ -79,6 +95,20 @@ def layout(q: Queries) -> html.Div:
 
 
 def register(app: dash.Dash, source: QuerySource) -> None:
+    clientside(
+        app,
+        """function (from, to, lane, account, role, principal, via) {
+            return window.dash_clientside.rolecall.write({from: from, to: to, lane: lane,
+                account: account, role: role, principal: principal, via: via});
+        }""",
+        Output("timeline-url", "data"),
+        Input("timeline-from", "value"),
+        Input("timeline-to", "value"),
+        Input("timeline-lane", "value"),
+        *[Input(f, "value") for f in FILTERS],
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         Output("timeline-graph", "figure"),
         Output("timeline-summary", "children"),
@@ -105,6 +135,7 @@ def register(app: dash.Dash, source: QuerySource) -> None:
                     session_filter(account, role, principal, via),
                     lane="role" if lane == "role" else "principal",
                 )
+                calls = q.calls_of_sessions([b.session_id for b in tl.bars], start, end)
         except RolecallError as exc:
             return dash.no_update, str(exc)
         how = (
@@ -112,7 +143,9 @@ def register(app: dash.Dash, source: QuerySource) -> None:
             if tl.aggregated
             else "one bar each"
         )
-        return timeline_figure(tl), f"{tl.total} session(s) from {iso(start)} to {iso(end)}: {how}"
+        return timeline_figure(
+            tl, calls
+        ), f"{tl.total} session(s) from {iso(start)} to {iso(end)}: {how}"
 
     @app.callback(
         Output("url", "href", allow_duplicate=True),

@@ -82,6 +82,12 @@ COMMANDS: tuple[CommandEntry, ...] = (
         "permissions_command",
     ),
     CommandEntry(
+        "pivot",
+        "From one clue to what stands behind it: sessions, keys, calls over time, findings.",
+        "pipeline.cli.pivot",
+        "pivot_command",
+    ),
+    CommandEntry(
         "policy-eval",
         'Evaluate requests given as JSON Lines: one {"effect", "reason"} line out per case, '
         "in order.",

@@ -120,7 +120,7 @@ def test_open_a_session_shows_its_chain(page: Page, dashboard_url: str, org: Que
     page.click(f"#replay-sessions a:text-is('{chained.session_id}')")
     page.wait_for_selector("#session-chain", timeout=TIMEOUT)
     detail = org.session(chained.session_id)
-    links = page.locator("#session-chain a").all_inner_texts()
+    links = page.locator("#session-chain a.mono").all_inner_texts()
     assert links == [s.session_id for s in detail.chain]
     origin_line = page.locator("#session-chain li.origin").inner_text()
     assert (chained.origin_arn or "").split("#")[-1] in origin_line
@@ -147,7 +147,7 @@ def test_investigate_an_access_key(page: Page, dashboard_url: str, org: Queries)
     page.fill("#investigate-query", key)
     page.click("#investigate-go")
     page.wait_for_selector("#investigate-chain", timeout=TIMEOUT)
-    links = page.locator("#investigate-chain a").all_inner_texts()
+    links = page.locator("#investigate-chain a.mono").all_inner_texts()
     assert links == [s.session_id for s in org.trace(key).chain]
     shot(page, "investigate")
 
