@@ -76,6 +76,21 @@ def test_a_query_does_not_load_kafka_or_dash() -> None:
     assert not {m for m in loaded if m.split(".")[0] in ("kafka", "dash", "plotly", "fastavro")}
 
 
+def test_a_query_does_not_load_the_write_path() -> None:
+    loaded = _imported_by("who-held", "--at", "2026-01-05T12:00:00Z", "--db", "/nonexistent/x")
+    assert "pipeline.queries" in loaded  # the query path was taken
+    write_path = {"pipeline.store.batch", "pipeline.store.writer", "pipeline.store.partitioned"}
+    assert not loaded & write_path
+    assert not {m for m in loaded if m.split(".")[0] == "pyarrow"}
+
+
+def test_the_bench_sections_restated_for_help_are_the_suite_ones() -> None:
+    from bench import suite
+    from pipeline.cli import bench
+
+    assert bench.SECTIONS == suite.SECTIONS
+
+
 def test_a_command_missing_from_the_build_is_one_line() -> None:
     group = RolecallGroup("rolecall")
     for entry in (
