@@ -95,7 +95,7 @@ def create_app(source: QuerySource) -> dash.Dash:
                 ids, chosen = params.get("id", [""]), params.get("finding", [""])
                 page = session.layout(q, ids[0], chosen[0] or None)
             else:
-                page = replay.layout(q, params)
+                page = replay.layout(q, params, knowable=source.log_url is not None)
         return page, nav
 
     replay.register(app, source)

@@ -41,9 +41,12 @@ def _initial(params: dict[str, list[str]], key: str) -> str | None:
     return values[0].strip() or None
 
 
-def layout(q: Queries, params: dict[str, list[str]] | None = None) -> html.Div:
+def layout(
+    q: Queries, params: dict[str, list[str]] | None = None, *, knowable: bool = False
+) -> html.Div:
     """The page; `params` (the URL's query) sets its moment (`at`) and filters (`account`,
-    `role`, `principal`, `via`), so a shared link opens what its sender saw."""
+    `role`, `principal`, `via`), so a shared link opens what its sender saw. With
+    `knowable` (the dashboard has the log), the table can answer as known at a moment."""
     params = params or {}
     span = q.time_range()
     if span is None:
@@ -93,6 +96,7 @@ def layout(q: Queries, params: dict[str, list[str]] | None = None) -> html.Div:
                         ],
                         className="row",
                     ),
+                    _known_at_control(knowable),
                     html.Div(
                         dcc.Slider(
                             0,
@@ -136,6 +140,40 @@ def layout(q: Queries, params: dict[str, list[str]] | None = None) -> html.Div:
             html.Div(id="replay-table", className="card html-table"),
         ]
     )
+
+
+def _known_at_control(knowable: bool) -> html.Div:
+    """ "As known at": the table answers from the log records ingested by then."""
+    why = (
+        "Answer from what the log held at this moment (its records ingested by then); "
+        "empty: from everything known now. The chart shows everything known now."
+        if knowable
+        else "Needs the log: start the dashboard with --log URL, or use rolecall serve."
+    )
+    return html.Div(
+        [
+            html.Label("as known at", htmlFor="replay-known-at", className="muted"),
+            dcc.Input(
+                id="replay-known-at",
+                placeholder="now" if knowable else "needs --log",
+                debounce=True,
+                disabled=not knowable,
+                style={"width": "200px"},
+            ),
+            html.Span(why, className="muted"),
+        ],
+        className="row",
+        style={"marginTop": "8px"},
+    )
+
+
+def _answering(source: QuerySource, known: str | None) -> tuple[QuerySource, str]:
+    """The source for the table (the store, or what the log held at `known`), and the
+    words that say which."""
+    if not (known or "").strip():
+        return source, ""
+    src, what = source.known_at(parse_time(str(known)))
+    return src, f"As known at {iso(what.at)}: {what.note}."
 
 
 def _marks(start: datetime, end: datetime) -> dict[int, str]:
@@ -303,6 +341,7 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         Output("replay-pending", "data"),
         Input("replay-slider", "value"),
         *[Input(f, "value") for f in FILTERS],
+        Input("replay-known-at", "value"),
         State("replay-origin", "data"),
     )
     def show_moment(
@@ -311,11 +350,20 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         role: str | None,
         principal: str | None,
         via: str | None,
+        known: str | None,
         origin: str,
     ) -> tuple[Any, ...]:
         at = _moment(origin, minutes)
         flt = session_filter(account, role, principal, via)
-        with source.queries() as q:
+        view = _view(minutes, account, role, principal, via)
+        try:
+            answering, said = _answering(source, known)
+        except RolecallError as exc:
+            return {
+                "view": view,
+                "html": f'<p class="unknown">{escape(str(exc))}</p>',
+            }, dash.no_update
+        with answering.queries() as q:
             active = q.active_sessions(at, flt, limit=ROWS_SHOWN)
             perms, complete = permission_cache.summaries(
                 q, at, active.sessions, budget_s=PERMISSIONS_BUDGET_S
@@ -323,8 +371,7 @@ def register(app: dash.Dash, source: QuerySource) -> None:
             rows = session_rows(q, at, active.sessions, perms)
         # The filler runs only when something is left for it (None would trigger it too).
         pending = dash.no_update if complete else {"at": iso(at), "minutes": minutes}
-        view = _view(minutes, account, role, principal, via)
-        return {"view": view, "html": _table(at, active.total, rows)}, pending
+        return {"view": view, "html": _table(at, active.total, rows, said)}, pending
 
     clientside(
         app,
@@ -338,6 +385,7 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         Output("replay-html", "data", allow_duplicate=True),
         Input("replay-settled", "data"),
         *[State(f, "value") for f in FILTERS],
+        State("replay-known-at", "value"),
         prevent_initial_call=True,
     )
     def fill_permissions(
@@ -346,17 +394,22 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         role: str | None,
         principal: str | None,
         via: str | None,
+        known: str | None,
     ) -> Any:
         """The permissions the step had no time for, worked out after the table showed."""
         if not pending:
             return dash.no_update
         at = parse_time(str(pending["at"]))
         flt = session_filter(account, role, principal, via)
-        with source.queries() as q:
+        try:
+            answering, said = _answering(source, known)
+        except RolecallError:
+            return dash.no_update  # the step itself said why
+        with answering.queries() as q:
             active = q.active_sessions(at, flt, limit=ROWS_SHOWN)
             rows = session_rows(q, at, active.sessions)
         view = _view(int(pending["minutes"]), account, role, principal, via)
-        return {"view": view, "html": _table(at, active.total, rows)}
+        return {"view": view, "html": _table(at, active.total, rows, said)}
 
     @app.callback(
         Output("replay-activity", "figure"),
@@ -386,10 +439,12 @@ def _view(minutes: int, *filters: str | None) -> list[Any]:
     return [int(minutes or 0), *[f or None for f in filters]]
 
 
-def _table(at: datetime, total: int, rows: list[list[str]]) -> str:
-    """The summary line and the table, as HTML."""
+def _table(at: datetime, total: int, rows: list[list[str]], known: str = "") -> str:
+    """The summary line (and, as known at a moment, what that selected) and the table."""
     shown = f" (showing the newest {len(rows)})" if total > len(rows) else ""
     summary = f'<h3 id="replay-summary">{total} session(s) active at {iso(at)}{shown}</h3>'
+    if known:
+        summary += f'<p id="replay-known-note" class="estimated">{escape(known)}</p>'
     if not rows:
         return summary + "<p>No session active.</p>"
     return summary + ft.table_html(HEADERS, rows, "replay-sessions", hide=HIDDEN_FIRST)

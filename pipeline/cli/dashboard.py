@@ -86,9 +86,15 @@ def _wait_until_stopped(stop: threading.Event) -> None:
 
 
 def serve_dashboard(
-    db_path: str, *, host: str = "127.0.0.1", port: int = 8050, hosts: tuple[str, ...] = ()
+    db_path: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    hosts: tuple[str, ...] = (),
+    log_url: str | None = None,
 ) -> None:
-    """Serve the dashboard over a read-only database until interrupted."""
+    """Serve the dashboard over a read-only database until interrupted (with `log_url`,
+    the Replay can also answer as known at a moment)."""
     # Imported here: the dashboard pulls in Dash and Flask, which other commands never need.
     from dashboards.access import access_rule
     from dashboards.server import DashboardServer
@@ -96,7 +102,7 @@ def serve_dashboard(
 
     credentials = access_rule(host, os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV))
     extra = allowed_hosts_of(hosts)
-    source = QuerySource.open_read_only(db_path)
+    source = QuerySource.open_read_only(db_path, log_url=log_url)
     try:
         server = DashboardServer(
             source, host=host, port=port, credentials=credentials, allowed_hosts=extra
@@ -114,17 +120,28 @@ def serve_dashboard(
 
 @click.command("dashboard")
 @db_option
+@click.option(
+    "--log",
+    "log_url",
+    default=None,
+    metavar="URL",
+    help="The log the database was built from (file:DIR or kafka://HOST:PORT/TOPIC): lets "
+    "the Replay answer as known at a moment (the records ingested by then). Default: none.",
+)
 @_host_option
-def dashboard_command(db_path: str, host: str, port: int, allowed_hosts: tuple[str, ...]) -> None:
+def dashboard_command(
+    db_path: str, log_url: str | None, host: str, port: int, allowed_hosts: tuple[str, ...]
+) -> None:
     """Serve the replay dashboard over the database (opened read-only).
 
     \b
     Examples:
       rolecall dashboard --db ./data/rolecall.duckdb
+      rolecall dashboard --db ./data/rolecall.duckdb --log file:./data/log
       ROLECALL_DASHBOARD_USER=audit ROLECALL_DASHBOARD_PASSWORD=... \\
         rolecall dashboard --host 0.0.0.0 --port 8050 --allowed-host rolecall.corp.example
     """
-    serve_dashboard(db_path, host=host, port=port, hosts=allowed_hosts)
+    serve_dashboard(db_path, host=host, port=port, hosts=allowed_hosts, log_url=log_url)
 
 
 @click.command("serve")
@@ -158,7 +175,7 @@ def serve_command(
     with open_log(log_url, create=False) as event_log, Store(db_path) as store:
         # The readers' root cursor is taken here, before the writer thread starts using
         # the connection: DuckDB connections are not shared across threads, cursors are.
-        source = QuerySource(store.con.cursor())
+        source = QuerySource(store.con.cursor(), log_url=log_url)
 
         def follow() -> None:
             try:

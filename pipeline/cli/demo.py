@@ -84,7 +84,7 @@ def demo_command(
     print_report(str(db_path), f"file:{log_dir}", data / "privileged-access.html")
     if not no_serve:
         out().print()
-        serve_dashboard(str(db_path))
+        serve_dashboard(str(db_path), log_url=f"file:{log_dir}")
 
 
 def print_summary(db_path: str) -> None:
