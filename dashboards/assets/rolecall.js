@@ -213,10 +213,13 @@
         return [iso.replace("T", " ").replace("Z", ""), iso];
       },
 
-      replayState: function (value, account, role, principal, via, origin, paused) {
+      replayState: function (value, account, role, principal, via, known, origin, paused) {
         var ms = Date.parse(origin) + (value || 0) * 60000;
         writeStateSoon(
-          {at: isoMinute(ms), account: account, role: role, principal: principal, via: via},
+          {
+            at: isoMinute(ms), account: account, role: role, principal: principal, via: via,
+            known: known
+          },
           paused === false
         );
         return noUpdate();

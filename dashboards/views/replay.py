@@ -46,7 +46,8 @@ def layout(
 ) -> html.Div:
     """The page; `params` (the URL's query) sets its moment (`at`) and filters (`account`,
     `role`, `principal`, `via`), so a shared link opens what its sender saw. With
-    `knowable` (the dashboard has the log), the table can answer as known at a moment."""
+    `knowable` (the dashboard has the log), the table can answer as known at a moment
+    (`known`)."""
     params = params or {}
     span = q.time_range()
     if span is None:
@@ -96,7 +97,7 @@ def layout(
                         ],
                         className="row",
                     ),
-                    _known_at_control(knowable),
+                    _known_at_control(knowable, _initial(params, "known")),
                     html.Div(
                         dcc.Slider(
                             0,
@@ -142,7 +143,7 @@ def layout(
     )
 
 
-def _known_at_control(knowable: bool) -> html.Div:
+def _known_at_control(knowable: bool, value: str | None) -> html.Div:
     """ "As known at": the table answers from the log records ingested by then."""
     why = (
         "Answer from what the log held at this moment (its records ingested by then); "
@@ -155,6 +156,7 @@ def _known_at_control(knowable: bool) -> html.Div:
             html.Label("as known at", htmlFor="replay-known-at", className="muted"),
             dcc.Input(
                 id="replay-known-at",
+                value=value if knowable else None,
                 placeholder="now" if knowable else "needs --log",
                 debounce=True,
                 disabled=not knowable,
@@ -322,6 +324,7 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         Output("replay-url", "data"),
         Input("replay-slider", "value"),
         *[Input(f, "value") for f in FILTERS],
+        Input("replay-known-at", "value"),
         State("replay-origin", "data"),
         State("replay-clock", "disabled"),
         prevent_initial_call=True,

@@ -76,6 +76,17 @@ def test_replay_as_known_at_leaves_out_what_came_later(late: tuple[Week, datetim
             note = page.inner_text("#replay-known-note")
             assert note.startswith(f"As known at {iso_z(known)}"), note
             assert LATE_KEY not in page.locator(shown).all_inner_texts()
+            # the moment is in the address: a link opens the same answer
+            page.wait_for_function(
+                "k => new URLSearchParams(location.search).get('known') === k",
+                arg=iso_z(known),
+                timeout=TIMEOUT,
+            )
+            linked = browser.new_page(viewport={"width": 1500, "height": 1000})
+            linked.goto(page.url)
+            linked.wait_for_selector("#replay-known-note", timeout=TIMEOUT)
+            assert LATE_KEY not in linked.locator(shown).all_inner_texts()
+            linked.close()
             page.fill("#replay-known-at", "")
             page.press("#replay-known-at", "Enter")
             page.wait_for_selector(f"{shown}:has-text('{LATE_KEY}')", timeout=TIMEOUT)
