@@ -49,7 +49,7 @@ class QuerySource:
         self._spans_files = spans_files
         self.log_url = log_url
         self._prefixes: KnownAtPrefixes | None = None
-        # Prefix stores kept open, most recently asked last; older ones are closed (their
+        # Prefix stores kept open, most recently asked last; older ones are let go (their
         # files stay cached).
         self._known: OrderedDict[Path, tuple[QuerySource, KnownAt]] = OrderedDict()
         self._known_lock = threading.Lock()
@@ -76,8 +76,9 @@ class QuerySource:
                 hit = (QuerySource.open_read_only(path), what)
                 self._known[path] = hit
                 while len(self._known) > OPEN_PREFIXES:
-                    _, (old, _) = self._known.popitem(last=False)
-                    old.close()
+                    # Dropped, not closed: a request may still be reading it; DuckDB
+                    # closes it once the last reference is gone.
+                    self._known.popitem(last=False)
             self._known.move_to_end(path)
             return hit[0], what
 
