@@ -33,6 +33,20 @@ def listed(page: Page) -> list[list[str]]:
     return [rows.nth(i).locator("td").all_inner_texts() for i in range(rows.count())]
 
 
+def type_bound(page: Page, field: str, text: str, n: int) -> None:
+    """Type a time bound and press Enter until the table shows `n` findings: on a loaded
+    machine an Enter pressed while the previous answer was in flight was once lost."""
+    for attempt in range(3):
+        page.fill(f"#{field}", text)
+        page.press(f"#{field}", "Enter")
+        try:
+            wait_for_count(page, n)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+
+
 def wait_for_count(page: Page, n: int) -> None:
     page.wait_for_selector(
         f"#findings-summary:text-is('{n} finding(s), newest first')", timeout=TIMEOUT
@@ -113,11 +127,11 @@ def test_findings_filters_narrow_the_table(page: Page, dashboard_url: str, org: 
     start, end = "2026-01-06T12:00:00Z", "2026-01-06T14:00:00Z"
     window = org.findings(FindingFilter(start=parse_time(start), end=parse_time(end)))
     assert 0 < len(window) < len(everything)
-    page.fill("#findings-from", start)
-    page.press("#findings-from", "Enter")
-    page.fill("#findings-to", end)
-    page.press("#findings-to", "Enter")
-    wait_for_count(page, len(window))
+    # One bound at a time, each answer awaited: two quick Enters raced under load.
+    type_bound(
+        page, "findings-from", start, len(org.findings(FindingFilter(start=parse_time(start))))
+    )
+    type_bound(page, "findings-to", end, len(window))
     assert [r[0] for r in listed(page)] == [f.rule for f in window]
 
     page.fill("#findings-to", "not a time")
