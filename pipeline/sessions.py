@@ -586,7 +586,9 @@ def session_views(rows: Iterable[Sequence[Any]]) -> list[SessionView]:
             "revoked_at": revoked,
             "last_used_at": last_used,
             "access_key_ids": [] if access_key_ids is None else access_key_ids,
-            "session_tags": _tags(session_tags),
+            "session_tags": (
+                dict(_parsed_tags(session_tags)) if session_tags and session_tags != "{}" else {}
+            ),
             "transitive_tag_keys": [] if transitive_tag_keys is None else transitive_tag_keys,
             "session_policy": session_policy,
             "session_policy_arns": [] if session_policy_arns is None else session_policy_arns,
@@ -618,10 +620,6 @@ def _used_after_end(
     if revoked_at is not None and (end is None or revoked_at < end):
         end = revoked_at
     return end is not None and ends_at > end
-
-
-def _tags(text: str | None) -> dict[str, str]:
-    return dict(_parsed_tags(text)) if text else {}
 
 
 @lru_cache(maxsize=1024)
