@@ -327,3 +327,23 @@ def test_schema_4_store_is_migrated(tmp_path: Path) -> None:
         assert store.con.execute(CHAIN_COLUMNS).fetchall() == before
         assert store.con.execute("SELECT * FROM key_owner ORDER BY 1").fetchall() == owners
     log.close()
+
+
+def test_schema_6_store_gets_its_address_use_when_migrated(tmp_path: Path) -> None:
+    """A store written before `address_use` existed gets it, and the same findings, on open."""
+    log = FileLog(tmp_path / "log", fsync=False)
+    log.append(list(SIM))
+    db = tmp_path / "db.duckdb"
+    use = "SELECT * FROM address_use ORDER BY ALL"
+    findings = "SELECT finding_id, summary, evidence FROM findings ORDER BY ALL"
+    with Store(db) as store:
+        materialize(log, store)
+        before, found = store.con.execute(use).fetchall(), store.con.execute(findings).fetchall()
+        assert before and found
+        # back to schema 6's shape
+        store.con.execute("DROP TABLE address_use")
+        store.con.execute("UPDATE store_meta SET value = '6' WHERE key = 'schema_version'")
+    with Store(db) as store:
+        assert store.con.execute(use).fetchall() == before
+        assert store.con.execute(findings).fetchall() == found
+    log.close()

@@ -223,17 +223,25 @@ def register(app: dash.Dash, source: QuerySource) -> None:
         start: str | None,
         end: str | None,
         _tick: int | None,
-        seen: int | None,
+        seen: dict[str, Any] | None,
     ) -> tuple[Any, Any, Any]:
+        # What the table on screen answers: the data's version and the filters asked.
+        # A tick may skip the query only if both are unchanged, because the browser drops
+        # an answer still in flight when a newer call of this callback starts: a tick
+        # right after a filter change supersedes that change's answer, so it must answer it.
+        shown_now: dict[str, Any] = {
+            "version": None,
+            "filters": [rule, severity, account, start, end],
+        }
         try:
             flt = finding_filter(rule, severity, account, start, end)
             with source.queries() as q:
-                version = q.data_version()
-                if ctx.triggered_id == "findings-refresh" and version == seen:
+                shown_now["version"] = q.data_version()
+                if ctx.triggered_id == "findings-refresh" and shown_now == seen:
                     return dash.no_update, dash.no_update, dash.no_update
                 found = q.findings(flt, limit=ROWS_SHOWN + 1)
         except InputError as exc:
-            return str(exc), "", dash.no_update
+            return str(exc), "", shown_now
         shown = found[:ROWS_SHOWN]
         summary = (
             f"more than {ROWS_SHOWN} findings; showing the newest {ROWS_SHOWN}"
@@ -241,8 +249,8 @@ def register(app: dash.Dash, source: QuerySource) -> None:
             else f"{len(shown)} finding(s), newest first"
         )
         if not shown:
-            return summary, html.P("No finding matches."), version
+            return summary, html.P("No finding matches."), shown_now
         rows = finding_rows(shown)
         classes = [f"finding {f.severity}" for f in shown]
         hide = {"account": "narrow-hide"}  # the principal's ARN names it too
-        return summary, grid(HEADERS, rows, "findings-list", classes, hide=hide), version
+        return summary, grid(HEADERS, rows, "findings-list", classes, hide=hide), shown_now

@@ -31,10 +31,6 @@ from pipeline.findings.machine import machine_iam_admin
 from pipeline.findings.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from pipeline.sessions import origin_label_of
 
-# STS's longest session (GetSessionToken, 36 h): an instance session's calls fall within
-# this long of its start, which bounds the sibling sessions a batch's calls can concern.
-LONGEST_SESSION_SECONDS = 36 * 3600
-
 COLUMNS = (
     "finding_id",
     "rule",
@@ -104,35 +100,76 @@ def _instance_sessions_concerned(
     long-term call) called from, within the window."""
     w = int(window.total_seconds())
     s_inst, t_inst, o_inst = (rules.instance_of(a) for a in ("s", "t", "o"))
+    # The same instance's sessions whose calls come within the window of a seed instance
+    # session's calls (per key and address, from `address_use`, cut by time first).
     con.execute(f"""
 INSERT INTO f_seed_sessions
-SELECT s.session_id FROM sessions t
-JOIN sessions s ON s.role_arn = t.role_arn AND s.session_name = t.session_name
-WHERE t.session_id IN (SELECT session_id FROM f_seed_sessions) AND {t_inst} AND {s_inst}
-  AND s.started_at BETWEEN t.started_at - INTERVAL {w + LONGEST_SESSION_SECONDS} SECOND
-                       AND t.started_at + INTERVAL {w + LONGEST_SESSION_SECONDS} SECOND
+WITH seed_keys AS (
+    SELECT t.session_id, t.role_arn, t.session_name, unnest(t.access_key_ids) AS access_key_id
+    FROM sessions t
+    WHERE t.session_id IN (SELECT session_id FROM f_seed_sessions) AND {t_inst}
+), seed_inst AS (
+    SELECT t.role_arn, t.session_name,
+           min(u.first_at) - INTERVAL {w} SECOND AS lo,
+           max(u.last_at) + INTERVAL {w} SECOND AS hi
+    FROM seed_keys t JOIN address_use u USING (access_key_id)
+    GROUP BY t.session_id, t.role_arn, t.session_name
+), nearby AS (
+    SELECT u.access_key_id, u.first_at, u.last_at FROM address_use u
+    WHERE u.last_at >= (SELECT min(lo) FROM seed_inst)
+      AND u.first_at <= (SELECT max(hi) FROM seed_inst)
+)
+SELECT DISTINCT s.session_id FROM nearby u
+JOIN key_owner k ON k.access_key_id = u.access_key_id
+JOIN sessions s ON s.session_id = k.session_id AND {s_inst}
+JOIN seed_inst c ON s.role_arn = c.role_arn AND s.session_name = c.session_name
+ AND u.last_at >= c.lo AND u.first_at <= c.hi
 """)
     long_term = (
-        "UNION ALL SELECT source_ip, event_time FROM b_actions "
-        "WHERE coalesce(access_key_id, '') NOT LIKE 'ASIA%'"
+        "UNION ALL SELECT source_ip, min(event_time), max(event_time) FROM b_actions "
+        "WHERE coalesce(access_key_id, '') NOT LIKE 'ASIA%' AND source_ip IS NOT NULL "
+        "GROUP BY source_ip, access_key_id, principal_arn"
         if batch_actions
         else ""
     )
+    # Spans of calls per address and identity (`address_use`), not the calls themselves:
+    # an instance session whose span from an address overlaps another identity's span
+    # there (within the window) is taken. That may take a few more than needed
+    # (recomputing an anchor changes nothing) but never misses one. Spans are kept per
+    # identity, not merged per address: one address shared by a whole fleet (a NAT
+    # gateway) would otherwise take every instance session of the history. Only
+    # addresses of a network count, as in the rule.
     con.execute(f"""
 INSERT INTO f_seed_sessions
-WITH other_calls AS (
-    SELECT source_ip, min(event_time) AS lo, max(event_time) AS hi FROM (
-        SELECT x.source_ip, x.event_time FROM actions x
-        JOIN key_owner k ON k.access_key_id = x.access_key_id
-        JOIN sessions o ON o.session_id = k.session_id
-        WHERE k.session_id IN (SELECT session_id FROM f_seed_sessions) AND NOT {o_inst}
-        {long_term}
-    ) GROUP BY source_ip
+WITH other_keys AS (
+    SELECT o.session_id, unnest(o.access_key_ids) AS access_key_id FROM sessions o
+    WHERE o.session_id IN (SELECT session_id FROM f_seed_sessions) AND NOT {o_inst}
+), other_calls AS (
+    SELECT u.source_ip, min(u.first_at) AS lo, max(u.last_at) AS hi
+    FROM other_keys o JOIN address_use u USING (access_key_id)
+    GROUP BY u.source_ip, o.session_id
+    {long_term}
+), windows AS (
+    SELECT source_ip, lo - INTERVAL {w} SECOND AS lo, hi + INTERVAL {w} SECOND AS hi
+    FROM other_calls
+    WHERE {rules.NETWORK_SQL} IS NOT NULL
+), runs AS (  -- overlapping windows of one address merged: the same cover, fewer joins
+    SELECT *, sum(CASE WHEN lo <= reach THEN 0 ELSE 1 END)
+                  OVER (PARTITION BY source_ip ORDER BY lo, hi) AS run
+    FROM (SELECT *, max(hi) OVER (PARTITION BY source_ip ORDER BY lo, hi
+                                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+          FROM windows)
+), merged AS (
+    SELECT source_ip, min(lo) AS lo, max(hi) AS hi FROM runs GROUP BY source_ip, run
+), around AS (  -- a cheap first cut by time, before the join per address
+    SELECT * FROM address_use u
+    WHERE u.last_at >= (SELECT min(lo) FROM merged)
+      AND u.first_at <= (SELECT max(hi) FROM merged)
+      AND u.source_ip IN (SELECT source_ip FROM merged)
 )
-SELECT DISTINCT k.session_id FROM actions x
-JOIN other_calls c ON x.source_ip = c.source_ip
- AND x.event_time BETWEEN c.lo - INTERVAL {w} SECOND AND c.hi + INTERVAL {w} SECOND
-JOIN key_owner k ON k.access_key_id = x.access_key_id
+SELECT DISTINCT k.session_id FROM around u
+JOIN merged c ON u.source_ip = c.source_ip AND u.last_at >= c.lo AND u.first_at <= c.hi
+JOIN key_owner k ON k.access_key_id = u.access_key_id
 JOIN sessions s ON s.session_id = k.session_id AND {s_inst}
 """)
 

@@ -103,7 +103,11 @@ def instance_elsewhere(t: Thresholds) -> str:
     agent, from an address another (non-instance) identity called from, or from a
     network none of the instance's other sessions called from while they called from
     another one. "Within the window" is around the span of one session's calls from
-    one address (spans, not calls, are compared: the cost stays per session)."""
+    one address. Spans, not calls, are compared, and the spans of the other identities
+    are read from `address_use` (the first and last call per key and address), cut first
+    to the time the spans in scope cover: the cost follows the sessions in scope, not
+    the length of the history. A session's keys are compared one by one: the window
+    (twice `elsewhere_window` and more) is wider than any gap within one session."""
     w = _seconds(t.elsewhere_window)
     agents = " OR ".join(
         f"contains(lower(coalesce(c.user_agent, '')), '{a.replace(chr(39), '')}')"
@@ -116,32 +120,32 @@ WITH inst AS (
 ), calls AS (
     SELECT a.*, i.role_arn, i.session_name FROM f_acts a JOIN inst i ON a.actor = i.session_id
     WHERE a.net IS NOT NULL
-), siblings AS (  -- the same instance's other sessions, and their calls' networks
-    SELECT s.session_id, s.role_arn, s.session_name FROM sessions s
-    WHERE {INSTANCE_SESSION_SQL}
-      AND (s.role_arn, s.session_name) IN (SELECT role_arn, session_name FROM inst)
-), sibling_nets AS (  -- per sibling session and network: the span of its calls
-    SELECT s.session_id, s.role_arn, s.session_name,
-           {NETWORK_SQL.replace("source_ip", "x.source_ip")} AS net,
-           min(x.event_time) AS t0, max(x.event_time) AS t1
-    FROM actions x JOIN key_owner k ON k.access_key_id = x.access_key_id
-    JOIN siblings s ON s.session_id = k.session_id
-    GROUP BY ALL
-), others AS (  -- addresses that identities other than instances called from, and when
-    SELECT x.source_ip, min(x.event_time) AS t0, max(x.event_time) AS t1 FROM actions x
-    LEFT JOIN key_owner k ON k.access_key_id = x.access_key_id
-    LEFT JOIN sessions o ON o.session_id = k.session_id
-    WHERE x.source_ip IN (SELECT DISTINCT source_ip FROM calls)
-      -- an identity known not to be an instance: a long-term key or principal, or a
-      -- temporary key held by a stored session that is not an instance's
-      AND (coalesce(x.access_key_id, '') NOT LIKE 'ASIA%'
-           OR (o.session_id IS NOT NULL AND NOT {instance_of("o")}))
-    GROUP BY x.source_ip, coalesce(k.session_id, x.access_key_id, x.principal_arn)
 ), spans AS (  -- per session, network and address: the span of its calls
     SELECT actor, role_arn, session_name, net, source_ip,
            min(event_time) - INTERVAL {w} SECOND AS lo,
            max(event_time) + INTERVAL {w} SECOND AS hi
     FROM calls GROUP BY ALL
+), covered AS (SELECT min(lo) AS lo, max(hi) AS hi FROM spans
+), nearby AS (  -- calls per key and address that overlap the spans in scope at all
+    SELECT u.* FROM address_use u, covered c WHERE u.last_at >= c.lo AND u.first_at <= c.hi
+), sibling_nets AS (  -- the same instance's sessions, per key and address nearby:
+                       -- the network and the span of their calls
+    SELECT s.session_id, s.role_arn, s.session_name,
+           {NETWORK_SQL.replace("source_ip", "u.source_ip")} AS net,
+           u.first_at AS t0, u.last_at AS t1
+    FROM nearby u JOIN key_owner k ON k.access_key_id = u.access_key_id
+    JOIN sessions s ON s.session_id = k.session_id
+    WHERE (s.role_arn, s.session_name) IN (SELECT role_arn, session_name FROM inst)
+      AND {instance_of("s")}
+), others AS (  -- addresses that identities other than instances called from, and when
+    SELECT u.source_ip, u.first_at AS t0, u.last_at AS t1 FROM nearby u
+    LEFT JOIN key_owner k ON k.access_key_id = u.access_key_id
+    LEFT JOIN sessions o ON o.session_id = k.session_id
+    WHERE u.source_ip IN (SELECT DISTINCT source_ip FROM calls)
+      -- an identity known not to be an instance: a long-term key or principal, or a
+      -- temporary key held by a stored session that is not an instance's
+      AND (u.access_key_id NOT LIKE 'ASIA%'
+           OR (o.session_id IS NOT NULL AND NOT {instance_of("o")}))
 ), sibling_flags AS (  -- joins, not correlated EXISTS: DuckDB hashes on the instance
     SELECT p.actor, p.net, p.source_ip,
            count(s.session_id) > 0 AS sibling_calls,

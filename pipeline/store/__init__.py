@@ -16,6 +16,7 @@ import duckdb
 from pipeline.errors import InputError, StoreError, StoreLockedError
 from pipeline.store.chains import resolve_chains
 from pipeline.store.schema import (
+    ADDRESS_USE_ROWS,
     DDL,
     REFRESH_ENDS,
     REFRESH_INTERVALS,
@@ -122,6 +123,8 @@ class Store:
             self._migrate_v3()
         if version < 5:
             self._migrate_v4()
+        if version < 7:
+            self._migrate_v6()  # before the findings: their rules read `address_use`
         if version < 6:
             self._migrate_v5()
         self.con.execute(
@@ -203,6 +206,11 @@ class Store:
         from pipeline.findings.thresholds import Thresholds
 
         rebuild(self.con, Thresholds.from_env())
+
+    def _migrate_v6(self) -> None:
+        """Schema 6 -> 7: each source address's callers and when, from the stored calls."""
+        self.con.execute("DELETE FROM address_use")  # a rebuild: whatever an older run left
+        self.con.execute("INSERT INTO address_use " + ADDRESS_USE_ROWS.format(table="actions"))
 
     def derive_chains_and_ends(self) -> None:
         """Every session's chain, origin and end, from the stored facts (a migration, or

@@ -15,7 +15,7 @@ Times are TIMESTAMP columns holding UTC (the connection's zone is pinned to UTC)
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 DDL = """
 CREATE TABLE IF NOT EXISTS store_meta (
@@ -217,6 +217,17 @@ CREATE TABLE IF NOT EXISTS key_use (
     first_allowed_at TIMESTAMP NOT NULL,
     last_allowed_at TIMESTAMP NOT NULL
 );
+-- One row per source address and caller (an access key; a principal when the call named
+-- no key): the first and last call from there (schema 7). The findings rules compare
+-- such spans; reading them here keeps a batch's cost bounded as `actions` grows.
+CREATE TABLE IF NOT EXISTS address_use (
+    source_ip VARCHAR NOT NULL,
+    access_key_id VARCHAR NOT NULL,  -- '' when the call named no key
+    principal_arn VARCHAR NOT NULL,  -- '' when the call named a key, or no principal
+    first_at TIMESTAMP NOT NULL,
+    last_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (source_ip, access_key_id, principal_arn)
+);
 -- The session each access key belongs to (the least session id when several claim it),
 -- kept on write so that chains are resolved by equality joins.
 CREATE TABLE IF NOT EXISTS key_owner (
@@ -309,6 +320,24 @@ GROUP BY access_key_id
 ON CONFLICT (access_key_id) DO UPDATE SET
     first_allowed_at = least(key_use.first_allowed_at, excluded.first_allowed_at),
     last_allowed_at = greatest(key_use.last_allowed_at, excluded.last_allowed_at)
+"""
+
+# Calls per source address and caller, as `address_use` keeps them (see the DDL).
+ADDRESS_USE_ROWS = """
+SELECT source_ip, coalesce(access_key_id, '') AS access_key_id,
+       CASE WHEN access_key_id IS NULL THEN coalesce(principal_arn, '') ELSE '' END
+           AS principal_arn,
+       min(event_time) AS first_at, max(event_time) AS last_at
+FROM {table} WHERE source_ip IS NOT NULL
+GROUP BY ALL
+"""
+
+# A batch's calls, merged into `address_use` commutatively.
+MERGE_ADDRESS_USE = f"""
+INSERT INTO address_use {ADDRESS_USE_ROWS.format(table="b_actions")}
+ON CONFLICT (source_ip, access_key_id, principal_arn) DO UPDATE SET
+    first_at = least(address_use.first_at, excluded.first_at),
+    last_at = greatest(address_use.last_at, excluded.last_at)
 """
 
 # Sessions whose use may have changed: those holding a key the batch used, and those the

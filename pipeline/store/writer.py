@@ -22,6 +22,7 @@ from pipeline.store.columns import batch_tables
 from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION
 from pipeline.store.schema import (
     ASSUMPTION_COLUMNS,
+    MERGE_ADDRESS_USE,
     MERGE_KEY_OWNER,
     MERGE_KEY_USE,
     REFRESH_ENDS,
@@ -380,6 +381,7 @@ class StoreWriter:
             self.con.execute(RESOLVE_CONSOLE_EXITS)
         if "b_actions" in self._registered:
             self.con.execute(MERGE_KEY_USE)
+            self.con.execute(MERGE_ADDRESS_USE)
         else:
             self._register_table("b_actions", self._query_table(_EMPTY_ACTIONS))
         self._register_table("b_use_touched", self._query_table(USE_TOUCHED))

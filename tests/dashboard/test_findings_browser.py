@@ -139,6 +139,54 @@ def test_findings_filters_narrow_the_table(page: Page, dashboard_url: str, org: 
     page.wait_for_selector("#findings-summary:has-text('malformed time')", timeout=TIMEOUT)
 
 
+# Holds the answer to a change of the rule filter for 3 s in the browser, past the
+# Findings page's 2 s refresh tick, and counts the ticks sent meanwhile.
+HOLD_RULE_ANSWER = """
+(() => {
+  const original = window.fetch;
+  window.__held = 0;
+  window.__holding = 0;
+  window.__ticksWhileHeld = 0;
+  window.fetch = function (input, init) {
+    let changed = [];
+    try {
+      changed = JSON.parse((init && init.body) || "{}").changedPropIds || [];
+    } catch (e) {}
+    if (changed.includes("findings-refresh.n_intervals") && window.__holding > 0) {
+      window.__ticksWhileHeld += 1;
+    }
+    const answer = original.apply(this, arguments);
+    if (!changed.includes("findings-rule.value")) {
+      return answer;
+    }
+    window.__held += 1;
+    window.__holding += 1;
+    return answer.then((r) => new Promise((resolve) => setTimeout(() => {
+      window.__holding -= 1;
+      resolve(r);
+    }, 3000)));
+  };
+})();
+"""
+
+
+def test_a_refresh_tick_does_not_swallow_a_filter_answer_in_flight(
+    page: Page, dashboard_url: str, org: Queries
+) -> None:
+    # The browser drops an answer still in flight when a newer call of the same callback
+    # starts; the refresh tick is such a call, so it must answer the new filter itself.
+    page.add_init_script(HOLD_RULE_ANSWER)
+    page.goto(dashboard_url + "findings")
+    wait_for_count(page, len(org.findings()))
+    used_after = org.findings(FindingFilter(rule="used-after-end"))
+    choose(page, "findings-rule", "used-after-end")
+    wait_for_count(page, len(used_after))
+    assert {r[0] for r in listed(page)} == {"used-after-end"}
+    assert page.evaluate("window.__held") >= 1, "the filter's answer was not held"
+    page.wait_for_function("window.__holding === 0", timeout=TIMEOUT)
+    assert page.evaluate("window.__ticksWhileHeld") >= 1, "no tick raced the held answer"
+
+
 def test_a_finding_opens_its_session_with_the_evidence_highlighted(
     page: Page, dashboard_url: str, org: Queries
 ) -> None:

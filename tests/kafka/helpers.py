@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
 
 from pipeline.events import Event
 from pipeline.log import FileLog
@@ -87,10 +88,19 @@ def embedded_state(events: int, *, per_file: bool = False) -> State:
 
 
 def committed(bootstrap: str, group: str) -> int:
-    """How many records the group has committed (the lag-monitoring offsets)."""
+    """How many records the group has committed (the lag-monitoring offsets); -1 while unknown.
+
+    Just after a broker restart the group coordinator is still being elected or loaded
+    (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS): a retriable state, so the caller's
+    wait goes on rather than failing.
+    """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=10_000)
     try:
         offsets = admin.list_group_offsets({group: None}).get(group, {})
+    except KafkaError as error:
+        if not error.retriable:
+            raise
+        return -1
     finally:
         admin.close()
     return sum(max(0, int(o.offset)) for o in offsets.values())
