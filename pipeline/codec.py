@@ -150,15 +150,21 @@ class EventCodec:
     def decode_full(self, message: bytes) -> tuple[Event, dict[str, Any]]:
         """The validated event and its plain Avro record (what the store writes as a row)."""
         event_type, record = self.decode_record(message)
-        try:
-            return EVENT_TYPE_BY_NAME[event_type].model_validate(record), record
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or event_type
-            raise EventValidationError(
-                f"invalid {event_type}: {where}: {first['msg']}"
-                + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
-            ) from exc
+        return validate(event_type, record), record
+
+
+def validate(event_type: str, record: Mapping[str, Any]) -> Event:
+    """The event model of a decoded record, or `EventValidationError` naming its first
+    broken rule (the reason a dead letter gives)."""
+    try:
+        return EVENT_TYPE_BY_NAME[event_type].model_validate(record)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or event_type
+        raise EventValidationError(
+            f"invalid {event_type}: {where}: {first['msg']}"
+            + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+        ) from exc
 
 
 _DEFAULT: EventCodec | None = None
