@@ -125,7 +125,8 @@ class EventCodec:
         writer = self._writers.get(fp)
         if writer is None:
             raise UnknownSchemaError(f"unknown schema fingerprint {fp.hex()}")
-        body = io.BytesIO(message[HEADER_SIZE:])
+        body = io.BytesIO(message)
+        body.seek(HEADER_SIZE)  # not a slice: the body is not copied
         try:
             record = fastavro.schemaless_reader(
                 body, writer.parsed, self._readers[writer.event_type]
@@ -134,10 +135,9 @@ class EventCodec:
             raise CorruptMessageError(
                 f"{writer.event_type} body does not decode: {type(exc).__name__}: {exc}"
             ) from exc
-        if body.tell() != len(message) - HEADER_SIZE:
+        if body.tell() != len(message):
             raise CorruptMessageError(
-                f"{writer.event_type} body has {len(message) - HEADER_SIZE - body.tell()} "
-                "trailing bytes"
+                f"{writer.event_type} body has {len(message) - body.tell()} trailing bytes"
             )
         if not isinstance(record, dict):
             raise CorruptMessageError(f"{writer.event_type} body is not a record")

@@ -92,10 +92,10 @@ def decode_items(log_name: str, items: Sequence[LogItem], codec: EventCodec) -> 
             rejected.append(
                 (item_of[pos], Rejected(a.partition, a.offset, a.offset + 1, reason, a.body))
             )
-    if refused:
-        tables = tables.without(refused, len(batch.accepted))
+    if refused:  # rare: the tables are built again for the records that remain
         gone = set(refused)
         batch.accepted = [a for pos, a in enumerate(batch.accepted) if pos not in gone]
+        tables = batch_tables(batch.accepted)
         rejected.sort(key=lambda r: r[0])
     batch.rejected = [r for _, r in rejected]
     batch.tables = tables

@@ -84,24 +84,6 @@ class BatchTables:
             _keep(self.events, wanted), {t: _keep(v, wanted) for t, v in self.facts.items()}
         )
 
-    def without(self, positions: Sequence[int], count: int) -> BatchTables:
-        """The rows of the other items, renumbered as in `Batch.accepted` once the items at
-        `positions` (of `count`) are taken out of it."""
-        gone = set(positions)
-        renumbered, kept = [], 0
-        for pos in range(count):
-            renumbered.append(-1 if pos in gone else kept)
-            kept += pos not in gone
-        new_pos = pa.array(renumbered, pa.int64())
-        others = pa.array(sorted(set(range(count)) - gone), pa.int64())
-
-        def renumber(table: pa.Table) -> pa.Table:
-            table = _keep(table, others)
-            at = table.schema.get_field_index(POSITION)
-            return table.set_column(at, POSITION, pc.take(new_pos, table[POSITION]))
-
-        return BatchTables(renumber(self.events), {t: renumber(v) for t, v in self.facts.items()})
-
 
 def _keep(table: pa.Table, wanted: pa.Array) -> pa.Table:
     return table.filter(pc.is_in(table[POSITION], value_set=wanted))
