@@ -35,7 +35,7 @@ class EndFacts:
 
     end_reason: str
     ends_at: datetime
-    expires_at: datetime
+    expires_at: datetime | None  # None only when the start, and so the expiry, is unknown
     expiry_basis: str
     requested_duration_seconds: int | None
     exited_at: datetime | None
@@ -51,31 +51,47 @@ def end_labels(f: EndFacts) -> tuple[bool, str]:
     """
     recorded_end = min(t for t in (f.expires_at, f.exited_at, f.revoked_at) if t is not None)
     if f.last_used_at is not None and f.ends_at > recorded_end:
-        after = {
-            "revoked": f"its revocation at {iso(f.revoked_at)}",
-            "exited": f"its recorded exit at {iso(f.exited_at)}",
-        }.get(f.end_reason)
-        if after is None:
-            after = (
-                f"its recorded expiry at {iso(f.expires_at)}"
-                if f.expiry_basis == "recorded"
-                else f"the {_expiry_phrase(f)}"
-            )
-        return True, f"estimated: its last recorded use at {iso(f.last_used_at)}, after {after}"
-    if f.end_reason == "revoked":
+        return True, used_after_end_basis(f)
+    return settled_end_labels(f.end_reason, f.expiry_basis, f.requested_duration_seconds)
+
+
+def used_after_end_basis(f: EndFacts) -> str:
+    """The basis of an end moved past the record by a later successful use."""
+    after = {
+        "revoked": f"its revocation at {iso(f.revoked_at)}",
+        "exited": f"its recorded exit at {iso(f.exited_at)}",
+    }.get(f.end_reason)
+    if after is None:
+        after = (
+            f"its recorded expiry at {iso(f.expires_at)}"
+            if f.expiry_basis == "recorded"
+            else f"the {_expiry_phrase(f.expiry_basis, f.requested_duration_seconds)}"
+        )
+    return f"estimated: its last recorded use at {iso(f.last_used_at)}, after {after}"
+
+
+def settled_end_labels(
+    end_reason: str, expiry_basis: str, requested_duration_seconds: int | None
+) -> tuple[bool, str]:
+    """`end_labels` of an end no use came after: it rests on these three facts alone,
+    so readers building many views compute it once per distinct triple."""
+    if end_reason == "revoked":
         return False, "recorded: revoked (AWSRevokeOlderSessions)"
-    if f.end_reason == "exited":
+    if end_reason == "exited":
         return False, "recorded: exit"
-    if f.expiry_basis == "recorded":
+    if expiry_basis == "recorded":
         return False, "recorded: credential expiry"
     # an expiry estimated from a default or a requested duration
-    return f.end_reason == "expired", f"estimated: {_expiry_phrase(f)}"
+    return (
+        end_reason == "expired",
+        f"estimated: {_expiry_phrase(expiry_basis, requested_duration_seconds)}",
+    )
 
 
-def _expiry_phrase(f: EndFacts) -> str:
-    if f.expiry_basis == "requested" and f.requested_duration_seconds is not None:
-        return f"requested duration of {f.requested_duration_seconds} s from its start"
-    length, kind = _DEFAULTS.get(f.expiry_basis, ("1 h", "AssumeRole"))
+def _expiry_phrase(expiry_basis: str, requested_duration_seconds: int | None) -> str:
+    if expiry_basis == "requested" and requested_duration_seconds is not None:
+        return f"requested duration of {requested_duration_seconds} s from its start"
+    length, kind = _DEFAULTS.get(expiry_basis, ("1 h", "AssumeRole"))
     return f"default of {length} for {kind} from its start; no expiry recorded"
 
 

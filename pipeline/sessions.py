@@ -22,8 +22,10 @@ formatted into the SQL.
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -82,7 +84,6 @@ COLUMNS = """
     source_identity, started_at, ends_at, end_reason,
     expiry_at AS expires_at, expiry_basis,
     least(exited_at, console_exited_at) AS exited_at, revoked_at, requested_duration_seconds,
-    lifecycle_key,
     start_estimated, first_used_at, last_used_at,
     coalesce(assumed_at, first_issued_at) AS recorded_start, access_key_ids, session_tags,
     transitive_tag_keys, session_policy, session_policy_arns, mfa_authenticated, source_ip,
@@ -291,13 +292,16 @@ class SessionReader:
             + (" LIMIT ?" if limit is not None else "")
             + " OFFSET ?"
         )
-        cursor = self.con.execute(sql, [*params, *([limit] if limit is not None else []), offset])
-        rows = _dicts(cursor, cursor.fetchall())
+        with _collection_paused():
+            cursor = self.con.execute(
+                sql, [*params, *([limit] if limit is not None else []), offset]
+            )
+            views = self._views(cursor, cursor.fetchall())
         # The total comes free when the page is the last one; else one narrow count (a
         # window count would carry every wide row through the sort).
-        last = limit is None or len(rows) < limit
-        total = offset + len(rows) if last and (rows or not offset) else self.count(selection)
-        return SessionPage(total=total, offset=offset, sessions=self._views(rows))
+        last = limit is None or len(views) < limit
+        total = offset + len(views) if last and (views or not offset) else self.count(selection)
+        return SessionPage(total=total, offset=offset, sessions=views)
 
     def count(self, selection: Selection) -> int:
         head, params = state_sql(selection, "session_id", spans_files=self.spans_files)
@@ -312,8 +316,12 @@ class SessionReader:
         try:
             cursor.execute(sql, params)
             principal = selection.filter.principal if self.spans_files else None
-            while batch := cursor.fetchmany(chunk):
-                for view in self._views(_dicts(cursor, batch)):
+            while True:
+                with _collection_paused():  # never across a yield: the caller runs there
+                    views = self._views(cursor, cursor.fetchmany(chunk))
+                if not views:
+                    break
+                for view in views:
                     if principal is None or principal in (
                         view.principal_arn,
                         view.origin_arn,
@@ -342,10 +350,42 @@ class SessionReader:
     def _filters_in_python(self, selection: Selection) -> bool:
         return self.spans_files and selection.filter.principal is not None
 
-    def _views(self, rows: list[dict[str, Any]]) -> list[SessionView]:
-        if self.spans_files:
-            _complete_across_files(self.con, rows)
-        return [session_view(r) for r in rows]
+    def _views(
+        self, cursor: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]
+    ) -> list[SessionView]:
+        """Rows of a `COLUMNS` query as views (chains completed across files first)."""
+        if self.spans_files and rows:
+            dicts = _dicts(cursor, rows)
+            _complete_across_files(self.con, dicts)
+            rows = [_column_values(d) for d in dicts]
+        return session_views(rows)
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a bulk answer is built.
+
+    Ten thousand views are some 100,000 new containers, none in a cycle; the collector,
+    triggered by their count, traversed them again and again: a third of a who-held
+    answer's time at 10M events (#16). Reference counting still frees everything as usual.
+
+    Once built, the answer joins the oldest generation directly (freezing, then unfreezing,
+    moves every tracked object there): re-enabled with them young, the collector would
+    traverse them all at the next allocation (30 ms at 10,000 views). A cycle among them
+    is still collected, by the next full collection. An application that froze objects
+    itself (`gc.freeze`, e.g. before forking) is left as it is.
+    """
+    if not gc.isenabled():  # someone else's choice: left as it is
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        gc.enable()
 
 
 def _dicts(cursor: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -416,65 +456,170 @@ def origin_label_of(row: dict[str, Any]) -> str:
     )
 
 
-# The view's times, made aware; `first_used_at` and `recorded_start` only feed the start's
-# label and are compared with each other as stored (naive UTC).
-_TIMES = ("started_at", "ends_at", "expires_at", "exited_at", "revoked_at", "last_used_at")
-_LISTS = ("access_key_ids", "transitive_tag_keys", "session_policy_arns", "ancestor_ids")
-_FIELDS = tuple(SessionView.model_fields)
-_FIELD_SET = frozenset(_FIELDS)
-_field_values = itemgetter(*_FIELDS)  # every field is in a state row once labelled
+# The state row's columns, in `COLUMNS` order: a row is read by position, not by name.
+COLUMN_NAMES = (
+    "session_id", "account_id", "role_arn", "session_name", "session_arn", "via",
+    "principal_arn", "principal_type", "caller_access_key_id", "source_identity",
+    "started_at", "ends_at", "end_reason", "expires_at", "expiry_basis", "exited_at",
+    "revoked_at", "requested_duration_seconds", "start_estimated",
+    "first_used_at", "last_used_at", "recorded_start", "access_key_ids", "session_tags",
+    "transitive_tag_keys", "session_policy", "session_policy_arns", "mfa_authenticated",
+    "source_ip", "user_agent", "parent_session_id", "ancestor_ids", "depth", "origin_arn",
+    "origin_type", "origin_resolved", "origin_via", "origin_session_name",
+    "origin_lifecycle_key", "origin_missing_key",
+)  # fmt: skip
+_column_values = itemgetter(*COLUMN_NAMES)
+_FIELD_SET = frozenset(SessionView.model_fields)
+# A model's four slots, set through their descriptors: what `model_construct` sets, at a
+# fraction of the cost of `object.__setattr__` by name.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+# The store keeps naive UTC; an aware time is the aware epoch plus the same offset, which
+# is exact and several times cheaper than `replace(tzinfo=UTC)`.
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = _EPOCH.replace(tzinfo=UTC)
 
 
 def session_view(row: dict[str, Any]) -> SessionView:
-    """A state row as the view readers see, its estimates and unknowns labelled.
+    """A state row (every column of `COLUMNS`, by name) as the view readers see."""
+    return session_views([_column_values(row)])[0]
 
-    Takes over `row` (the reader's own dict). Written for speed: a who-held answer builds
-    ten thousand of these, so each row is read once and labels shared by many sessions
-    (origins, principals, tags) are computed once per distinct value.
+
+def session_views(rows: Iterable[Sequence[Any]]) -> list[SessionView]:
+    """State rows (tuples in `COLUMNS` order) as the views readers see, their estimates
+    and unknowns labelled.
+
+    Written for speed: a who-held answer builds ten thousand of these (#16). Each row is
+    unpacked once; labels that rest on values many sessions share (origins, principals,
+    settled ends, tags) are computed once per distinct value; times are compared as stored
+    and made aware only for the view; the model is built without validating values that
+    come typed from our own store (`tests/test_who_held_fast.py` checks every field against
+    the validated model and the labels' own functions).
     """
-    for key in _TIMES:
-        value = row[key]
-        if value is not None:
-            row[key] = value.replace(tzinfo=UTC)  # the store keeps naive UTC
-    row["session_tags"] = _tags(row["session_tags"])
-    for key in _LISTS:
-        if row[key] is None:
-            row[key] = []
-    if row["depth"] is None:
-        row["depth"] = 0
-    row["origin_resolved"] = resolved = bool(row["origin_resolved"])
-    row["origin_label"] = _origin_label(
-        row["origin_arn"],
-        row["origin_type"],
-        resolved,
-        row["origin_via"],
-        row["origin_session_name"],
-        row["origin_lifecycle_key"],
-        row["origin_missing_key"],
+    views: list[SessionView] = []
+    append = views.append
+    epoch, epoch_utc = _EPOCH, _EPOCH_UTC
+    new, fields_set = SessionView.__new__, _FIELD_SET
+    set_dict, set_fields_set, set_extra, set_private = (
+        _set_dict,
+        _set_fields_set,
+        _set_extra,
+        _set_private,
     )
-    row["principal_label"] = _principal_label(row["principal_arn"], row["via"])
-    basis = row["expiry_basis"] or "recorded"
-    row["expiry_estimated"] = basis != "recorded"
-    facts = estimates.EndFacts(
-        end_reason=row["end_reason"],
-        ends_at=row["ends_at"],
-        expires_at=row["expires_at"],
-        expiry_basis=basis,
-        requested_duration_seconds=row["requested_duration_seconds"],
-        exited_at=row["exited_at"],
-        revoked_at=row["revoked_at"],
-        last_used_at=row["last_used_at"],
-    )
-    row["ends_at_estimated"], row["ends_at_basis"] = estimates.end_labels(facts)
-    row["started_at_basis"] = started = _start_basis(
-        bool(row["start_estimated"]), row["recorded_start"], row["first_used_at"]
-    )
-    row["started_at_estimated"] = started != "recorded"
-    return _trusted(dict(zip(_FIELDS, _field_values(row), strict=True)))
+    for (
+        session_id, account_id, role_arn, session_name, session_arn, via,
+        principal_arn, principal_type, caller_access_key_id, source_identity,
+        started_at, ends_at, end_reason, expires_at, expiry_basis, exited_at,
+        revoked_at, requested_duration_seconds, start_estimated,
+        first_used_at, last_used_at, recorded_start, access_key_ids, session_tags,
+        transitive_tag_keys, session_policy, session_policy_arns, mfa_authenticated,
+        source_ip, user_agent, parent_session_id, ancestor_ids, depth, origin_arn,
+        origin_type, origin_resolved, origin_via, origin_session_name,
+        origin_lifecycle_key, origin_missing_key,
+    ) in rows:  # fmt: skip
+        resolved = bool(origin_resolved)
+        basis = expiry_basis or "recorded"
+        exited = None if exited_at is None else epoch_utc + (exited_at - epoch)
+        revoked = None if revoked_at is None else epoch_utc + (revoked_at - epoch)
+        last_used = None if last_used_at is None else epoch_utc + (last_used_at - epoch)
+        ends = epoch_utc + (ends_at - epoch)
+        expires = None if expires_at is None else epoch_utc + (expires_at - epoch)
+        if last_used_at is not None and _used_after_end(ends_at, expires_at, exited_at, revoked_at):
+            end_estimated = True
+            end_basis = estimates.used_after_end_basis(
+                estimates.EndFacts(
+                    end_reason=end_reason,
+                    ends_at=ends,
+                    expires_at=expires,
+                    expiry_basis=basis,
+                    requested_duration_seconds=requested_duration_seconds,
+                    exited_at=exited,
+                    revoked_at=revoked,
+                    last_used_at=last_used,
+                )
+            )
+        else:
+            end_estimated, end_basis = _settled_end_labels(
+                end_reason, basis, requested_duration_seconds
+            )
+        start_basis = _start_basis(bool(start_estimated), recorded_start, first_used_at)
+        values = {
+            "session_id": session_id,
+            "account_id": account_id,
+            "role_arn": role_arn,
+            "session_name": session_name,
+            "session_arn": session_arn,
+            "via": via,
+            "principal_arn": principal_arn,
+            "principal_type": principal_type,
+            "caller_access_key_id": caller_access_key_id,
+            "origin_arn": origin_arn,
+            "origin_type": origin_type,
+            "origin_resolved": resolved,
+            "depth": 0 if depth is None else depth,
+            "parent_session_id": parent_session_id,
+            "source_identity": source_identity,
+            "origin_label": _origin_label(
+                origin_arn,
+                origin_type,
+                resolved,
+                origin_via,
+                origin_session_name,
+                origin_lifecycle_key,
+                origin_missing_key,
+            ),
+            "principal_label": (
+                principal_arn if principal_arn is not None else _principal_label(None, via)
+            ),
+            "started_at": epoch_utc + (started_at - epoch),
+            "started_at_estimated": start_basis != "recorded",
+            "started_at_basis": start_basis,
+            "ends_at": ends,
+            "ends_at_estimated": end_estimated,
+            "ends_at_basis": end_basis,
+            "end_reason": end_reason,
+            "expires_at": expires,
+            "expiry_estimated": basis != "recorded",
+            "exited_at": exited,
+            "revoked_at": revoked,
+            "last_used_at": last_used,
+            "access_key_ids": [] if access_key_ids is None else access_key_ids,
+            "session_tags": (
+                dict(_parsed_tags(session_tags)) if session_tags and session_tags != "{}" else {}
+            ),
+            "transitive_tag_keys": [] if transitive_tag_keys is None else transitive_tag_keys,
+            "session_policy": session_policy,
+            "session_policy_arns": [] if session_policy_arns is None else session_policy_arns,
+            "mfa_authenticated": mfa_authenticated,
+            "source_ip": source_ip,
+            "user_agent": user_agent,
+            "ancestor_ids": [] if ancestor_ids is None else ancestor_ids,
+        }
+        # What pydantic's `model_construct` does, minus its per-call bookkeeping.
+        view = new(SessionView)
+        set_dict(view, values)
+        set_fields_set(view, set(fields_set))
+        set_extra(view, None)
+        set_private(view, None)
+        append(view)
+    return views
 
 
-def _tags(text: str | None) -> dict[str, str]:
-    return dict(_parsed_tags(text)) if text else {}
+def _used_after_end(
+    ends_at: datetime,
+    expires_at: datetime | None,
+    exited_at: datetime | None,
+    revoked_at: datetime | None,
+) -> bool:
+    """Whether the end lies past the record's own end (exit, revocation or expiry)."""
+    end = expires_at
+    if exited_at is not None and (end is None or exited_at < end):
+        end = exited_at
+    if revoked_at is not None and (end is None or revoked_at < end):
+        end = revoked_at
+    return end is not None and ends_at > end
 
 
 @lru_cache(maxsize=1024)
@@ -505,6 +650,7 @@ def _origin_label(
 
 
 _principal_label = lru_cache(maxsize=4096)(estimates.principal_label)
+_settled_end_labels = lru_cache(maxsize=1024)(estimates.settled_end_labels)
 
 
 def _start_basis(
@@ -513,18 +659,3 @@ def _start_basis(
     return estimates.start_basis(
         start_estimated=start_estimated, recorded_start=recorded_start, first_used_at=first_used_at
     )
-
-
-def _trusted(values: dict[str, Any]) -> SessionView:
-    """A SessionView from the store's own typed values, without validating each field.
-
-    What pydantic's `model_construct` does, minus its per-call field bookkeeping, which
-    cost ten times the rest when a who-held answer holds ten thousand sessions.
-    `tests/test_sessions_view.py` checks the result equals a validated model.
-    """
-    view = SessionView.__new__(SessionView)
-    object.__setattr__(view, "__dict__", values)
-    object.__setattr__(view, "__pydantic_fields_set__", set(_FIELD_SET))
-    object.__setattr__(view, "__pydantic_extra__", None)
-    object.__setattr__(view, "__pydantic_private__", None)
-    return view

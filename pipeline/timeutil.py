@@ -54,9 +54,10 @@ def iso(value: datetime | None) -> str | None:
     """`2026-01-05T12:00:00Z` (with microseconds only when there are some)."""
     if value is None:
         return None
-    value = to_utc(value)
+    if value.tzinfo is not UTC:  # every view's time is UTC already: one call, not three
+        value = to_utc(value)
     spec = "microseconds" if value.microsecond else "seconds"
-    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+    return value.isoformat(timespec=spec)[:-6] + "Z"  # "+00:00" said as "Z"
 
 
 def iso_z(value: datetime) -> str:

@@ -6,6 +6,7 @@ module loads: `rolecall who-held --help` stays quick.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,6 @@ from pipeline.cli.common import (
     csv_option,
     db_option,
     emit_json,
-    emit_json_list,
     json_option,
     one_format,
     out,
@@ -199,11 +199,11 @@ def who_held_command(
             at=at, role_arn=role_arn, principal_arn=principal_arn, account_id=account_id
         )
         if as_json and limit is None and not offset:
-            emit_json_list(s.model_dump(mode="json") for s in q.sessions.stream(held))
+            emit_sessions_json(q.sessions.stream(held))
             return
         page = q.sessions.page(held, limit=limit, offset=offset)
     if as_json:
-        emit_json([s.model_dump(mode="json") for s in page.sessions])
+        emit_sessions_json(page.sessions)
         return
     shown = len(page.sessions)
     title = f"{page.total} sessions active at {iso(at)}"
@@ -215,6 +215,30 @@ def who_held_command(
     else:
         _say_known(known)
         show(listing)
+
+
+def emit_sessions_json(views: Iterable[SessionView]) -> None:
+    """Session views as a JSON list, written as they come: the text `emit_json_list` writes.
+
+    Scripts rely on that text (who-held's `--json`, #16). `json.dumps(indent=2)` encodes in
+    Python, a tenth of a second per thousand views; orjson writes the same text for a
+    view's types (strings, booleans, integers, null, lists, objects of strings), except
+    for characters past printable ASCII, which `json` escapes: an item holding one is
+    written by `json` itself.
+    """
+    import json
+
+    import orjson
+
+    first = True
+    for view in views:
+        item = view.model_dump(mode="json")
+        text = orjson.dumps(item, option=orjson.OPT_INDENT_2).decode()
+        if not text.isascii() or "\x7f" in text:
+            text = json.dumps(item, indent=2, default=str)
+        click.echo(("[\n  " if first else ",\n  ") + text.replace("\n", "\n  "), nl=False)
+        first = False
+    click.echo("[]" if first else "\n]")
 
 
 def _say_known(known: KnownAt | None) -> None:
