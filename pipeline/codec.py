@@ -125,7 +125,8 @@ class EventCodec:
         writer = self._writers.get(fp)
         if writer is None:
             raise UnknownSchemaError(f"unknown schema fingerprint {fp.hex()}")
-        body = io.BytesIO(message[HEADER_SIZE:])
+        body = io.BytesIO(message)
+        body.seek(HEADER_SIZE)  # not a slice: the body is not copied
         try:
             record = fastavro.schemaless_reader(
                 body, writer.parsed, self._readers[writer.event_type]
@@ -134,10 +135,9 @@ class EventCodec:
             raise CorruptMessageError(
                 f"{writer.event_type} body does not decode: {type(exc).__name__}: {exc}"
             ) from exc
-        if body.tell() != len(message) - HEADER_SIZE:
+        if body.tell() != len(message):
             raise CorruptMessageError(
-                f"{writer.event_type} body has {len(message) - HEADER_SIZE - body.tell()} "
-                "trailing bytes"
+                f"{writer.event_type} body has {len(message) - body.tell()} trailing bytes"
             )
         if not isinstance(record, dict):
             raise CorruptMessageError(f"{writer.event_type} body is not a record")
@@ -150,15 +150,21 @@ class EventCodec:
     def decode_full(self, message: bytes) -> tuple[Event, dict[str, Any]]:
         """The validated event and its plain Avro record (what the store writes as a row)."""
         event_type, record = self.decode_record(message)
-        try:
-            return EVENT_TYPE_BY_NAME[event_type].model_validate(record), record
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or event_type
-            raise EventValidationError(
-                f"invalid {event_type}: {where}: {first['msg']}"
-                + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
-            ) from exc
+        return validate(event_type, record), record
+
+
+def validate(event_type: str, record: Mapping[str, Any]) -> Event:
+    """The event model of a decoded record, or `EventValidationError` naming its first
+    broken rule (the reason a dead letter gives)."""
+    try:
+        return EVENT_TYPE_BY_NAME[event_type].model_validate(record)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or event_type
+        raise EventValidationError(
+            f"invalid {event_type}: {where}: {first['msg']}"
+            + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+        ) from exc
 
 
 _DEFAULT: EventCodec | None = None

@@ -21,11 +21,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pipeline.codec import EventCodec, default_codec
+from pipeline.codec import EventCodec, default_codec, validate
 from pipeline.errors import CodecError, EventValidationError, LogError
 from pipeline.log.base import DamagedSpan, EventLog, LogItem, behind_message
 from pipeline.store import Accepted, ApplyResult, Batch, Rejected, Store
-from pipeline.store.columns import prepare
+from pipeline.store.columns import batch_tables, doubtful, prepare
 from pipeline.store.partitioned import PartitionedStore
 
 log = logging.getLogger(__name__)
@@ -50,30 +50,55 @@ class MaterializeStats:
 
 
 def decode_items(log_name: str, items: Sequence[LogItem], codec: EventCodec) -> Batch:
-    """One batch from polled items: decoded events, dead letters, and positions reached."""
+    """One batch from polled items: decoded events, dead letters, and positions reached.
+
+    The Avro schema vouches for each record's types; the contract's other rules are
+    checked on the batch's columns (`columns.doubtful`), and only a record they cannot
+    vouch for is built as its model, which refuses it with its reason or lets it through.
+    The batch comes with its tables built.
+    """
     batch = Batch(log_name)
-    for item in items:
+    # Each dead letter with its item's index: the model's refusals join them in log order.
+    rejected: list[tuple[int, Rejected]] = []
+    item_of: list[int] = []  # the item index of each accepted record
+    for i, item in enumerate(items):
         if isinstance(item, DamagedSpan):
-            batch.rejected.append(
-                Rejected(item.partition, item.start, item.end, f"damaged log: {item.reason}")
-            )
+            reason = f"damaged log: {item.reason}"
+            rejected.append((i, Rejected(item.partition, item.start, item.end, reason)))
             batch.advance(item.partition, item.end)
             continue
         batch.advance(item.partition, item.offset + 1)
         try:
-            event, record = codec.decode_full(item.value)
-        except (CodecError, EventValidationError) as exc:
-            batch.rejected.append(
-                Rejected(
-                    item.partition,
-                    item.offset,
-                    item.offset + 1,
-                    f"{type(exc).__name__}: {exc}",
-                    item.value,
-                )
+            event_type, record = codec.decode_record(item.value)
+        except CodecError as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            rejected.append(
+                (i, Rejected(item.partition, item.offset, item.offset + 1, reason, item.value))
             )
             continue
-        batch.accepted.append(Accepted(item.partition, item.offset, event, item.value, record))
+        batch.accepted.append(
+            Accepted.of_record(item.partition, item.offset, event_type, record, item.value)
+        )
+        item_of.append(i)
+    tables = batch_tables(batch.accepted)
+    refused: list[int] = []
+    for pos in doubtful(tables):
+        a = batch.accepted[pos]
+        try:
+            validate(a.event_type, a.record)
+        except EventValidationError as exc:
+            refused.append(pos)
+            reason = f"{type(exc).__name__}: {exc}"
+            rejected.append(
+                (item_of[pos], Rejected(a.partition, a.offset, a.offset + 1, reason, a.body))
+            )
+    if refused:  # rare: the tables are built again for the records that remain
+        gone = set(refused)
+        batch.accepted = [a for pos, a in enumerate(batch.accepted) if pos not in gone]
+        tables = batch_tables(batch.accepted)
+        rejected.sort(key=lambda r: r[0])
+    batch.rejected = [r for _, r in rejected]
+    batch.tables = tables
     return batch
 
 

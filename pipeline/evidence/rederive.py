@@ -49,7 +49,9 @@ def _batches(
                 )
                 continue
             batch = by_log.setdefault(str(log_name), Batch(str(log_name)))
-            batch.accepted.append(Accepted(int(partition), int(offset), event, bytes(body)))
+            batch.accepted.append(
+                Accepted.of_event(int(partition), int(offset), event, bytes(body))
+            )
         yield from by_log.values()
 
 

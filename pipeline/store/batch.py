@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.events import Event
+from pipeline.events import EVENT_TYPE_BY_NAME, Event
+from pipeline.store.rows import record_of
 
 # The column of a batch table holding each row's item position in `Batch.accepted`.
 POSITION = "_pos"
@@ -17,15 +19,44 @@ POSITION = "_pos"
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """A record that decoded into a valid event."""
+    """A record that decoded into a valid event: what the store needs of it, no model.
+
+    `record` is the decoded Avro record (plain values, aware UTC times), written as the
+    fact row without a second conversion; `model()` builds the event for the rare code
+    that needs one.
+    """
 
     partition: int
     offset: int
-    event: Event
+    event_id: str
+    event_type: str
+    event_time: datetime
+    account_id: str
+    record: Mapping[str, Any]
     body: bytes
-    # The decoded Avro record (plain values, aware UTC times): written as the fact row
-    # without a second conversion. Derived from `event` when absent.
-    record: Mapping[str, Any] | None = None
+
+    @classmethod
+    def of_record(
+        cls, partition: int, offset: int, event_type: str, record: Mapping[str, Any], body: bytes
+    ) -> Accepted:
+        return cls(
+            partition,
+            offset,
+            record["event_id"],
+            event_type,
+            record["event_time"],
+            record["account_id"],
+            record,
+            body,
+        )
+
+    @classmethod
+    def of_event(cls, partition: int, offset: int, event: Event, body: bytes) -> Accepted:
+        """From a model (its plain record, as the codec's decode gives it)."""
+        return cls.of_record(partition, offset, event.event_type, record_of(event), body)
+
+    def model(self) -> Event:
+        return EVENT_TYPE_BY_NAME[self.event_type].model_validate(self.record)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ FACT_TABLE: dict[type[Event], str] = {
     PolicyChanged: "policy_changes",
     AccessRecorded: "actions",
 }
+FACT_TABLE_OF_TYPE: dict[str, str] = {cls.event_type: t for cls, t in FACT_TABLE.items()}
 
 
 def naive_utc(value: datetime | None) -> datetime | None:

@@ -200,7 +200,7 @@ class StoreWriter:
         # independent of how the log was cut into batches.
         by_id: dict[str, list[int]] = {}
         for pos, item in enumerate(batch.accepted):
-            by_id.setdefault(item.event.event_id, []).append(pos)
+            by_id.setdefault(item.event_id, []).append(pos)
         stored = self._stored_bodies(list(by_id)) if by_id else {}
         kept: list[int] = []
         conflicts: list[tuple[str, int, int, str]] = []
