@@ -133,7 +133,7 @@ def run(
             name=f"who-held median ({size})",
             value=who[0],
             unit="ms",
-            reference="DuckDB SQL over the raw CloudTrail JSON",
+            reference=None if raw_who is None else "DuckDB SQL over the raw CloudTrail JSON",
             reference_value=raw_who,
             goal="value <= 200",
             notes=f"every session active at the moment (median {answered:,.0f}); {raw_note}",
@@ -150,7 +150,9 @@ def run(
             name=f"trace median ({size})",
             value=trace[0],
             unit="ms",
-            reference="DuckDB recursive SQL over the raw CloudTrail JSON",
+            reference=None
+            if raw_trace is None
+            else "DuckDB recursive SQL over the raw CloudTrail JSON",
             reference_value=raw_trace,
             goal="value <= 10",
             notes=raw_note,

@@ -26,7 +26,9 @@ def markdown(entries: list[dict[str, Any]]) -> str:
     ]
     for e in entries:
         ref = (
-            "" if e.get("reference") is None else f"{e['reference']}: {_num(e['reference_value'])}"
+            ""
+            if e.get("reference") is None or e.get("reference_value") is None
+            else f"{e['reference']}: {_num(e['reference_value'])}"
         )
         ratio = "" if e.get("ratio") is None else f"{e['ratio']:.3g}"
         met = {True: "yes", False: "**no**", None: ""}[e.get("met")]

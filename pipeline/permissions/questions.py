@@ -8,7 +8,7 @@ the questions as thin methods.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 
@@ -18,6 +18,9 @@ from pipeline.permissions.shared import SharedDecisions
 from pipeline.policy import Decision, session_context
 from pipeline.sessions import Selection, SessionReader, SessionView
 from pipeline.timeutil import naive, to_utc
+
+# The longest an STS credential lasts (GetSessionToken, GetFederationToken: 36 h).
+LONGEST_CREDENTIAL = timedelta(hours=36)
 
 SCOPE_NOTE = (
     "only principals with recorded policies are considered: sessions active at the moment "
@@ -86,11 +89,24 @@ def _user_decision(snapshot: HistoryAt, user_arn: str, action: str, resource: st
 def _issue_times(
     con: duckdb.DuckDBPyConnection, session_ids: list[str], at: datetime
 ) -> dict[str, datetime]:
+    """The latest credential each session was issued by `at`.
+
+    Asked first within the longest credential lifetime before `at` (36 h, GetSessionToken's
+    and GetFederationToken's most), which lets DuckDB skip the older row groups; only the
+    sessions with nothing issued in that span are asked again over the whole history."""
     if not session_ids:
         return {}
-    rows = con.execute(
+    sql = (
         "SELECT session_id, max(issued_at) FROM credentials "
-        "WHERE session_id IN (SELECT unnest(?::VARCHAR[])) AND issued_at <= ? GROUP BY 1",
-        [session_ids, naive(at)],
+        "WHERE session_id IN (SELECT unnest(?::VARCHAR[])) AND issued_at <= ? {since} GROUP BY 1"
+    )
+    recent = con.execute(
+        sql.format(since="AND issued_at > ?"),
+        [session_ids, naive(at), naive(at - LONGEST_CREDENTIAL)],
     ).fetchall()
-    return {r[0]: to_utc(r[1]) for r in rows}
+    found = {r[0]: to_utc(r[1]) for r in recent}
+    older = [i for i in session_ids if i not in found]
+    if older:
+        rows = con.execute(sql.format(since=""), [older, naive(at)]).fetchall()
+        found.update({r[0]: to_utc(r[1]) for r in rows})
+    return found

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, TypeAlias
 
 from pipeline.policy.context import RequestContext
 from pipeline.policy.document import Condition
 from pipeline.policy.operators import InvalidOperand, Operator, Predicate, find_operator
-from pipeline.policy.variables import render
+from pipeline.policy.variables import Pattern, render
 
 Truth: TypeAlias = Literal["true", "false", "unknown"]
 
@@ -96,13 +97,34 @@ def evaluate_condition(
     resolved = [pattern for pattern in rendered if pattern is not None]
     if spec.negated and len(resolved) < len(rendered):
         return "false", None
-    try:
-        matches_any = spec.build(resolved)
-    except InvalidOperand as exc:
-        return "unknown", f"invalid value for condition operator '{condition.operator}': {exc}"
-    return _truth(_apply(parsed.qualifier, spec, matches_any, request_values)), None
+    built = _build(spec, tuple(resolved))
+    if isinstance(built, InvalidOperand):
+        return "unknown", f"invalid value for condition operator '{condition.operator}': {built}"
+    return _truth(_apply(parsed.qualifier, spec, built, request_values)), None
 
 
+# A policy's condition values, parsed once per distinct operator and values rather than once
+# per session asked about (who-could asks about every active session). Bounded: cleared
+# when full, so a stream of distinct rendered values cannot grow it without end.
+_BUILT: dict[tuple[str, tuple[Pattern, ...]], Predicate | InvalidOperand] = {}
+_BUILT_MAX = 4096
+
+
+def _build(spec: Operator, values: tuple[Pattern, ...]) -> Predicate | InvalidOperand:
+    key = (spec.name, values)
+    built = _BUILT.get(key)
+    if built is None:
+        try:
+            built = spec.build(values)
+        except InvalidOperand as exc:
+            built = exc
+        if len(_BUILT) >= _BUILT_MAX:
+            _BUILT.clear()
+        _BUILT[key] = built
+    return built
+
+
+@lru_cache(maxsize=512)
 def _parse_operator(name: str) -> _ParsedOperator | None:
     qualifier: str | None = None
     base = name
