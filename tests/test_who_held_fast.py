@@ -306,6 +306,8 @@ def test_the_collector_is_left_as_the_caller_had_it(q: Queries) -> None:
     try:
         frozen = gc.get_freeze_count()
         q.who_held(at=at)
-        assert gc.get_freeze_count() == frozen and gc.isenabled()
+        # Not unfrozen (an unfreeze empties the count) and nothing added; a frozen object
+        # that another test's thread lets go of meanwhile may lower it.
+        assert 0 < gc.get_freeze_count() <= frozen and gc.isenabled()
     finally:
         gc.unfreeze()
