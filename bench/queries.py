@@ -74,15 +74,20 @@ def _median_p95(times: list[float]) -> tuple[float, float]:
     return statistics.median(times), times[int(0.95 * (len(times) - 1))]
 
 
+def _moments(q: Queries, rng: random.Random, n: int) -> list[datetime]:
+    """`n` random moments within the store's data."""
+    span = q.time_range()
+    assert span is not None, "empty store"
+    seconds = int((span[1] - span[0]).total_seconds())
+    return [span[0] + timedelta(seconds=rng.randint(0, seconds)) for _ in range(n)]
+
+
 def run(
     work: Workload, db: Path, *, repeats: int = 60, raw_repeats: int = 3, seed: int = 3
 ) -> list[Result]:
     rng = random.Random(seed)
     with Queries.open(db) as q:
-        span = q.time_range()
-        assert span is not None, "empty store"
-        seconds = int((span[1] - span[0]).total_seconds())
-        moments = [span[0] + timedelta(seconds=rng.randint(0, seconds)) for _ in range(repeats)]
+        moments = _moments(q, rng, repeats)
         keys = [
             str(r[0])
             for r in q.con.execute(
@@ -200,10 +205,7 @@ def who_held_on(db: Path, *, repeats: int = 20, seed: int = 3) -> dict[str, floa
     """
     rng = random.Random(seed)
     with Queries.open(db) as q:
-        span = q.time_range()
-        assert span is not None, "empty store"
-        seconds = int((span[1] - span[0]).total_seconds())
-        moments = [span[0] + timedelta(seconds=rng.randint(0, seconds)) for _ in range(repeats)]
+        moments = _moments(q, rng, repeats)
         q.who_held(at=moments[0])  # the first answer also loads DuckDB's caches
         walls, cpus, rows = [], [], []
         for at in moments:
