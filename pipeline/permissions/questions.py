@@ -7,20 +7,23 @@ the questions as thin methods.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-import duckdb
-
+from pipeline.permissions.decision_classes import (
+    ActiveSession,
+    DecisionClasses,
+    active_rows,
+    issue_times,
+    issued_at,
+)
 from pipeline.permissions.in_force import HistoryAt
 from pipeline.permissions.session import check_request, evaluate_principal
 from pipeline.permissions.shared import SharedDecisions
 from pipeline.policy import Decision, session_context
 from pipeline.sessions import Selection, SessionReader, SessionView
-from pipeline.timeutil import naive, to_utc
-
-# The longest an STS credential lasts (GetSessionToken, GetFederationToken: 36 h).
-LONGEST_CREDENTIAL = timedelta(hours=36)
+from pipeline.timeutil import to_utc
 
 SCOPE_NOTE = (
     "only principals with recorded policies are considered: sessions active at the moment "
@@ -53,30 +56,71 @@ def who_could(
     show_denied: bool = False,
 ) -> WhoCould:
     """Every session active at `at` whose permissions allow `action` on `resource` (and,
-    with `show_denied`, the others with their reasons), plus the IAM users that could."""
+    with `show_denied`, the others with their reasons), plus the IAM users that could.
+
+    Sessions are read as narrow rows and sorted into classes that one decision answers
+    alike (`decision_classes`); one session of each class is decided, and views are
+    built only for the sessions the answer lists."""
     check_request(action, resource)
     t = to_utc(at)
     con = sessions.con
-    active = sessions.all(Selection(at=t))
-    issued = _issue_times(con, [s.session_id for s in active], t)
     snapshot = HistoryAt(con, t)
-    allowed: list[tuple[SessionView, Decision]] = []
-    denied: list[tuple[SessionView, Decision]] = []
-    shared = SharedDecisions(con, snapshot, action, resource)
-    for s in active:
-        decision = shared.decide(s, issued.get(s.session_id, s.started_at))
+    rows = active_rows(sessions, t)
+    active = DecisionClasses(snapshot).sort(rows, issue_times(sessions, rows, t))
+    decided = _decide_classes(sessions, snapshot, active, action, resource)
+    allowed_ids: list[str] = []
+    denied_ids: list[str] = []
+    decision_of: dict[str, Decision] = {}
+    for session_id, _, key in active:
+        decision = decided[key]
         if decision.allowed:
-            if limit is None or len(allowed) < limit:
-                allowed.append((s, decision))
+            if limit is not None and len(allowed_ids) >= limit:
+                continue
+            allowed_ids.append(session_id)
         elif show_denied:
-            denied.append((s, decision))
+            denied_ids.append(session_id)
+        else:
+            continue
+        decision_of[session_id] = decision
+    views = _views(sessions, t, [*allowed_ids, *denied_ids])
     principals = []
     users = sorted(arn for arn, kind in snapshot.targets.items() if kind == "USER")
     for user in users:
         decision = _user_decision(snapshot, user, action, resource)
         if decision.allowed:
             principals.append((user, decision))
-    return WhoCould(action, resource, t, allowed, denied, principals, considered=len(active))
+    return WhoCould(
+        action,
+        resource,
+        t,
+        [(views[i], decision_of[i]) for i in allowed_ids],
+        [(views[i], decision_of[i]) for i in denied_ids],
+        principals,
+        considered=len(active),
+    )
+
+
+def _decide_classes(
+    sessions: SessionReader,
+    snapshot: HistoryAt,
+    active: list[ActiveSession],
+    action: str,
+    resource: str,
+) -> dict[Hashable, Decision]:
+    """One decision per class, made for the class's first session."""
+    first: dict[Hashable, ActiveSession] = {}
+    for s in active:
+        first.setdefault(s[2], s)
+    views = _views(sessions, snapshot.at, [s[0] for s in first.values()])
+    shared = SharedDecisions(sessions.con, snapshot, action, resource)
+    return {key: shared.decide(views[sid], issued_at(us)) for key, (sid, us, _) in first.items()}
+
+
+def _views(sessions: SessionReader, at: datetime, ids: list[str]) -> dict[str, SessionView]:
+    if not ids:
+        return {}
+    found = sessions.all(Selection(at=at, session_ids=ids))
+    return {v.session_id: v for v in found}
 
 
 def _user_decision(snapshot: HistoryAt, user_arn: str, action: str, resource: str) -> Decision:
@@ -84,29 +128,3 @@ def _user_decision(snapshot: HistoryAt, user_arn: str, action: str, resource: st
     in_force = snapshot.policies_in_force(user_arn)
     context = session_context(principal_arn=user_arn, at=snapshot.at, role_tags=in_force.tags)
     return evaluate_principal(user_arn, in_force, (), context, action=action, resource=resource)
-
-
-def _issue_times(
-    con: duckdb.DuckDBPyConnection, session_ids: list[str], at: datetime
-) -> dict[str, datetime]:
-    """The latest credential each session was issued by `at`.
-
-    Asked first within the longest credential lifetime before `at` (36 h, GetSessionToken's
-    and GetFederationToken's most), which lets DuckDB skip the older row groups; only the
-    sessions with nothing issued in that span are asked again over the whole history."""
-    if not session_ids:
-        return {}
-    sql = (
-        "SELECT session_id, max(issued_at) FROM credentials "
-        "WHERE session_id IN (SELECT unnest(?::VARCHAR[])) AND issued_at <= ? {since} GROUP BY 1"
-    )
-    recent = con.execute(
-        sql.format(since="AND issued_at > ?"),
-        [session_ids, naive(at), naive(at - LONGEST_CREDENTIAL)],
-    ).fetchall()
-    found = {r[0]: to_utc(r[1]) for r in recent}
-    older = [i for i in session_ids if i not in found]
-    if older:
-        rows = con.execute(sql.format(since=""), [older, naive(at)]).fetchall()
-        found.update({r[0]: to_utc(r[1]) for r in rows})
-    return found

@@ -60,10 +60,17 @@ class SessionPermissions:
 
 def principal_of(session: SessionView) -> str | None:
     """The role or IAM user whose policies a session carries."""
-    if session.role_arn:
-        return session.role_arn
-    if session.via in USER_SESSION_VIAS:
-        for arn in (session.principal_arn, session.session_arn):
+    return principal_from(session.role_arn, session.via, session.principal_arn, session.session_arn)
+
+
+def principal_from(
+    role_arn: str | None, via: str | None, caller_arn: str | None, session_arn: str | None
+) -> str | None:
+    """`principal_of` over a session's columns (who-could reads rows, not views)."""
+    if role_arn:
+        return role_arn
+    if via in USER_SESSION_VIAS:
+        for arn in (caller_arn, session_arn):
             if arn and ":user/" in arn:
                 return arn
     return None

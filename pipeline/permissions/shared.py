@@ -37,9 +37,9 @@ from pipeline.sessions import SessionView
 
 _EVERY_KEY = None  # variables in a resource entry: the decision may read any key
 
-_Condition = tuple[Condition, bool]  # a condition and whether its policy substitutes variables
+PolicyCondition = tuple[Condition, bool]  # a condition and whether its policy substitutes variables
 # The conditions to test, and the context keys they read (None: they may read any key).
-_Found = tuple[tuple[_Condition, ...], frozenset[str] | None]
+FoundConditions = tuple[tuple[PolicyCondition, ...], frozenset[str] | None]
 _CacheKey = tuple[str, tuple[PolicyInForce, ...], tuple[object, ...]]
 
 
@@ -52,7 +52,7 @@ class SharedDecisions:
         self.con, self.snapshot = con, snapshot
         self.action, self.resource = action, resource
         self._decided: dict[_CacheKey, Decision] = {}
-        self._conditions: dict[tuple[str, tuple[PolicyInForce, ...]], _Found | None] = {}
+        self._conditions: dict[tuple[str, tuple[PolicyInForce, ...]], FoundConditions | None] = {}
         self.evaluated = 0  # how many decisions the evaluator made (the rest were shared)
 
     def decide(self, session: SessionView, issued_at: datetime) -> Decision:
@@ -64,7 +64,7 @@ class SharedDecisions:
         in_force = self.snapshot.policies_in_force(principal)
         scoped = session_policies(self.snapshot, session)
         if (principal, scoped) not in self._conditions:
-            self._conditions[(principal, scoped)] = _conditions_of(in_force, scoped)
+            self._conditions[(principal, scoped)] = conditions_of(in_force, scoped)
         found = self._conditions[(principal, scoped)]
         if found is _EVERY_KEY:
             self.evaluated += 1
@@ -98,11 +98,13 @@ class SharedDecisions:
         return decide(perms, self.action, self.resource, checked=True)
 
 
-def _conditions_of(in_force: PoliciesInForce, scoped: tuple[PolicyInForce, ...]) -> _Found | None:
+def conditions_of(
+    in_force: PoliciesInForce, scoped: tuple[PolicyInForce, ...]
+) -> FoundConditions | None:
     """Every condition the evaluator may test for these policies, and the keys they read
     (None: a resource entry's variables may read any key)."""
     every = (*in_force.identity, *scoped, *((in_force.boundary,) if in_force.boundary else ()))
-    found: list[_Condition] = []
+    found: list[PolicyCondition] = []
     for x in every:
         if x.document is None:
             continue  # an unknown document is never evaluated
@@ -118,13 +120,13 @@ def _conditions_of(in_force: PoliciesInForce, scoped: tuple[PolicyInForce, ...])
 
 
 @lru_cache(maxsize=4096)
-def _policy_conditions(label: str, document: str) -> tuple[_Condition, ...] | None:
+def _policy_conditions(label: str, document: str) -> tuple[PolicyCondition, ...] | None:
     try:
         policy = load_policy((label, document)) if label else load_policy(document)
     except PolicyDocumentError:
         return ()  # the evaluator reports it the same way for every session
     variables = policy.variables_enabled
-    found: list[_Condition] = []
+    found: list[PolicyCondition] = []
     for statement in policy.statements:
         entries = (*(statement.resource or ()), *(statement.not_resource or ()))
         if variables and any(has_variables(e) for e in entries):

@@ -35,7 +35,13 @@ from typing import Literal, TypeAlias
 
 from pipeline.policy.context import RequestContext
 from pipeline.policy.document import Condition
-from pipeline.policy.operators import InvalidOperand, Operator, Predicate, find_operator
+from pipeline.policy.operators import (
+    InvalidOperand,
+    Operator,
+    Predicate,
+    epoch_microseconds,
+    find_operator,
+)
 from pipeline.policy.variables import Pattern, render
 
 Truth: TypeAlias = Literal["true", "false", "unknown"]
@@ -101,6 +107,33 @@ def evaluate_condition(
     if isinstance(built, InvalidOperand):
         return "unknown", f"invalid value for condition operator '{condition.operator}': {built}"
     return _truth(_apply(parsed.qualifier, spec, built, request_values)), None
+
+
+def time_thresholds(condition: Condition) -> tuple[int, ...] | None:
+    """The instants (epoch microseconds) where the condition's truth over one time value
+    can change, or None when it is not settled by the value's place among instants.
+
+    A `Date...` operator compares the request's time with each policy value by order only:
+    two times on the same side of every threshold (and equal to the same ones) get the same
+    truth, whatever the qualifier or `IfExists`. `Null` tests presence alone: no threshold.
+    A policy value that is not a time makes the whole condition unknown for every time
+    alike, so it is no threshold. Who-could decides a session per class of issue times.
+    """
+    parsed = _parse_operator(condition.operator)
+    if parsed is None:
+        return ()  # unknown for every value alike
+    base = parsed.base.lower()
+    if base == "null":
+        return ()
+    if not base.startswith("date") or find_operator(base) is None:
+        return None
+    found: set[int] = set()
+    for value in condition.values:
+        try:
+            found.add(epoch_microseconds(value))
+        except ValueError:
+            continue
+    return tuple(sorted(found))
 
 
 # A policy's condition values, parsed once per distinct operator and values rather than once

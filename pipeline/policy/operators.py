@@ -80,9 +80,14 @@ def _parse_number(text: str) -> Decimal:
     return Decimal(text.strip())
 
 
+def epoch_microseconds(text: str) -> int:
+    """An IAM date-time value as microseconds since the epoch; ValueError if it is none."""
+    return (parse_time(text) - _EPOCH) // timedelta(microseconds=1)
+
+
 def _parse_date(text: str) -> Decimal:
     """A date-time as microseconds since the epoch, so it orders like a number."""
-    return Decimal((parse_time(text) - _EPOCH) // timedelta(microseconds=1))
+    return Decimal(epoch_microseconds(text))
 
 
 def _parse_bool(text: str) -> bool:
