@@ -54,7 +54,7 @@ def bench_command(events: int, scratch: Path | None, out: Path | None, only: str
     only their figures. Benchmarks assert nothing: they measure.
 
     \b
-    Sections: materialize, queries, cloudtrail, kafka, policy, dashboard, cli.
+    Sections: materialize, queries, cloudtrail, kafka, policy, dashboard, cli, compliance.
     Examples:
       rolecall bench --events 100000                  # a quick look (minutes)
       rolecall bench                                  # what BENCHMARKS.md shows
