@@ -20,10 +20,10 @@ from bench.results import Result
 from bench.workload import Workload, log_records
 from pipeline.codec import HEADER_SIZE, default_codec
 from pipeline.log import FileLog
-from pipeline.materializer import materialize
+from pipeline.materializer import DEFAULT_BATCH_SIZE, materialize
 from pipeline.store import Store
 
-BATCH_SIZE = 20_000
+BATCH_SIZE = DEFAULT_BATCH_SIZE  # what a user gets
 # The raw decode rate per message does not depend on the log's size: a sample suffices.
 DECODE_SAMPLE = 200_000
 MIB = 1024 * 1024
