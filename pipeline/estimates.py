@@ -98,9 +98,22 @@ def _expiry_phrase(expiry_basis: str, requested_duration_seconds: int | None) ->
 def start_basis(
     *, start_estimated: bool, recorded_start: datetime | None, first_used_at: datetime | None
 ) -> str:
-    if start_estimated or recorded_start is None:
+    no_record = start_estimated or recorded_start is None
+    return start_basis_of(
+        no_record=no_record,
+        used_before_record=not no_record
+        and first_used_at is not None
+        and recorded_start is not None
+        and first_used_at < recorded_start,
+    )
+
+
+def start_basis_of(*, no_record: bool, used_before_record: bool) -> str:
+    """`start_basis` from the two facts it rests on (readers building many views cache
+    it per pair): no recorded start (or an estimated one), and a use before the record."""
+    if no_record:
         return "estimated: its first recorded use (its calls carry no creation date)"
-    if first_used_at is not None and first_used_at < recorded_start:
+    if used_before_record:
         return "estimated: its first recorded use, before its recorded start"
     return "recorded"
 
