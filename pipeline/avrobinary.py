@@ -25,16 +25,31 @@ class Unsupported(Exception):
     """A value or a schema this encoder does not handle: fastavro encodes it instead."""
 
 
-def _zigzag_varint(n: int) -> bytes:
-    if not -(1 << 63) <= n < (1 << 63):
-        raise Unsupported("long out of range")
-    n = (n << 1) ^ (n >> 63)
+def _varint(n: int) -> bytes:
+    """The varint of `n` >= 0, seven bits a byte, low bits first."""
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+# Varints of 0..16383 (one or two bytes), and 14 bits as two bytes that go on: a large
+# value (a time in microseconds: eight bytes) is written 14 bits a step, not 7.
+_RAW = [_varint(i) for i in range(1 << 14)]
+_GOES_ON = [bytes(((i & 0x7F) | 0x80, (i >> 7) | 0x80)) for i in range(1 << 14)]
+
+
+def _zigzag_varint(n: int) -> bytes:
+    if not -(1 << 63) <= n < (1 << 63):
+        raise Unsupported("long out of range")
+    n = (n << 1) ^ (n >> 63)
+    out = b""
+    while n >= 1 << 14:
+        out += _GOES_ON[n & 0x3FFF]
+        n >>= 14
+    return out + _RAW[n]
 
 
 _SMALL = [_zigzag_varint(i) for i in range(1 << 14)]
@@ -44,7 +59,7 @@ def _long(n: int) -> bytes:
     return _SMALL[n] if 0 <= n < (1 << 14) else _zigzag_varint(n)
 
 
-class _Source:
+class WriterSource:
     """The lines of a generated writer, and the constants they name."""
 
     def __init__(self) -> None:
@@ -67,19 +82,19 @@ class _Source:
         return name
 
 
-def _length(src: _Source, depth: int, expr: str) -> None:
+def _length(src: WriterSource, depth: int, expr: str) -> None:
     src.add(depth, f"n = {expr}")
     src.add(depth, "out += SMALL[n] if 0 <= n < 16384 else LONG(n)")
 
 
-def _string(src: _Source, depth: int, var: str) -> None:
+def _string(src: WriterSource, depth: int, var: str) -> None:
     src.add(depth, f"if type({var}) is not str: raise Unsupported('not a string')")
     src.add(depth, f"b = {var}.encode('utf-8')")  # a lone surrogate raises: fastavro says so
     _length(src, depth, "len(b)")
     src.add(depth, "out += b")
 
 
-def _value(src: _Source, depth: int, var: str, schema: Any) -> None:
+def write_value(src: WriterSource, depth: int, var: str, schema: Any) -> None:
     """Lines appending `var` as `schema` says, or raising Unsupported."""
     if schema == "string":
         _string(src, depth, var)
@@ -94,7 +109,7 @@ def _value(src: _Source, depth: int, var: str, schema: Any) -> None:
         src.add(depth, f"if {var} is None: out.append(0)")
         src.add(depth, "else:")
         src.add(depth + 1, "out.append(2)")  # branch 1, zigzag
-        _value(src, depth + 1, var, schema[1])
+        write_value(src, depth + 1, var, schema[1])
     elif isinstance(schema, dict) and schema.get("logicalType") == "timestamp-micros":
         if schema.get("type") != "long":
             raise Unsupported(f"no writer for {schema!r}")
@@ -130,13 +145,13 @@ def record_writer(schema: Mapping[str, Any]) -> RecordWriter | None:
     """A function appending a record's body to a bytearray (raising `Unsupported` for a
     value it does not handle, a missing field included), or None when a field's type is
     not handled here. Generated once per schema: one straight run of lines per field."""
-    src = _Source()
+    src = WriterSource()
     src.add(0, "def write(out, r):")
     src.add(1, "try:")
     try:
         for field in schema["fields"]:
             src.add(2, f"v = r[{str(field['name'])!r}]")
-            _value(src, 2, "v", field["type"])
+            write_value(src, 2, "v", field["type"])
     except (Unsupported, KeyError, TypeError):
         return None
     src.add(1, "except (KeyError, TypeError):")  # a missing field, an unknown symbol

@@ -22,10 +22,10 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
-from pipeline.cloudtrail.contract import AvroRecord, partition_key
 from pipeline.cloudtrail.damage import CorruptInput, Lost
+from pipeline.cloudtrail.encoder import MessageEncoder
 from pipeline.cloudtrail.fields import Unmapped, is_event_name
-from pipeline.cloudtrail.mapping import NOT_ROLE_RELATED, Inferred, Mapped, RecordMapper
+from pipeline.cloudtrail.mapping import NOT_ROLE_RELATED, RecordMapper
 from pipeline.cloudtrail.reader import AUTO, Source, check_paths, find_inputs, read_records
 from pipeline.cloudtrail.summary import LOST_LISTED, ImportSummary
 from pipeline.codec import EventCodec, default_codec
@@ -41,10 +41,13 @@ _OTHER_NAME = "(not an event name)"
 # again: the same events, which the store applies once).
 REMEMBER_KEYS = 1_000_000
 # A task for a worker: files up to this many bytes on disk, at most _TASK_FILES of them
-# (CloudTrail delivers files of a few KB to a few MB). A larger file is read here,
+# (CloudTrail delivers files of a few KB to a few MB). Small enough that the workers end
+# together (the last task is one worker's alone) and that the first results come soon:
+# about a second of one core's work on delivered-size files (14 files of 500 records),
+# a few hundred KB of quiet accounts' small files. A larger file is read here,
 # streamed, so that no worker holds a huge input's events in memory.
-_TASK_BYTES = 4 << 20
-_TASK_FILES = 32
+_TASK_BYTES = 1 << 20
+_TASK_FILES = 64
 _WORKER_MAX_BYTES = 16 << 20
 _AHEAD = 4  # tasks in flight per worker: enough to keep them busy, memory bounded
 
@@ -199,7 +202,7 @@ def import_file(
     source: Source,
     fmt: str,
     mapper: RecordMapper,
-    codec: EventCodec,
+    encoder: MessageEncoder,
     part: FileImport,
     *,
     every: int = _PROGRESS_EVERY,
@@ -211,7 +214,8 @@ def import_file(
     """
     items: list[Item] = []
     skipped = part.skipped
-    encode = codec.encode_record
+    make = encoder.message
+    map_with = mapper.map_with
     try:
         for raw in read_records(source, fmt):
             part.records_read += 1
@@ -220,7 +224,7 @@ def import_file(
                 part.add_lost(raw)
                 continue
             try:
-                events, inferred = mapper.map_records(raw)
+                events, inferred = map_with(raw, make)
             except Unmapped as why:
                 skipped[why.reason] += 1
                 if why.reason == NOT_ROLE_RELATED and why.detail:
@@ -230,9 +234,9 @@ def import_file(
                 skipped["too deeply nested"] += 1
                 continue
             part.records_mapped += 1
-            items.extend(_message(event, encode) for event in events)
+            items += events
             if inferred is not None:
-                items.append(_inferred_messages(inferred, encode))
+                items.append(InferredMessages(inferred.key, inferred.remember, inferred.events))
             if part.records_read % every == 0:
                 yield items
                 items = []
@@ -244,47 +248,34 @@ def import_file(
     yield items
 
 
-_Encode = Callable[[str, AvroRecord], bytes]
-
-
-def _message(event: Mapped, encode: _Encode) -> Message:
-    event_type, record = event
-    key = partition_key(event_type, record).encode("utf-8")
-    return (key, encode(event_type, record), event_type)
-
-
-def _inferred_messages(inferred: Inferred, encode: _Encode) -> InferredMessages:
-    return InferredMessages(
-        inferred.key, inferred.remember, [_message(e, encode) for e in inferred.events]
-    )
-
-
 def _here(
     files: list[Source], fmt: str, codec: EventCodec, remember: int
 ) -> Iterator[tuple[Source, Iterator[list[Item]], FileImport]]:
     mapper = RecordMapper(remember_keys=remember)
+    encoder = MessageEncoder(codec)
     for source in files:
         part = FileImport(source.name)
-        yield source, import_file(source, fmt, mapper, codec, part), part
+        yield source, import_file(source, fmt, mapper, encoder, part), part
 
 
 _WORKER_MAPPER: RecordMapper | None = None  # a worker's, across its tasks
+_WORKER_ENCODER: MessageEncoder | None = None
 
 
 def _import_files(
     sources: list[Source], fmt: str, remember: int
 ) -> list[tuple[FileImport, list[Item]]]:
     """A worker's task: several whole inputs, each with its events."""
-    global _WORKER_MAPPER
-    if _WORKER_MAPPER is None:
+    global _WORKER_MAPPER, _WORKER_ENCODER
+    if _WORKER_MAPPER is None or _WORKER_ENCODER is None:
         _WORKER_MAPPER = RecordMapper(remember_keys=remember)
-    mapper = _WORKER_MAPPER
+        _WORKER_ENCODER = MessageEncoder(default_codec())
+    mapper, encoder = _WORKER_MAPPER, _WORKER_ENCODER
     out = []
-    codec = default_codec()
     for source in sources:
         started = time.process_time()
         part = FileImport(source.name)
-        items = [i for chunk in import_file(source, fmt, mapper, codec, part) for i in chunk]
+        items = [i for chunk in import_file(source, fmt, mapper, encoder, part) for i in chunk]
         part.cpu_seconds = time.process_time() - started
         out.append((part, items))
     return out
@@ -330,7 +321,7 @@ def _in_workers(
     """Each input's events in order, mapped by `jobs` worker processes."""
     context = get_context("forkserver")  # not fork: the caller may run threads (Kafka)
     context.set_forkserver_preload([__name__])
-    codec = default_codec()
+    encoder = MessageEncoder(default_codec())
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
         pending: deque[tuple[list[Source], Future[list[tuple[FileImport, list[Item]]]] | None]]
         pending = deque()
@@ -352,7 +343,7 @@ def _in_workers(
                 source = task[0]
                 part = FileImport(source.name)
                 mapper = RecordMapper(remember_keys=remember)
-                yield source, import_file(source, fmt, mapper, codec, part), part
+                yield source, import_file(source, fmt, mapper, encoder, part), part
             else:
                 for source, (part, items) in zip(task, future.result(), strict=True):
                     yield source, iter([items]), part

@@ -13,8 +13,9 @@ several events, so that importing the same record again changes nothing.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -38,8 +39,15 @@ _SOURCE = {"source": EventSource.CLOUDTRAIL}
 Mapped = tuple[str, AvroRecord]
 
 
+T = TypeVar("T")
+# An event's class and its fields (envelope included) -> what the caller keeps of it: the
+# Avro record (`avro_record`), or the encoded message. Raises pydantic's
+# `ValidationError` for fields the model refuses.
+Make = Callable[[type, AvroRecord], T]
+
+
 @dataclass(frozen=True, slots=True)
-class Inferred:
+class Inferred(Generic[T]):
     """The session of a temporary key as one of its calls tells it.
 
     `remember`: the start is recorded (every call of the key yields these same events),
@@ -49,7 +57,7 @@ class Inferred:
 
     key: str
     remember: bool
-    events: list[Mapped]
+    events: list[T]
 
 
 class RecordMapper:
@@ -76,7 +84,7 @@ class RecordMapper:
             events.extend(self._infer(rec, key))
         return events
 
-    def map_records(self, raw: Any) -> tuple[list[Mapped], Inferred | None]:
+    def map_records(self, raw: Any) -> tuple[list[Mapped], Inferred[Mapped] | None]:
         """`map` without models: the Avro records of the record's events, then its key's
         inferred session (None when this mapper already inferred it, or cannot).
 
@@ -84,6 +92,11 @@ class RecordMapper:
         each is checked against the contract (`contract.avro_record`). Raises `Unmapped`
         with the same reasons as `map`.
         """
+        return self.map_with(raw, avro_record)
+
+    def map_with(self, raw: Any, make: Make[T]) -> tuple[list[T], Inferred[T] | None]:
+        """`map_records` with `make` in the place of `avro_record`: the importer makes
+        the events' messages straight from their fields (`MessageEncoder.message`)."""
         raw = redact(raw)
         if not isinstance(raw, dict):
             raise Unmapped("not a JSON object")
@@ -95,31 +108,32 @@ class RecordMapper:
             "source": EventSource.CLOUDTRAIL,
         }
         base = f"ct:{rec.event_id}"
-        events: list[Mapped] = []
+        events: list[T] = []
         for i, (cls, fields) in enumerate(drafts):
             event_id = base if i == 0 else f"{base}#{i}"
             try:
-                events.append(avro_record(cls, {"event_id": event_id, **envelope, **fields}))
+                events.append(make(cls, {"event_id": event_id, **envelope, **fields}))
             except ValidationError as exc:
                 raise _invalid(cls, exc) from None
         key = rec.access_key
         inferred = None
         if key is not None and is_temporary(key) and key not in self._inferred:
-            inferred = self._infer_records(rec, key)
+            inferred = self._infer_records(rec, key, make)
         return events, inferred
 
-    def _infer_records(self, rec: Record, key: str) -> Inferred | None:
+    def _infer_records(self, rec: Record, key: str, make: Make[T]) -> Inferred[T] | None:
         found = inferred(rec, key)
         if found is None:
             return None
         try:
             events = [
-                avro_record(cls, {"event_id": event_id, **_SOURCE, **fields})
+                make(cls, {"event_id": event_id, **_SOURCE, **fields})
                 for event_id, (cls, fields) in found
             ]
         except ValidationError:
             return None  # the call still counts; its session is just not inferable
-        if events[0][1].get("start_estimated"):
+        # The first is the RoleAssumed, whose fields always say whether its start is known.
+        if found[0][1][1].get("start_estimated"):
             return Inferred(key, False, events)
         self._remember_key(key)
         return Inferred(key, True, events)
