@@ -119,6 +119,9 @@ def vouch_function(shape: Shape) -> Vouch:
     return function
 
 
+_TEXT = ("string", ["null", "string"])
+
+
 def checked_writer(shape: Shape, schema: Mapping[str, Any]) -> RecordWriter | None:
     """A writer of the Avro body of `fields` (an event's fields, its envelope included)
     that first holds each field to `shape`'s rules: what `vouch` then the codec's writer
@@ -135,25 +138,43 @@ def checked_writer(shape: Shape, schema: Mapping[str, Any]) -> RecordWriter | No
     assert not clash, clash  # the two sets of names mean the same where they meet
     src.names.update(names)
     src.add(0, "def write(out, fields):")
-    src.add(1, "keys = fields.keys()")
-    src.add(1, "if not REQUIRED <= keys or not keys <= KNOWN:")
-    src.add(2, "raise Unsupported('a field missing, or one the model lacks')")
+    src.add(1, "missing = 0")  # of the model's fields, not in `fields`
     src.add(1, "try:")
     try:
         for field in schema["fields"]:
             name = str(field["name"])
             src.add(2, f"v = fields.get({name!r}, MISSING)")
-            src.add(2, "if v is MISSING:")
-            # A default: as `vouch` leaves it (unchecked); fresh or not, the same bytes.
-            src.add(3, f"v = DEFAULTS[{name!r}]")
+            depth = 2
+            bounds = shape.texts.get(name)
+            if bounds is not None and bounds[1] < 1 << 14 and field["type"] in _TEXT:
+                # The common case first: ASCII text within its bounds, as the lines below
+                # would write it (its length is its byte count, one or two bytes long).
+                low, high = bounds
+                src.add(2, f"if type(v) is str and v.isascii() and {low} <= len(v) <= {high}:")
+                if field["type"] != "string":
+                    src.add(3, "out.append(2)")  # the union's string branch
+                src.add(3, "out += SMALL[len(v)]")
+                src.add(3, "out += v.encode()")
+                src.add(2, "else:")
+                depth = 3
+            src.add(depth, "if v is MISSING:")
+            if name in shape.required:
+                src.add(depth + 1, "raise Unsupported('a required field is missing')")
+            else:
+                # A default: as `vouch` leaves it (unchecked); fresh or not, the same bytes.
+                src.add(depth + 1, "missing += 1")
+                src.add(depth + 1, f"v = DEFAULTS[{name!r}]")
             fail = "raise Unsupported('a rule does not hold')"
             for line in _rule_lines(shape, name, src.names, fail):
-                src.add(2, line)
-            write_value(src, 2, "v", field["type"])
+                src.add(depth, line)
+            write_value(src, depth, "v", field["type"])
     except (Unsupported, KeyError, TypeError):
         return None
     src.add(1, "except (KeyError, TypeError):")
     src.add(2, "raise Unsupported('a field is not of its type') from None")
+    # Every key of `fields` was one of the model's fields: none the model lacks.
+    src.add(1, f"if len(fields) != {len(fields)} - missing:")
+    src.add(2, "raise Unsupported('a field the model lacks')")
     if shape.validators:
         src.add(1, "record = {**DEFAULTS, **fields}")
         src.add(1, "for validator in VALIDATORS:")
