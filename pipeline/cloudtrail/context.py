@@ -49,6 +49,10 @@ class Record:
     request: dict[str, Any]
     response: dict[str, Any]
     error_code: str | None
+    # Read by several rules for each record: read once.
+    access_key: str | None
+    caller_arn: str | None
+    user_agent: str | None
 
     @classmethod
     def read(cls, raw: dict[str, Any]) -> Record:
@@ -84,15 +88,10 @@ class Record:
             request=obj(raw, "requestParameters"),
             response=obj(raw, "responseElements"),
             error_code=text(raw, "errorCode", limit=256),
+            access_key=text(identity, "accessKeyId", limit=128),
+            caller_arn=text(identity, "arn", limit=2048),
+            user_agent=text(raw, "userAgent", limit=1024),
         )
-
-    @property
-    def access_key(self) -> str | None:
-        return text(self.identity, "accessKeyId", limit=128)
-
-    @property
-    def caller_arn(self) -> str | None:
-        return text(self.identity, "arn", limit=2048)
 
     @property
     def caller_type(self) -> str | None:
@@ -101,10 +100,6 @@ class Record:
     @property
     def source_ip(self) -> str | None:
         return text(self.raw, "sourceIPAddress", limit=1024)
-
-    @property
-    def user_agent(self) -> str | None:
-        return text(self.raw, "userAgent", limit=1024)
 
     @property
     def region(self) -> str | None:
