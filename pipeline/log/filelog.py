@@ -79,6 +79,7 @@ _MAGIC_BYTES = _MAGIC.to_bytes(2, "big")
 _KEY_LEN = struct.Struct(">H")
 _INGESTED = struct.Struct(">Q")
 _GAP_END = struct.Struct(">Q")
+_TIMED_PREFIX = _INGESTED.size + _KEY_LEN.size  # a timed record's body: ingest time, key length
 # A gap's checksum also covers its magic, so a record whose magic flips to the gap's (or
 # back) fails its checksum instead of being read as the other kind.
 _GAP_CRC_SEED = zlib.crc32(_GAP_MAGIC.to_bytes(2, "big"))
@@ -270,6 +271,57 @@ def scan_segment(
         pos += size
     if not is_last and next_base is not None and expected < next_base:
         yield DamagedSpan(partition, expected, next_base, "missing segment or records"), pos
+
+
+def clean_run(
+    partition: int, buf: bytes, pos: int, expected: int, limit: int
+) -> tuple[list[LogRecord], int]:
+    """Records read straight through from byte `pos`, with the byte after them: each
+    intact, each the very offset `expected` next, none a gap, at most `limit`.
+
+    A healthy log is all such records; `scan_segment` yields exactly these for them, but
+    through its general steps (damage, gaps, resumes), several times the checksum's cost
+    a record. The first record that is anything else ends the run, and the general scan
+    reads it.
+    """
+    out: list[LogRecord] = []
+    append = out.append
+    unpack, crc32, from_bytes = _HEADER.unpack_from, zlib.crc32, int.from_bytes
+    timed, timed_seed, plain = _TIMED_MAGIC, _TIMED_CRC_SEED, _MAGIC
+    epoch, microsecond = _EPOCH, timedelta(microseconds=1)
+    view = memoryview(buf)
+    n = len(buf)
+    while len(out) < limit and n - pos >= HEADER_SIZE:
+        magic, offset, length, crc = unpack(buf, pos)
+        body = pos + HEADER_SIZE
+        end = body + length
+        if offset != expected or end > n:
+            break
+        if magic == timed and length >= _TIMED_PREFIX:
+            seed, key_start = timed_seed, body + _TIMED_PREFIX
+        elif magic == plain and length >= _KEY_LEN.size:
+            seed, key_start = 0, body + _KEY_LEN.size
+        else:
+            break
+        if crc32(view[body:end], crc32(view[pos + 2 : pos + 14], seed)) != crc:
+            break
+        key_end = key_start + from_bytes(buf[key_start - 2 : key_start], "big")
+        if key_end > end:
+            break  # a key longer than its record: the general scan reads it as it does
+        append(
+            LogRecord(
+                partition,
+                offset,
+                buf[key_start:key_end] or None,
+                buf[key_end:end],
+                epoch + from_bytes(buf[body : body + 8], "big") * microsecond
+                if magic == timed
+                else None,
+            )
+        )
+        expected += 1
+        pos = end
+    return out, pos
 
 
 class FileLog(EventLog):
@@ -658,6 +710,11 @@ class FileLogConsumer(LogConsumer):
             cur.seg = max([i for i, b in enumerate(cur.bases) if b <= cur.expected] or [0])
             cur.pos = 0
         cur.buf = files.path(cur.bases[cur.seg]).read_bytes()
+        self._scan_from(cur)
+        return True
+
+    def _scan_from(self, cur: _Cursor) -> None:
+        """The general scan of the cursor's segment from its byte position."""
         is_last = cur.seg == len(cur.bases) - 1
         cur.items = scan_segment(
             cur.partition,
@@ -667,7 +724,6 @@ class FileLogConsumer(LogConsumer):
             next_base=None if is_last else cur.bases[cur.seg + 1],
             start=cur.pos,
         )
-        return True
 
     def _fill(self, cur: _Cursor, want: int) -> list[LogItem]:
         """Up to `want` items at or after the cursor's next offset."""
@@ -689,6 +745,14 @@ class FileLogConsumer(LogConsumer):
                 if not self._open_segment(cur, files):
                     return out
             assert cur.items is not None
+            run, after = clean_run(cur.partition, cur.buf, cur.pos, cur.expected, want - len(out))
+            if run:
+                # The general scan then resumes after the run, where it would stand had it
+                # read the run itself (its next expected offset is the cursor's).
+                out.extend(run)
+                cur.pos, cur.expected = after, run[-1].offset + 1
+                self._scan_from(cur)
+                continue
             step = next(cur.items, None)
             if step is None:
                 cur.items = None
