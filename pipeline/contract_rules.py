@@ -40,14 +40,14 @@ def _is_str_of(low: int, high: int) -> _Check:
         return (
             type(value) is str
             and low <= len(value) <= high
-            and (value.isascii() or _encodable(value))  # isascii: a flag, no scan
+            and (value.isascii() or encodable(value))  # isascii: a flag, no scan
         )
 
     check.bounds = (low, high)  # type: ignore[attr-defined]
     return check
 
 
-def _encodable(value: str) -> bool:
+def encodable(value: str) -> bool:
     # A lone surrogate is refused by the model (and could not be encoded).
     try:
         value.encode("utf-8")
@@ -56,12 +56,12 @@ def _encodable(value: str) -> bool:
     return True
 
 
-def _is_account(value: Any) -> bool:
+def is_account(value: Any) -> bool:
     # Twelve ASCII digits; anything else (Unicode digits too) goes to the model.
     return type(value) is str and len(value) == 12 and value.isascii() and value.isdigit()
 
 
-def _is_utc_in_range(value: Any) -> bool:
+def is_utc_in_range(value: Any) -> bool:
     return type(value) is datetime and value.tzinfo is UTC and EARLIEST <= value < LATEST
 
 
@@ -72,18 +72,18 @@ def _is_int_in(low: int, high: int) -> _Check:
     return check
 
 
-def _is_bool(value: Any) -> bool:
+def is_bool(value: Any) -> bool:
     return value is True or value is False
 
 
 def _is_str_map(value: Any) -> bool:
     return type(value) is dict and all(
-        type(k) is str and type(v) is str and _encodable(k + v) for k, v in value.items()
+        type(k) is str and type(v) is str and encodable(k + v) for k, v in value.items()
     )
 
 
 def _is_str_list(value: Any) -> bool:
-    return type(value) is list and all(type(v) is str and _encodable(v) for v in value)
+    return type(value) is list and all(type(v) is str and encodable(v) for v in value)
 
 
 # Column forms. A column's values come from fastavro's strict decode of the Avro schema
@@ -159,7 +159,7 @@ def _check_of(info: FieldInfo) -> tuple[_Check, bool, _Column]:
     if annotation is str:
         patterns = [getattr(m, "pattern", None) for m in metadata if hasattr(m, "pattern")]
         if patterns == [_ACCOUNT]:
-            return _is_account, optional, _column_account
+            return is_account, optional, _column_account
         if set(bounds) - {MinLen, MaxLen}:
             raise TypeError(f"no quick rule for {info.annotation} {metadata}")
         low = bounds[MinLen].min_length if MinLen in bounds else 0
@@ -168,9 +168,9 @@ def _check_of(info: FieldInfo) -> tuple[_Check, bool, _Column]:
     if annotation is datetime:
         if [getattr(m, "func", None) for m in metadata] != [_utc_in_range_func()]:
             raise TypeError(f"no quick rule for {info.annotation} {metadata}")
-        return _is_utc_in_range, optional, _column_utc_in_range
+        return is_utc_in_range, optional, _column_utc_in_range
     if annotation is bool and not metadata:
-        return _is_bool, optional, None
+        return is_bool, optional, None
     if annotation is int and set(bounds) == {Ge, Le}:
         low, high = int(bounds[Ge].ge), int(bounds[Le].le)
         return _is_int_in(low, high), optional, _column_int_in(low, high)
@@ -268,7 +268,7 @@ class Shape:
                 # Most fields are text: checked here, without a call (the hot path).
                 if not bounds[0] <= len(value) <= bounds[1]:
                     return None
-                if not value.isascii() and not _encodable(value):
+                if not value.isascii() and not encodable(value):
                     return None
                 continue
             rule = checks.get(name)

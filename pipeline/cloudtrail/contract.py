@@ -26,9 +26,10 @@ from pipeline.contract_rules import (
     SHAPES,
     AvroRecord,
     Shape,
-    _is_account,
-    _is_bool,
-    _is_utc_in_range,
+    encodable,
+    is_account,
+    is_bool,
+    is_utc_in_range,
 )
 from pipeline.events import EVENT_TYPES, partition_stem
 from pipeline.timeutil import EARLIEST, LATEST
@@ -39,19 +40,11 @@ _SHAPES: dict[type, Shape] = {cls: SHAPES[cls.event_type] for cls in EVENT_TYPES
 Vouch = Callable[[AvroRecord], AvroRecord | None]
 
 
-def _encodable(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 # The inline form of a rule `contract_rules` gives as a function (`v`: the value).
 _INLINE: dict[Callable[[Any], bool], str] = {
-    _is_account: "type(v) is str and len(v) == 12 and v.isascii() and v.isdigit()",
-    _is_utc_in_range: "type(v) is datetime and v.tzinfo is UTC and EARLIEST <= v < LATEST",
-    _is_bool: "v is True or v is False",
+    is_account: "type(v) is str and len(v) == 12 and v.isascii() and v.isdigit()",
+    is_utc_in_range: "type(v) is datetime and v.tzinfo is UTC and EARLIEST <= v < LATEST",
+    is_bool: "v is True or v is False",
 }
 
 
@@ -62,7 +55,7 @@ def _names(shape: Shape) -> dict[str, Any]:
         "DEFAULTS": shape.defaults,
         "VALIDATORS": tuple(shape.validators),
         "MISSING": object(),
-        "ENCODABLE": _encodable,
+        "ENCODABLE": encodable,
         "datetime": datetime,
         "UTC": UTC,
         "EARLIEST": EARLIEST,
