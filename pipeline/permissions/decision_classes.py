@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.permissions.in_force import HistoryAt, PolicyInForce
-from pipeline.permissions.session import INLINE_SESSION_POLICY, principal_from
+from pipeline.permissions.session import principal_from, session_policies_of
 from pipeline.permissions.shared import FoundConditions, conditions_of
 from pipeline.policy.conditions import time_thresholds
 from pipeline.policy.document import Condition
@@ -134,7 +134,9 @@ class DecisionClasses:
             arns = tuple(row[7] or ())
             scoped = self._scoped.get((row[6], arns))
             if scoped is None:
-                scoped = self._scoped[(row[6], arns)] = self._session_policies(row[6], arns)
+                scoped = self._scoped[(row[6], arns)] = session_policies_of(
+                    self.snapshot, row[6], arns
+                )
             keyer = self._keyers.get((principal, scoped))
             if keyer is None:
                 keyer = self._keyers[(principal, scoped)] = _keyer(
@@ -142,17 +144,6 @@ class DecisionClasses:
                 )
             append((row[_ID], micros, (principal, scoped, keyer(row, micros))))
         return out
-
-    def _session_policies(
-        self, inline: str | None, arns: tuple[str, ...]
-    ) -> tuple[PolicyInForce, ...]:
-        # As `session.session_policies` builds them from a view.
-        own = (
-            (PolicyInForce(INLINE_SESSION_POLICY, "inline", None, inline, "history"),)
-            if inline
-            else ()
-        )
-        return own + tuple(self.snapshot.managed(arn) for arn in arns)
 
 
 _Keyer = Callable[[Row, int], Hashable]

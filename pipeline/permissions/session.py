@@ -12,6 +12,7 @@ that is no longer active at T (revoked, exited, expired) can do nothing at T.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -111,12 +112,17 @@ def session_permissions(
 
 def session_policies(snapshot: HistoryAt, session: SessionView) -> tuple[PolicyInForce, ...]:
     """The session policies of the request that began the session (inline, then by ARN)."""
-    inline = (
-        (PolicyInForce(INLINE_SESSION_POLICY, "inline", None, session.session_policy, "history"),)
-        if session.session_policy
-        else ()
+    return session_policies_of(snapshot, session.session_policy, session.session_policy_arns)
+
+
+def session_policies_of(
+    snapshot: HistoryAt, inline: str | None, arns: Sequence[str]
+) -> tuple[PolicyInForce, ...]:
+    """`session_policies` from a session's two columns (who-could reads rows, not views)."""
+    own = (
+        (PolicyInForce(INLINE_SESSION_POLICY, "inline", None, inline, "history"),) if inline else ()
     )
-    return inline + tuple(snapshot.managed(arn) for arn in session.session_policy_arns)
+    return own + tuple(snapshot.managed(arn) for arn in arns)
 
 
 def request_context(
