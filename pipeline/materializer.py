@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 # costs about 1.3 GiB at its peak, measured at 10M events too (BENCHMARKS.md).
 DEFAULT_BATCH_SIZE = 20_000
 DEFAULT_GROUP = "rolecall-materializer"
+# While catching up, the findings are settled once for this many batches rather than
+# after each: a refresh's scope is mostly long-lived sessions that every batch touches
+# (BENCHMARKS.md). The batch that reaches the log's end, an empty poll and the end of a
+# run settle them at once, so a store at rest is always up to date.
+SETTLE_EVERY = 10
 
 
 @dataclass
@@ -117,8 +122,11 @@ class _SingleFile:
     def release(self, partitions: Sequence[int]) -> None:
         pass  # one file holds every partition: nothing to hand over
 
-    def apply(self, batch: Batch) -> ApplyResult:
-        return self.store.writer.apply(batch)
+    def apply(self, batch: Batch, *, settle: bool = True) -> ApplyResult:
+        return self.store.writer.apply(batch, settle=settle)
+
+    def settle_findings(self) -> int:
+        return self.store.writer.settle_findings()
 
 
 class _InFlight:
@@ -129,9 +137,15 @@ class _InFlight:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="rolecall-apply")
         self._pending: tuple[Future[ApplyResult], Batch, int] | None = None
 
-    def submit(self, batch: Batch, read: int) -> None:
+    def submit(self, batch: Batch, read: int, *, settle: bool) -> None:
         assert self._pending is None, "finish the batch in flight first"
-        self._pending = (self._pool.submit(self.target.apply, batch), batch, read)
+        future = self._pool.submit(self.target.apply, batch, settle=settle)
+        self._pending = (future, batch, read)
+
+    def settle_findings(self) -> None:
+        """Bring the findings up to date (nothing may be in flight: call `finish` first)."""
+        assert self._pending is None, "finish the batch in flight first"
+        self.target.settle_findings()
 
     def finish(self) -> tuple[ApplyResult, Batch, int] | None:
         """Wait for the batch in flight (re-raising its error); None when there is none."""
@@ -206,10 +220,13 @@ def materialize(
     consumer.start(positions, in_flight.release)
     try:
         waiting = follow  # catching up, a poll need not wait when the log is read to its end
+        unsettled = 0  # batches applied since the findings were last settled
         while stop is None or not stop.is_set():
             items = consumer.poll(batch_size, timeout=poll_timeout if waiting else 0.0)
             if not items:
                 done()
+                in_flight.settle_findings()
+                unsettled = 0
                 if not follow and consumer.caught_up():
                     break
                 waiting = True
@@ -219,8 +236,14 @@ def materialize(
             waiting = follow
             batch = prepare(decode_items(event_log.name, items, codec))
             done()
-            in_flight.submit(batch, len(items))
+            # A short poll alone does not say the log's end is near: the file log fills a
+            # batch partition by partition, and Kafka from what one fetch brought.
+            near_end = len(items) < batch_size and consumer.caught_up()
+            settle = near_end or unsettled + 1 >= SETTLE_EVERY
+            unsettled = 0 if settle else unsettled + 1
+            in_flight.submit(batch, len(items), settle=settle)
         done()
+        in_flight.settle_findings()
     finally:
         in_flight.close()
         consumer.close()

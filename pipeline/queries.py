@@ -17,7 +17,7 @@ import duckdb
 from pipeline import replay
 from pipeline.errors import NotFoundError
 from pipeline.findings import Finding, FindingFilter
-from pipeline.findings.reading import read_findings
+from pipeline.findings.reading import pending_findings, read_findings
 from pipeline.investigation import (
     ACTION_COLUMNS,
     ActionView,
@@ -101,6 +101,11 @@ class Queries:
     ) -> list[Finding]:
         """Findings matching `flt`, newest first (an unknown rule or severity is an error)."""
         return read_findings(self.con, flt, limit=limit)
+
+    def findings_pending(self) -> int:
+        """How many stored sessions, keys and principals still wait for their findings
+        (0: the findings are up to date with every stored event)."""
+        return pending_findings(self.con)
 
     def findings_of_session(self, session_id: str) -> list[Finding]:
         """A session's findings, newest first."""

@@ -111,6 +111,14 @@ def findings_command(
     )
     with Queries.open(db_path) as q:
         found = q.findings(flt, limit=limit)
+        waiting = q.findings_pending()
+    if waiting:  # on stderr: the listing (and any --json or CSV) stays as it was
+        click.echo(
+            f"note: findings not yet recomputed for {waiting} recently stored session(s), "
+            "key(s) or principal(s): a materializer is catching up, or stopped before it "
+            "settled them (the next `rolecall materialize` does)",
+            err=True,
+        )
     if fmt == "ocsf":
         click.echo(json.dumps([detection_finding(f) for f in found], indent=2))
         return

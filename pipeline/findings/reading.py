@@ -62,12 +62,26 @@ def read_findings(
     return [_finding(row) for row in con.execute(sql, args).fetchall()]
 
 
+def pending_findings(con: duckdb.DuckDBPyConnection) -> int:
+    """How many stored sessions, keys and principals wait for their findings to be
+    recomputed: 0 when the findings are up to date with the stored events (a
+    materializer catching up settles them every few batches and when it ends)."""
+    if not _has_table(con, "findings_pending"):  # written before schema 8: never pending
+        return 0
+    ((count,),) = con.execute("SELECT count(*) FROM findings_pending").fetchall()
+    return int(count)
+
+
 def _has_findings_table(con: duckdb.DuckDBPyConnection) -> bool:
     # A store written before schema 6 read-only (not migrated) has no findings yet.
-    row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'findings'"
-    ).fetchone()
-    return bool(row and row[0])
+    return _has_table(con, "findings")
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    ((count,),) = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchall()
+    return bool(count)
 
 
 def _finding(row: tuple[Any, ...]) -> Finding:

@@ -66,6 +66,14 @@ FROM (
     FROM (SELECT session_id, arg_max(c_up, depth) AS t FROM c_up GROUP BY session_id)
 ) AS r
 WHERE sessions.session_id = r.session_id
+  -- most touched sessions' chains are unchanged, and an update rewrites whole rows
+  AND (sessions.parent_session_id, sessions.ancestor_ids, sessions.depth, sessions.origin_arn,
+       sessions.origin_type, sessions.origin_resolved, sessions.origin_via,
+       sessions.origin_session_name, sessions.origin_lifecycle_key, sessions.origin_missing_key)
+      IS DISTINCT FROM
+      (r.parent_session_id, r.ancestor_ids, r.depth, r.origin_arn, r.origin_type,
+       r.origin_arn IS NOT NULL AND r.missing_key IS NULL, r.origin_via,
+       r.origin_session_name, r.origin_lifecycle_key, r.missing_key)
 """
 
 

@@ -86,21 +86,31 @@ class PartitionedStore:
         return out
 
     def release(self, partitions: Sequence[int]) -> None:
+        """Hand partitions over (a rebalance): each file is left at rest, then closed."""
         for p in partitions:
-            store = self.open.pop(p, None)
+            store = self.open.get(p)
             if store is not None:
+                store.writer.settle_findings()
+                del self.open[p]
                 store.close()
 
-    def apply(self, batch: Batch) -> ApplyResult:
+    def apply(self, batch: Batch, *, settle: bool = True) -> ApplyResult:
         totals = [0, 0, 0, 0]
         for p, part in split_batch(batch).items():
-            r = self.acquire(p).writer.apply(part)
+            r = self.acquire(p).writer.apply(part, settle=settle)
             for i, n in enumerate((r.applied, r.duplicates, r.conflicts, r.dead_letters)):
                 totals[i] += n
         return ApplyResult(*totals)
 
+    def settle_findings(self) -> int:
+        """Settle the findings each open file left pending (see `StoreWriter.apply`)."""
+        return sum(store.writer.settle_findings() for store in self.open.values())
+
     def close(self) -> None:
-        self.release(list(self.open))
+        """Close every file as it is (what a batch left pending is settled by its next
+        writer)."""
+        while self.open:
+            self.open.popitem()[1].close()
 
     def __enter__(self) -> PartitionedStore:
         return self

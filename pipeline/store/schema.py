@@ -15,7 +15,7 @@ Times are TIMESTAMP columns holding UTC (the connection's zone is pinned to UTC)
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 DDL = """
 CREATE TABLE IF NOT EXISTS store_meta (
@@ -252,6 +252,17 @@ CREATE TABLE IF NOT EXISTS findings (
     summary VARCHAR NOT NULL,
     evidence VARCHAR[] NOT NULL,
     evidence_count BIGINT NOT NULL
+);
+-- What stored batches could have changed in `findings` and that is not yet recomputed:
+-- while catching up, the projection is settled once for several batches (schema 8). Kept
+-- in each batch's transaction, so a crash loses none; empty when the store is at rest.
+CREATE TABLE IF NOT EXISTS findings_pending (
+    -- 'session', 'key', 'principal' (id set), 'address' (a long-term call's address and
+    -- span) or 'policy' (a policy changed: every machine session's start is in doubt)
+    kind VARCHAR NOT NULL,
+    id VARCHAR,
+    lo TIMESTAMP,
+    hi TIMESTAMP
 );
 """
 

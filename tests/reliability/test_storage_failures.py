@@ -59,10 +59,10 @@ def test_disk_full_during_materialize_is_one_line_and_loses_nothing(
     real = StoreWriter._apply
     calls = 0
 
-    def fills_the_disk(self: StoreWriter, batch: object) -> object:
+    def fills_the_disk(self: StoreWriter, batch: object, *rest: object) -> object:
         nonlocal calls
         calls += 1
-        result = real(self, batch)  # type: ignore[arg-type]
+        result = real(self, batch, *rest)  # type: ignore[arg-type]
         if calls == 3:  # inside the transaction, after the batch was written
             raise error()
         return result
