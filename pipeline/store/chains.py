@@ -40,40 +40,52 @@ JOIN sessions s ON s.caller_access_key_id = k.access_key_id
 WHERE s.session_id NOT IN (SELECT session_id FROM c_below)
 """
 
-_RESOLVE = """
-UPDATE sessions SET
-    parent_session_id = r.parent_session_id,
-    ancestor_ids = r.ancestor_ids,
-    depth = r.depth,
-    origin_arn = r.origin_arn,
-    origin_type = r.origin_type,
-    origin_resolved = r.origin_arn IS NOT NULL AND r.missing_key IS NULL,
-    origin_via = r.origin_via,
-    origin_session_name = r.origin_session_name,
-    origin_lifecycle_key = r.origin_lifecycle_key,
-    origin_missing_key = r.missing_key
-FROM (
-    SELECT session_id,
-           t.path[2] AS parent_session_id,
-           list_reverse(t.path[2:]) AS ancestor_ids,
-           t.depth AS depth,
-           t.arn AS origin_arn,
-           t.kind AS origin_type,
-           t.via AS origin_via,
-           t.name AS origin_session_name,
-           t.lifecycle AS origin_lifecycle_key,
-           CASE WHEN t.key LIKE 'ASIA%' THEN t.key END AS missing_key
-    FROM (SELECT session_id, arg_max(c_up, depth) AS t FROM c_up GROUP BY session_id)
-) AS r
+# Each touched session's chain, from the walk up (`c_up`): one row per session.
+_RESOLVED = """
+CREATE OR REPLACE TEMP TABLE c_resolved AS
+SELECT session_id,
+       t.path[2] AS parent_session_id,
+       list_reverse(t.path[2:]) AS ancestor_ids,
+       t.depth AS depth,
+       t.arn AS origin_arn,
+       t.kind AS origin_type,
+       t.arn IS NOT NULL AND CASE WHEN t.key LIKE 'ASIA%' THEN t.key END IS NULL
+           AS origin_resolved,
+       t.via AS origin_via,
+       t.name AS origin_session_name,
+       t.lifecycle AS origin_lifecycle_key,
+       CASE WHEN t.key LIKE 'ASIA%' THEN t.key END AS origin_missing_key
+FROM (SELECT session_id, arg_max(c_up, depth) AS t FROM c_up GROUP BY session_id)
+"""
+
+# Stored only where it changed: most touched sessions' chains are as they were, and an
+# update rewrites whole rows. The list of ancestors is written apart, since updating a
+# list costs DuckDB about six times the rest together (0.53 against 0.08 s for 2,500
+# rows at 1M events), and a new session is stored with [] (`writer.MERGE_SESSIONS`), so
+# the four in five with no ancestors never pay for it.
+_SCALARS = (
+    "parent_session_id",
+    "depth",
+    "origin_arn",
+    "origin_type",
+    "origin_resolved",
+    "origin_via",
+    "origin_session_name",
+    "origin_lifecycle_key",
+    "origin_missing_key",
+)
+_RESOLVE_SCALARS = f"""
+UPDATE sessions SET {", ".join(f"{c} = r.{c}" for c in _SCALARS)}
+FROM c_resolved r
 WHERE sessions.session_id = r.session_id
-  -- most touched sessions' chains are unchanged, and an update rewrites whole rows
-  AND (sessions.parent_session_id, sessions.ancestor_ids, sessions.depth, sessions.origin_arn,
-       sessions.origin_type, sessions.origin_resolved, sessions.origin_via,
-       sessions.origin_session_name, sessions.origin_lifecycle_key, sessions.origin_missing_key)
-      IS DISTINCT FROM
-      (r.parent_session_id, r.ancestor_ids, r.depth, r.origin_arn, r.origin_type,
-       r.origin_arn IS NOT NULL AND r.missing_key IS NULL, r.origin_via,
-       r.origin_session_name, r.origin_lifecycle_key, r.missing_key)
+  AND ({", ".join(f"sessions.{c}" for c in _SCALARS)})
+      IS DISTINCT FROM ({", ".join(f"r.{c}" for c in _SCALARS)})
+"""
+_RESOLVE_ANCESTORS = """
+UPDATE sessions SET ancestor_ids = r.ancestor_ids
+FROM c_resolved r
+WHERE sessions.session_id = r.session_id
+  AND sessions.ancestor_ids IS DISTINCT FROM r.ancestor_ids
 """
 
 
@@ -107,8 +119,10 @@ def resolve_chains(con: duckdb.DuckDBPyConnection, touched: str) -> None:
             break
         con.execute("INSERT INTO c_up SELECT * FROM c_next")
         con.execute("CREATE OR REPLACE TEMP TABLE c_frontier AS SELECT * FROM c_next")
-    con.execute(_RESOLVE)
-    for table in ("c_next", "c_frontier", "c_up"):
+    con.execute(_RESOLVED)
+    con.execute(_RESOLVE_SCALARS)
+    con.execute(_RESOLVE_ANCESTORS)
+    for table in ("c_next", "c_frontier", "c_up", "c_resolved"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 

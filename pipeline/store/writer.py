@@ -86,7 +86,9 @@ WITH contrib AS (
 INSERT INTO sessions BY NAME
 SELECT session_id, pref, coalesce(best.account_id, any_account) AS account_id, {pick},
        first_issued_at, latest_issued_at, expires_at, exited_at, exit_reason,
-       NULL::TIMESTAMP AS console_exited_at, access_key_ids
+       NULL::TIMESTAMP AS console_exited_at, access_key_ids,
+       -- what most sessions keep: their chain's update then leaves the list alone
+       []::VARCHAR[] AS ancestor_ids
 FROM merged
 ON CONFLICT (session_id) DO UPDATE SET
     {prefer_new},
