@@ -72,7 +72,10 @@ def finding_id(rule: str, seed: str) -> str:
 def _scope_sql(tables: frozenset[str]) -> tuple[str, str, str]:
     """SQL for the sessions, keys and principals a batch's facts touch directly."""
     sessions = ["SELECT NULL::VARCHAR AS session_id WHERE false"]
-    for name in ("b_ends_touched", "b_chain_touched", "b_credentials"):
+    # The sessions a batch touched, those whose end it moved, those below them in a
+    # chain, and those it issued keys to; a session of a revoked role whose end stayed
+    # put has nothing new to find.
+    for name in ("b_touched", "b_ends_changed", "b_chain_touched", "b_credentials"):
         if name in tables:
             sessions.append(f"SELECT session_id FROM {name}")
     keys = ["SELECT NULL::VARCHAR AS access_key_id WHERE false"]
@@ -104,9 +107,13 @@ def _instance_sessions_concerned(con: duckdb.DuckDBPyConnection, window: timedel
     w = int(window.total_seconds())
     s_inst, t_inst, o_inst = (rules.instance_of(a) for a in ("s", "t", "o"))
     # The same instance's sessions whose calls come within the window of a seed instance
-    # session's calls (per key and address, from `address_use`, cut by time first). A
-    # batch holds many sessions of one instance (hourly refreshes): joined one by one,
-    # each took every nearby call of its instance (1.9M rows for 3,000 seeds at 200k).
+    # session's calls (per key and address, from `address_use`). A batch holds many
+    # sessions of one instance (hourly refreshes), so their windows are merged per
+    # instance first (joined one by one, 3,000 seeds took 1.9M rows at 200k events). Each
+    # join builds on the seeds' side and streams the large tables: cut by time and joined
+    # to `key_owner` and `sessions` whole, the calls of a 10M-event store filled the 1 GB
+    # DuckDB may use. A session's listed keys stand for the keys it owns: a key two
+    # sessions claim takes both (one more recomputed, nothing missed).
     con.execute(f"""
 INSERT INTO f_seed_sessions
 WITH seed_keys AS (
@@ -128,16 +135,20 @@ WITH seed_keys AS (
 ), merged AS (
     SELECT role_arn, session_name, min(lo) AS lo, max(hi) AS hi
     FROM runs GROUP BY role_arn, session_name, run
-), nearby AS (
-    SELECT u.access_key_id, u.first_at, u.last_at FROM address_use u
-    WHERE u.last_at >= (SELECT min(lo) FROM merged)
-      AND u.first_at <= (SELECT max(hi) FROM merged)
+), siblings AS (  -- the seed instances' sessions, each key with its instance's windows
+    SELECT x.session_id, x.access_key_id, c.lo, c.hi
+    FROM (SELECT s.session_id, s.role_arn, s.session_name,
+                 unnest(s.access_key_ids) AS access_key_id
+          FROM sessions s
+          WHERE (s.role_arn, s.session_name) IN (SELECT role_arn, session_name FROM merged)
+            AND {s_inst}) x
+    JOIN merged c ON x.role_arn = c.role_arn AND x.session_name = c.session_name
+), used AS (
+    SELECT access_key_id, first_at, last_at FROM address_use
+    WHERE access_key_id IN (SELECT access_key_id FROM siblings)
 )
-SELECT DISTINCT s.session_id FROM nearby u
-JOIN key_owner k ON k.access_key_id = u.access_key_id
-JOIN sessions s ON s.session_id = k.session_id AND {s_inst}
-JOIN merged c ON s.role_arn = c.role_arn AND s.session_name = c.session_name
- AND u.last_at >= c.lo AND u.first_at <= c.hi
+SELECT DISTINCT x.session_id FROM siblings x JOIN used u USING (access_key_id)
+WHERE u.last_at >= x.lo AND u.first_at <= x.hi
 """)
     # Spans of calls per address and identity (`address_use`), not the calls themselves:
     # an instance session whose span from an address overlaps another identity's span
@@ -168,16 +179,15 @@ WITH other_keys AS (
           FROM windows)
 ), merged AS (
     SELECT source_ip, min(lo) AS lo, max(hi) AS hi FROM runs GROUP BY source_ip, run
-), around AS (  -- a cheap first cut by time, before the join per address
-    SELECT * FROM address_use u
-    WHERE u.last_at >= (SELECT min(lo) FROM merged)
-      AND u.first_at <= (SELECT max(hi) FROM merged)
-      AND u.source_ip IN (SELECT source_ip FROM merged)
+), hit AS (  -- the keys that called from those addresses then (built on the windows)
+    SELECT DISTINCT u.access_key_id FROM address_use u
+    JOIN merged c ON u.source_ip = c.source_ip AND u.last_at >= c.lo AND u.first_at <= c.hi
+    WHERE u.source_ip IN (SELECT source_ip FROM merged)
+), owners AS (
+    SELECT session_id FROM key_owner WHERE access_key_id IN (SELECT access_key_id FROM hit)
 )
-SELECT DISTINCT k.session_id FROM around u
-JOIN merged c ON u.source_ip = c.source_ip AND u.last_at >= c.lo AND u.first_at <= c.hi
-JOIN key_owner k ON k.access_key_id = u.access_key_id
-JOIN sessions s ON s.session_id = k.session_id AND {s_inst}
+SELECT DISTINCT s.session_id FROM sessions s
+WHERE s.session_id IN (SELECT session_id FROM owners) AND {s_inst}
 """)
 
 
@@ -187,7 +197,8 @@ def note(con: duckdb.DuckDBPyConnection, tables: frozenset[str]) -> bool:
     `tables`: the batch tables the writer registered (b_actions, b_credentials, ...).
     Returns whether the batch left anything to settle.
     """
-    inputs = {"b_actions", "b_credentials", "b_ends_touched", "b_chain_touched", "b_policy_changes"}
+    inputs = {"b_actions", "b_credentials", "b_touched", "b_ends_changed", "b_chain_touched"}
+    inputs.add("b_policy_changes")
     if not tables & inputs:
         return False
     sessions, keys, principals = _scope_sql(tables)
@@ -198,8 +209,11 @@ UNION ALL SELECT DISTINCT 'key', access_key_id FROM ({keys}) WHERE access_key_id
 UNION ALL SELECT DISTINCT 'principal', principal_arn FROM ({principals})
     WHERE principal_arn IS NOT NULL
 """)
-    if "b_policy_changes" in tables:  # permissions at a session's start may have changed
-        con.execute("INSERT INTO findings_pending (kind) VALUES ('policy')")
+    if "b_policy_changes" in tables:  # permissions at a later session's start may differ
+        con.execute(
+            "INSERT INTO findings_pending (kind, lo) "
+            "SELECT 'policy', min(event_time) FROM b_policy_changes"
+        )
     if "b_actions" in tables:  # the spans of its long-term calls, per address and identity
         con.execute("""
 INSERT INTO findings_pending
@@ -247,9 +261,15 @@ def settle(con: duckdb.DuckDBPyConnection, thresholds: Thresholds = DEFAULT_THRE
         "SELECT count(*) FROM findings_pending WHERE kind = 'policy'"
     ).fetchall()
     if policy:
+        # Only machine-iam-admin reads policies, asking what those in force at a
+        # session's start allowed: a change at T concerns that rule alone, for the machine
+        # sessions started at or after T (or whose start is unknown). Seeded as sessions,
+        # they took every rule over every later machine session (1.5M at 10M events),
+        # beyond the 1 GB DuckDB may use.
         con.execute(
-            f"INSERT INTO f_seed_sessions SELECT session_id FROM sessions WHERE "
-            f"{rules.MACHINE_SCOPE}"
+            f"CREATE OR REPLACE TEMP TABLE f_machine_scope AS SELECT session_id FROM sessions "
+            f"WHERE {rules.MACHINE_SCOPE} AND (started_at IS NULL OR started_at >= ("
+            "SELECT min(lo) FROM findings_pending WHERE kind = 'policy'))"
         )
     _instance_sessions_concerned(con, thresholds.elsewhere_window)
     con.execute("DROP TABLE f_long_term")
@@ -285,6 +305,10 @@ def rebuild(con: duckdb.DuckDBPyConnection, thresholds: Thresholds = DEFAULT_THR
 
 
 def _recompute(con: duckdb.DuckDBPyConnection, thresholds: Thresholds) -> int:
+    con.execute(  # machine-iam-admin's own scope, when a policy change gave one
+        "CREATE TEMP TABLE IF NOT EXISTS f_machine_scope AS "
+        "SELECT NULL::VARCHAR AS session_id WHERE false"
+    )
     con.execute("""
 CREATE OR REPLACE TEMP TABLE f_keys AS
 SELECT access_key_id FROM f_seed_keys WHERE access_key_id IS NOT NULL
@@ -306,10 +330,21 @@ UNION SELECT 'principal:' || principal_arn FROM f_principals
         names = [d[0] for d in cur.description or []]
         rows += [dict(zip(names, r, strict=True), rule=rule) for r in cur.fetchall()]
     rows += machine_iam_admin(con, thresholds)
-    con.execute("DELETE FROM findings WHERE anchor IN (SELECT actor FROM f_scope)")
+    con.execute(
+        "DELETE FROM findings WHERE anchor IN (SELECT actor FROM f_scope) "
+        "OR (rule = 'machine-iam-admin' AND anchor IN (SELECT session_id FROM f_machine_scope))"
+    )
     if rows:
         _insert(con, rows)
-    for table in ("f_seed_sessions", "f_seed_keys", "f_principals", "f_keys", "f_scope", "f_acts"):
+    for table in (
+        "f_seed_sessions",
+        "f_seed_keys",
+        "f_principals",
+        "f_keys",
+        "f_scope",
+        "f_acts",
+        "f_machine_scope",
+    ):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return len(rows)
 

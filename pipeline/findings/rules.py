@@ -128,24 +128,43 @@ WITH inst AS (
 ), covered AS (SELECT min(lo) AS lo, max(hi) AS hi FROM spans
 ), nearby AS (  -- calls per key and address that overlap the spans in scope at all
     SELECT u.* FROM address_use u, covered c WHERE u.last_at >= c.lo AND u.first_at <= c.hi
-), sibling_nets AS (  -- the same instance's sessions, per key and address nearby:
-                       -- the network and the span of their calls
+), sibling_keys AS (  -- the same instance's sessions and their keys; every join from
+                      -- here builds on the scope's side and streams the large tables
+                      -- (joined to them whole, a 10M-event store outgrew DuckDB's 1 GB)
+    SELECT s.session_id, s.role_arn, s.session_name, unnest(s.access_key_ids) AS access_key_id
+    FROM sessions s
+    WHERE (s.role_arn, s.session_name) IN (SELECT role_arn, session_name FROM inst)
+      AND {instance_of("s")}
+), sibling_nets AS (  -- per key and address nearby: the network and the span of calls
     SELECT s.session_id, s.role_arn, s.session_name,
            {NETWORK_SQL.replace("source_ip", "u.source_ip")} AS net,
            u.first_at AS t0, u.last_at AS t1
-    FROM nearby u JOIN key_owner k ON k.access_key_id = u.access_key_id
-    JOIN sessions s ON s.session_id = k.session_id
-    WHERE (s.role_arn, s.session_name) IN (SELECT role_arn, session_name FROM inst)
-      AND {instance_of("s")}
+    FROM sibling_keys s
+    JOIN (SELECT * FROM nearby
+          WHERE access_key_id IN (SELECT access_key_id FROM sibling_keys)) u
+      ON u.access_key_id = s.access_key_id
+    -- the key's owner only, as the key's calls are its owner's
+    WHERE (u.access_key_id, s.session_id) IN (
+        SELECT access_key_id, session_id FROM key_owner
+        WHERE access_key_id IN (SELECT access_key_id FROM sibling_keys))
+), shared_ips AS (
+    SELECT * FROM nearby WHERE source_ip IN (SELECT DISTINCT source_ip FROM calls)
+), shared_owners AS (  -- the stored owners of the temporary keys called from there
+    SELECT access_key_id, session_id FROM key_owner
+    WHERE access_key_id IN (SELECT access_key_id FROM shared_ips
+                            WHERE access_key_id LIKE 'ASIA%')
+), not_instances AS (
+    SELECT k.access_key_id FROM shared_owners k
+    WHERE k.session_id IN (
+        SELECT o.session_id FROM sessions o
+        WHERE o.session_id IN (SELECT session_id FROM shared_owners)
+          AND NOT {instance_of("o")})
 ), others AS (  -- addresses that identities other than instances called from, and when
-    SELECT u.source_ip, u.first_at AS t0, u.last_at AS t1 FROM nearby u
-    LEFT JOIN key_owner k ON k.access_key_id = u.access_key_id
-    LEFT JOIN sessions o ON o.session_id = k.session_id
-    WHERE u.source_ip IN (SELECT DISTINCT source_ip FROM calls)
-      -- an identity known not to be an instance: a long-term key or principal, or a
-      -- temporary key held by a stored session that is not an instance's
-      AND (u.access_key_id NOT LIKE 'ASIA%'
-           OR (o.session_id IS NOT NULL AND NOT {instance_of("o")}))
+    SELECT u.source_ip, u.first_at AS t0, u.last_at AS t1 FROM shared_ips u
+    -- an identity known not to be an instance: a long-term key or principal, or a
+    -- temporary key held by a stored session that is not an instance's
+    WHERE u.access_key_id NOT LIKE 'ASIA%'
+       OR u.access_key_id IN (SELECT access_key_id FROM not_instances)
 ), sibling_flags AS (  -- joins, not correlated EXISTS: DuckDB hashes on the instance
     SELECT p.actor, p.net, p.source_ip,
            count(s.session_id) > 0 AS sibling_calls,
@@ -372,10 +391,12 @@ GROUP BY s.session_id
 
 
 # Sessions that machine-iam-admin evaluates: a machine origin (an instance or another
-# AWS service, a web identity) or a chain of three hops or more.
+# AWS service, a web identity) or a chain of three hops or more, in the scope or in the
+# rule's own scope (`f_machine_scope`: the sessions a policy change concerns).
 MACHINE_CANDIDATES = """
 SELECT session_id FROM sessions
-WHERE session_id IN (SELECT actor FROM f_scope) AND role_arn IS NOT NULL
+WHERE session_id IN (SELECT actor FROM f_scope UNION ALL SELECT session_id FROM f_machine_scope)
+  AND role_arn IS NOT NULL
   AND (origin_type IN ('AWSService', 'WebIdentityUser')
        OR origin_via IN ('AWS_SERVICE', 'WEB_IDENTITY')
        OR coalesce(depth, 0) >= 2)

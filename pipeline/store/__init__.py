@@ -222,6 +222,7 @@ class Store:
         self.con.execute("CREATE TEMP TABLE b_ends_touched AS SELECT session_id FROM sessions")
         resolve_chains(self.con, "b_ends_touched")  # every session: no walk down needed
         self.con.execute(REFRESH_ENDS)
+        self.con.execute("DROP TABLE b_new_ends")
         self.con.execute("DROP TABLE b_ends_touched")
 
     def close(self) -> None:

@@ -380,26 +380,38 @@ WHERE sessions.session_id = u.session_id
 # earliest of expiry, exit and revocation, never before the last successful use (a key
 # used at T was held at T), and why.
 REFRESH_ENDS = """
-UPDATE sessions SET
-    revoked_at = r.revoked_at,
-    ends_at = greatest(least(expiry_at, exited_at, console_exited_at, r.revoked_at),
-                       last_used_at + INTERVAL 1 SECOND),
-    end_reason = CASE
-        WHEN r.revoked_at IS NOT NULL
-         AND r.revoked_at <= least(expiry_at, exited_at, console_exited_at) THEN 'revoked'
-        WHEN least(exited_at, console_exited_at) <= expiry_at THEN 'exited'
-        ELSE 'expired' END
+CREATE OR REPLACE TEMP TABLE b_new_ends AS
+SELECT session_id, revoked_at, ends_at, end_reason,
+       (ends_at, end_reason) IS DISTINCT FROM (old_ends_at, old_end_reason) AS end_changed
 FROM (
-    SELECT s.session_id, min(v.event_time) AS revoked_at
+    SELECT s.session_id, r.revoked_at, s.ends_at AS old_ends_at, s.end_reason AS old_end_reason,
+           s.revoked_at AS old_revoked_at,
+           greatest(least(s.expiry_at, s.exited_at, s.console_exited_at, r.revoked_at),
+                    s.last_used_at + INTERVAL 1 SECOND) AS ends_at,
+           CASE
+               WHEN r.revoked_at IS NOT NULL
+                AND r.revoked_at <= least(s.expiry_at, s.exited_at, s.console_exited_at)
+                   THEN 'revoked'
+               WHEN least(s.exited_at, s.console_exited_at) <= s.expiry_at THEN 'exited'
+               ELSE 'expired' END AS end_reason
     FROM sessions s
-    LEFT JOIN revocations v
-      ON v.role_arn = s.role_arn
-     AND coalesce(s.latest_issued_at, s.started_at) < v.issued_before
-     AND v.event_time > s.started_at
-    WHERE s.session_id IN (SELECT session_id FROM b_ends_touched)
-    GROUP BY s.session_id
-) AS r
-WHERE sessions.session_id = r.session_id
+    JOIN (
+        SELECT s.session_id, min(v.event_time) AS revoked_at
+        FROM sessions s
+        LEFT JOIN revocations v
+          ON v.role_arn = s.role_arn
+         AND coalesce(s.latest_issued_at, s.started_at) < v.issued_before
+         AND v.event_time > s.started_at
+        WHERE s.session_id IN (SELECT session_id FROM b_ends_touched)
+        GROUP BY s.session_id
+    ) AS r USING (session_id)
+)
+-- only what changes: a revocation touches every session of its role, most ended long ago
+WHERE (revoked_at, ends_at, end_reason)
+      IS DISTINCT FROM (old_revoked_at, old_ends_at, old_end_reason);
+UPDATE sessions SET revoked_at = n.revoked_at, ends_at = n.ends_at, end_reason = n.end_reason
+FROM b_new_ends n
+WHERE sessions.session_id = n.session_id;
 """
 
 MAX_CHAIN_DEPTH = 16  # role chaining is short in practice; bad data may loop
