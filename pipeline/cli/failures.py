@@ -62,6 +62,13 @@ def describe(exc: BaseException) -> str:
                 "or rebuild it from the log with `rolecall materialize --db NEW`"
             )
     for e in chain:
+        if isinstance(e, duckdb_error) and "Out of Memory Error" in str(e):
+            return (
+                f"DuckDB ran out of the memory it may use ({_first_line(e)}); what failed "
+                "was not stored: raise the cap with ROLECALL_MEMORY_LIMIT (default 1GB, "
+                "e.g. ROLECALL_MEMORY_LIMIT=4GB) and run the command again"
+            )
+    for e in chain:
         if isinstance(e, OSError):
             where = f"{e.filename}: " if e.filename else ""
             return f"{where}{e.strerror or _first_line(e)}"

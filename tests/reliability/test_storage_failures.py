@@ -51,7 +51,15 @@ def _no_space_os() -> BaseException:
     return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-@pytest.mark.parametrize("error", [_no_space_duckdb, _no_space_os], ids=lambda f: f.__name__)
+def _out_of_memory() -> BaseException:
+    return duckdb.OutOfMemoryException(
+        "Out of Memory Error: failed to pin block of size 256.0 KiB (953.8 MiB/953.6 MiB used)"
+    )
+
+
+@pytest.mark.parametrize(
+    "error", [_no_space_duckdb, _no_space_os, _out_of_memory], ids=lambda f: f.__name__
+)
 def test_disk_full_during_materialize_is_one_line_and_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Callable[[], BaseException]
 ) -> None:
@@ -70,7 +78,10 @@ def test_disk_full_during_materialize_is_one_line_and_loses_nothing(
     monkeypatch.setattr(StoreWriter, "_apply", fills_the_disk)
     args = ["materialize", "--log", f"file:{log_dir}", "--db", str(db), "--batch-size", "100"]
     line = _one_line_error(CliRunner().invoke(main, args))
-    assert "no space left on device" in line and str(db) in line
+    if error is _out_of_memory:
+        assert "ROLECALL_MEMORY_LIMIT" in line and "out of the memory" in line
+    else:
+        assert "no space left on device" in line and str(db) in line
     monkeypatch.setattr(StoreWriter, "_apply", real)
     assert CliRunner().invoke(main, args).exit_code == 0
     reference = tmp_path / "ref.duckdb"
