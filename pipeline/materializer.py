@@ -6,6 +6,10 @@ and the positions it consumed in one transaction. On start (and on every Kafka
 assignment) the consumer resumes from the positions stored in DuckDB, so a crash at any
 point loses nothing and applies nothing twice.
 
+The findings projection is kept in the same transactions, settled once every
+`SETTLE_EVERY` batches while catching up and at once when the log's end is reached (what a
+batch could change waits in `findings_pending` meanwhile, so a crash loses none of it).
+
 Decoding (Python, holding the GIL) and applying (mostly DuckDB, which releases it) overlap:
 one batch is applied on a writer thread while the next is decoded. At most one batch is
 in flight, and it is finished before the store is asked for positions or a partition is
