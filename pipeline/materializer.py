@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 import pyarrow as pa
@@ -73,26 +73,31 @@ def decode_items(log_name: str, items: Sequence[LogItem], codec: EventCodec) -> 
     # Each dead letter with its item's index: the model's refusals join them in log order.
     rejected: list[tuple[int, Rejected]] = []
     records: list[LogRecord] = []  # the items that decoded, in order
-    decoded: list[tuple[str, dict[str, Any]]] = []  # and what they decoded to
+    # What they decoded to, apart: a (type, record) pair kept per event would be one more
+    # container for the garbage collector to walk until the batch is built.
+    event_types: list[str] = []
+    values: list[dict[str, Any]] = []
     for i, item in enumerate(items):
         if isinstance(item, DamagedSpan):
             reason = f"damaged log: {item.reason}"
             rejected.append((i, Rejected(item.partition, item.start, item.end, reason)))
             continue
         try:
-            decoded.append(decode(item.value))
+            event_type, value = decode(item.value)
         except CodecError as exc:
             reason = f"{type(exc).__name__}: {exc}"
             rejected.append(
                 (i, Rejected(item.partition, item.offset, item.offset + 1, reason, item.value))
             )
             continue
+        event_types.append(event_type)
+        values.append(value)
         records.append(item)
     accepted = _Columns(
         list(map(_PARTITION, records)),
         list(map(_OFFSET, records)),
-        list(map(_EVENT_TYPE, decoded)),
-        list(map(_RECORD, decoded)),
+        event_types,
+        values,
         list(map(_VALUE, records)),
     )
     tables = accepted.tables()
@@ -194,8 +199,6 @@ def _reached(events: pa.Table) -> dict[int, int]:
 _PARTITION = attrgetter("partition")
 _OFFSET = attrgetter("offset")
 _VALUE = attrgetter("value")
-_EVENT_TYPE = itemgetter(0)
-_RECORD = itemgetter(1)
 
 
 class _SingleFile:
