@@ -22,7 +22,7 @@ from pipeline.codec import default_codec
 from pipeline.events import Event
 from pipeline.log.base import LogRecord
 from pipeline.materializer import decode_items
-from pipeline.store.batch import POSITION, Accepted, BatchTables
+from pipeline.store.batch import POSITION, Accepted, Batch, BatchTables
 from pipeline.store.columns import batch_tables, preferences, utc_times
 from pipeline.store.rows import FACT_TABLE_OF_TYPE, preference
 from tests import strategies
@@ -279,3 +279,21 @@ def test_times_and_preferences_on_columns_are_those_of_each_row(
             pa.array([eid for _, _, eid in dated]),
         )
         assert got.to_pylist() == [preference(via, t, eid) for t, via, eid in dated]
+
+
+def test_positions_reached_are_those_advance_leaves_in_the_same_order() -> None:
+    """Partitions interleaved and out of order: each one's next offset, in the order
+    the partitions first appear (what `Batch.advance` per item left)."""
+    codec = default_codec()
+    records = _mixed()
+    partitions = [3, 1, 3, 2, 0, 1, 2, 3, 0]
+    items = [
+        LogRecord(partitions[i % len(partitions)], 50 + i, None, codec.encode_record(t, r))
+        for i, (t, r) in enumerate(records)
+    ]
+    batch = decode_items("log", items, codec)
+    expected = Batch("log")
+    for item in items:
+        expected.advance(item.partition, item.offset + 1)
+    assert list(batch.next_offsets.items()) == list(expected.next_offsets.items())
+    assert list(batch.next_offsets) == [3, 1, 2, 0]
