@@ -26,6 +26,7 @@ from pipeline.errors import CorruptMessageError, EventValidationError, UnknownSc
 from pipeline.events import EVENT_TYPE_BY_NAME, Event
 
 MAGIC = b"\xc3\x01"
+_schemaless_reader = fastavro.schemaless_reader  # looked up once: it runs per message
 HEADER_SIZE = 10
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -44,6 +45,9 @@ def fingerprint(schema: Mapping[str, Any]) -> bytes:
 class _Writer:
     event_type: str
     parsed: Any
+    # The reader schema to resolve against; None when it is the writer schema itself
+    # (the current version), which fastavro would otherwise compare on every decode.
+    reader: Any = None
 
 
 def load_schema_file(path: Path) -> dict[str, Any]:
@@ -87,7 +91,11 @@ class EventCodec:
                 raise UnknownSchemaError(f"history schema {name!r} has no current version")
             self._writers.setdefault(
                 fingerprint(schema),
-                _Writer(name, fastavro.parse_schema(dict(schema), named_schemas={})),
+                _Writer(
+                    name,
+                    fastavro.parse_schema(dict(schema), named_schemas={}),
+                    self._readers[name],
+                ),
             )
 
     def known_fingerprints(self) -> dict[bytes, str]:
@@ -128,9 +136,7 @@ class EventCodec:
         body = io.BytesIO(message)
         body.seek(HEADER_SIZE)  # not a slice: the body is not copied
         try:
-            record = fastavro.schemaless_reader(
-                body, writer.parsed, self._readers[writer.event_type]
-            )
+            record = _schemaless_reader(body, writer.parsed, writer.reader)
         except Exception as exc:  # fastavro raises many kinds on bad bytes
             raise CorruptMessageError(
                 f"{writer.event_type} body does not decode: {type(exc).__name__}: {exc}"

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from pipeline.codec import EventCodec, default_codec
 from pipeline.events import Event
@@ -16,12 +17,13 @@ PositionsProvider = Callable[[Sequence[int]], Mapping[int, int]]
 PartitionsReleased = Callable[[Sequence[int]], None]
 
 
-@dataclass(frozen=True, slots=True)
-class LogRecord:
+class LogRecord(NamedTuple):
     """One message as stored in the log, with its position.
 
     `ingested_at` is when the record reached the log (UTC), separate from its event's
     time; None when the log did not record it (a file log written before it was kept).
+    A named tuple, not a dataclass: a log read makes one per record, and a tuple is made
+    (and, holding no containers, dropped from the garbage collector's watch) for less.
     """
 
     partition: int

@@ -289,6 +289,10 @@ def clean_run(
     unpack, crc32, from_bytes = _HEADER.unpack_from, zlib.crc32, int.from_bytes
     timed, timed_seed, plain = _TIMED_MAGIC, _TIMED_CRC_SEED, _MAGIC
     epoch, microsecond = _EPOCH, timedelta(microseconds=1)
+    # A record made in C (what `LogRecord(...)` makes, without its Python-level __new__).
+    new_record, record_type = tuple.__new__, LogRecord
+    # One append gives its records one ingest time: each distinct time is made once.
+    last_micros, last_ingested = -1, _EPOCH
     view = memoryview(buf)
     n = len(buf)
     while len(out) < limit and n - pos >= HEADER_SIZE:
@@ -308,15 +312,16 @@ def clean_run(
         key_end = key_start + from_bytes(buf[key_start - 2 : key_start], "big")
         if key_end > end:
             break  # a key longer than its record: the general scan reads it as it does
+        ingested = None
+        if magic == timed:
+            micros = from_bytes(buf[body : body + 8], "big")
+            if micros != last_micros:
+                last_micros, last_ingested = micros, epoch + micros * microsecond
+            ingested = last_ingested
         append(
-            LogRecord(
-                partition,
-                offset,
-                buf[key_start:key_end] or None,
-                buf[key_end:end],
-                epoch + from_bytes(buf[body : body + 8], "big") * microsecond
-                if magic == timed
-                else None,
+            new_record(
+                record_type,
+                (partition, offset, buf[key_start:key_end] or None, buf[key_end:end], ingested),
             )
         )
         expected += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,13 +17,13 @@ from pipeline.store.rows import record_of
 POSITION = "_pos"
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(NamedTuple):
     """A record that decoded into a valid event: what the store needs of it, no model.
 
     `record` is the decoded Avro record (plain values, aware UTC times), written as the
     fact row without a second conversion; `model()` builds the event for the rare code
-    that needs one.
+    that needs one. A named tuple, not a dataclass: the materializer makes one per event,
+    and a tuple is made in C (`columns.accepted_items`) at a fraction of the cost.
     """
 
     partition: int

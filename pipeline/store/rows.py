@@ -1,4 +1,5 @@
-"""Events as rows of their fact tables (UTC-naive times, tags as canonical JSON)."""
+"""Events in their fact tables: which table each type goes to, and the values a fact row
+holds that are not the event's own (tags as canonical JSON, an assumption's preference)."""
 
 from __future__ import annotations
 
@@ -35,18 +36,9 @@ def naive_utc(value: datetime | None) -> datetime | None:
     return None if value is None else naive(value)
 
 
-def fact_row(event_type: str, record: Mapping[str, Any]) -> dict[str, Any]:
-    """The row of an event in its fact table, from its plain Avro record.
-
-    Times stay aware (UTC): DuckDB stores them in TIMESTAMP columns as UTC because the
-    connection's zone is pinned to UTC.
-    """
-    row = dict(record)
-    if event_type == "RoleAssumed":
-        tags = record["session_tags"]
-        row["session_tags"] = json.dumps(tags, sort_keys=True) if tags else "{}"
-        row["pref"] = preference(str(record["via"]), record["event_time"], str(record["event_id"]))
-    return row
+def session_tags_json(tags: Mapping[str, str] | None) -> str:
+    """A session's tags as stored: canonical JSON (sorted keys), `{}` when there are none."""
+    return _canonical_json(tags) if tags else "{}"
 
 
 def record_of(event: Event) -> dict[str, Any]:
@@ -66,4 +58,6 @@ def preference(via: str, event_time: datetime, event_id: str) -> str:
 
 
 NO_ASSUMPTION = "9"
+# What `json.dumps(tags, sort_keys=True)` gives, without building an encoder per call.
+_canonical_json = json.JSONEncoder(sort_keys=True).encode
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
