@@ -13,6 +13,7 @@ from pipeline.log import FileLog
 from pipeline.materializer import materialize
 from pipeline.simulator import SimulationConfig, simulate
 from pipeline.store import Store
+from pipeline.store.schema import CHAIN_COLUMNS as STORED_CHAIN_COLUMNS
 from pipeline.store.schema import SCHEMA_VERSION
 from pipeline.timeutil import parse_time
 from tests import builders as b
@@ -309,18 +310,7 @@ def test_schema_4_store_is_migrated(tmp_path: Path) -> None:
         assert any(row[3] for row in before)
         # back to schema 4's shape
         store.con.execute("DROP TABLE key_owner")
-        for column in (
-            "parent_session_id",
-            "ancestor_ids",
-            "depth",
-            "origin_arn",
-            "origin_type",
-            "origin_resolved",
-            "origin_via",
-            "origin_session_name",
-            "origin_lifecycle_key",
-            "origin_missing_key",
-        ):
+        for column in STORED_CHAIN_COLUMNS:
             store.con.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         store.con.execute("UPDATE store_meta SET value = '4' WHERE key = 'schema_version'")
     with Store(db) as store:

@@ -35,6 +35,7 @@ from pipeline.findings import rules
 from pipeline.findings.machine import machine_iam_admin
 from pipeline.findings.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from pipeline.sessions import origin_label_of
+from pipeline.store.schema import CHAIN_COLUMNS
 
 COLUMNS = (
     "finding_id",
@@ -53,15 +54,7 @@ COLUMNS = (
     "evidence_count",
 )
 
-_ORIGIN_COLUMNS = (
-    "origin_arn",
-    "origin_type",
-    "origin_resolved",
-    "origin_via",
-    "origin_session_name",
-    "origin_lifecycle_key",
-    "origin_missing_key",
-)
+_ORIGIN_COLUMNS = tuple(c for c in CHAIN_COLUMNS if c.startswith("origin_"))
 
 
 def finding_id(rule: str, seed: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipeline.store.schema import MAX_CHAIN_DEPTH
+from pipeline.store.schema import CHAIN_COLUMNS, MAX_CHAIN_DEPTH
 
 _UP_COLUMNS = """
     session_id, caller_access_key_id AS key, caller_arn AS arn, caller_type AS kind, via,
@@ -63,17 +63,7 @@ FROM (SELECT session_id, arg_max(c_up, depth) AS t FROM c_up GROUP BY session_id
 # list costs DuckDB about six times the rest together (0.53 against 0.08 s for 2,500
 # rows at 1M events), and a new session is stored with [] (`writer.MERGE_SESSIONS`), so
 # the four in five with no ancestors never pay for it.
-_SCALARS = (
-    "parent_session_id",
-    "depth",
-    "origin_arn",
-    "origin_type",
-    "origin_resolved",
-    "origin_via",
-    "origin_session_name",
-    "origin_lifecycle_key",
-    "origin_missing_key",
-)
+_SCALARS = tuple(c for c in CHAIN_COLUMNS if c != "ancestor_ids")
 _RESOLVE_SCALARS = f"""
 UPDATE sessions SET {", ".join(f"{c} = r.{c}" for c in _SCALARS)}
 FROM c_resolved r

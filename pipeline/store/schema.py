@@ -448,11 +448,8 @@ ASSUMPTION_COLUMNS = (
     "assumed_at",
 )
 
-# Tables compared when two stores must hold the same state (tests, crash harness).
-# The columns of `sessions` that one partition file of a directory store cannot complete
-# by itself (a parent session or a revocation may sit in another file): the read model
-# completes them when reading such a store (`pipeline.sessions`).
-CROSS_FILE_COLUMNS = (
+# The columns of `sessions` that hold its resolved chain (`pipeline.store.chains`).
+CHAIN_COLUMNS = (
     "parent_session_id",
     "ancestor_ids",
     "depth",
@@ -463,10 +460,13 @@ CROSS_FILE_COLUMNS = (
     "origin_session_name",
     "origin_lifecycle_key",
     "origin_missing_key",
-    "revoked_at",
-    "ends_at",
-    "end_reason",
 )
+
+# Tables compared when two stores must hold the same state (tests, crash harness).
+# The columns of `sessions` that one partition file of a directory store cannot complete
+# by itself (a parent session or a revocation may sit in another file): the read model
+# completes them when reading such a store (`pipeline.sessions`).
+CROSS_FILE_COLUMNS = (*CHAIN_COLUMNS, "revoked_at", "ends_at", "end_reason")
 
 STATE_TABLES = (
     "sessions",
