@@ -1,3 +1,4 @@
 from pipeline.cli import main
 
-main(prog_name="rolecall")
+if __name__ == "__main__":
+    main(prog_name="rolecall")

@@ -64,6 +64,9 @@ class EventCodec:
         *,
         history: Iterable[Mapping[str, Any]] = (),
     ) -> None:
+        history = list(history)
+        # What built it, so that another process can build it again (`__reduce__`).
+        self._built_from = (None if schemas is None else dict(schemas), history)
         if schemas is None:
             schemas = {
                 name: load_schema_file(SCHEMA_DIR / f"{name}.avsc") for name in EVENT_TYPE_BY_NAME
@@ -97,6 +100,11 @@ class EventCodec:
                     self._readers[name],
                 ),
             )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as what built it: its parsed schemas and writers are rebuilt on arrival.
+        schemas, history = self._built_from
+        return (_rebuild_codec, (schemas, history))
 
     def known_fingerprints(self) -> dict[bytes, str]:
         return {fp: w.event_type for fp, w in self._writers.items()}
@@ -157,6 +165,14 @@ class EventCodec:
         """The validated event and its plain Avro record (what the store writes as a row)."""
         event_type, record = self.decode_record(message)
         return validate(event_type, record), record
+
+
+def _rebuild_codec(
+    schemas: Mapping[str, Mapping[str, Any]] | None, history: list[Mapping[str, Any]]
+) -> EventCodec:
+    return (
+        default_codec() if schemas is None and not history else EventCodec(schemas, history=history)
+    )
 
 
 def validate(event_type: str, record: Mapping[str, Any]) -> Event:

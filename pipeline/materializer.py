@@ -10,9 +10,10 @@ The findings projection is kept in the same transactions, settled once every
 `SETTLE_EVERY` batches while catching up and at once when the log's end is reached (what a
 batch could change waits in `findings_pending` meanwhile, so a crash loses none of it).
 
-Decoding (Python, holding the GIL) and applying (mostly DuckDB, which releases it) overlap:
-one batch is applied on a writer thread while the next is decoded. At most one batch is
-in flight, and it is finished before the store is asked for positions or a partition is
+Decoding and applying overlap: one batch is applied on a writer thread while the next is
+decoded, a large one in a second process (`decode_process`: decoding is Python, and on a
+thread it would hold the GIL the writer's statements wait for). At most one batch is in
+flight, and it is finished before the store is asked for positions or a partition is
 released, so a Kafka rebalance always sees what was applied.
 """
 
@@ -24,17 +25,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from operator import attrgetter
-from typing import Any
 
-import pyarrow as pa
-
-from pipeline.codec import EventCodec, default_codec, validate
-from pipeline.errors import CodecError, EventValidationError, LogError
-from pipeline.log.base import DamagedSpan, EventLog, LogItem, LogRecord, behind_message
-from pipeline.store import Accepted, ApplyResult, Batch, Rejected, Store
-from pipeline.store.batch import BatchTables
-from pipeline.store.columns import accepted_items, doubtful, prepare, tables_of
+from pipeline.codec import default_codec
+from pipeline.decode_process import Decoder
+from pipeline.errors import LogError
+from pipeline.log.base import EventLog, behind_message
+from pipeline.store import ApplyResult, Batch, Store
+from pipeline.store.columns import prepare
 from pipeline.store.partitioned import PartitionedStore
 
 log = logging.getLogger(__name__)
@@ -64,150 +61,6 @@ class MaterializeStats:
     @property
     def rate(self) -> float:
         return self.read / self.seconds if self.seconds > 0 else 0.0
-
-
-def decode_items(log_name: str, items: Sequence[LogItem], codec: EventCodec) -> Batch:
-    """One batch from polled items: decoded events, dead letters, and positions reached.
-
-    The Avro schema vouches for each record's types; the contract's other rules are
-    checked on the batch's columns (`columns.doubtful`), and only a record they cannot
-    vouch for is built as its model, which refuses it with its reason or lets it through.
-    The batch comes with its tables built.
-
-    Python runs per item only to decode it; the rest is done on whole columns, in C
-    (this is the materializer's hot loop, and it shares the GIL with the writer).
-    """
-    batch = Batch(log_name)
-    decode = codec.decode_record
-    # Each dead letter with its item's index: the model's refusals join them in log order.
-    rejected: list[tuple[int, Rejected]] = []
-    records: list[LogRecord] = []  # the items that decoded, in order
-    # What they decoded to, apart: a (type, record) pair kept per event would be one more
-    # container for the garbage collector to walk until the batch is built.
-    event_types: list[str] = []
-    values: list[dict[str, Any]] = []
-    for i, item in enumerate(items):
-        if isinstance(item, DamagedSpan):
-            reason = f"damaged log: {item.reason}"
-            rejected.append((i, Rejected(item.partition, item.start, item.end, reason)))
-            continue
-        try:
-            event_type, value = decode(item.value)
-        except CodecError as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            rejected.append(
-                (i, Rejected(item.partition, item.offset, item.offset + 1, reason, item.value))
-            )
-            continue
-        event_types.append(event_type)
-        values.append(value)
-        records.append(item)
-    accepted = _Columns(
-        list(map(_PARTITION, records)),
-        list(map(_OFFSET, records)),
-        event_types,
-        values,
-        list(map(_VALUE, records)),
-    )
-    tables = accepted.tables()
-    if rejected:  # rare: every item says how far its partition got
-        for item in items:
-            if isinstance(item, DamagedSpan):
-                batch.advance(item.partition, item.end)
-            else:
-                batch.advance(item.partition, item.offset + 1)
-    else:  # every item is an accepted record: its columns say it
-        batch.next_offsets = _reached(tables.events)
-    doubted = doubtful(tables)
-    if doubted:  # rare: the model decides these, and the tables are built without its refusals
-        item_of = _unrejected(len(items), rejected)
-        refused: set[int] = set()
-        for pos in doubted:
-            try:
-                validate(accepted.event_types[pos], accepted.records[pos])
-            except EventValidationError as exc:
-                refused.add(pos)
-                reason = f"{type(exc).__name__}: {exc}"
-                offset = accepted.offsets[pos]
-                rejected.append(
-                    (
-                        item_of[pos],
-                        Rejected(
-                            accepted.partitions[pos],
-                            offset,
-                            offset + 1,
-                            reason,
-                            accepted.bodies[pos],
-                        ),
-                    )
-                )
-        if refused:
-            accepted = accepted.without(refused)
-            tables = accepted.tables()
-            rejected.sort(key=lambda r: r[0])
-    batch.accepted = accepted.items()
-    batch.rejected = [r for _, r in rejected]
-    batch.tables = tables
-    return batch
-
-
-@dataclass
-class _Columns:
-    """The accepted records of a batch, column by column (position `i` in each)."""
-
-    partitions: list[int]
-    offsets: list[int]
-    event_types: list[str]
-    records: list[dict[str, Any]]
-    bodies: list[bytes]
-
-    def tables(self) -> BatchTables:
-        return tables_of(self.partitions, self.offsets, self.event_types, self.records, self.bodies)
-
-    def items(self) -> list[Accepted]:
-        return accepted_items(
-            self.partitions, self.offsets, self.event_types, self.records, self.bodies
-        )
-
-    def without(self, positions: set[int]) -> _Columns:
-        kept = [pos for pos in range(len(self.records)) if pos not in positions]
-        return _Columns(
-            [self.partitions[pos] for pos in kept],
-            [self.offsets[pos] for pos in kept],
-            [self.event_types[pos] for pos in kept],
-            [self.records[pos] for pos in kept],
-            [self.bodies[pos] for pos in kept],
-        )
-
-
-def _unrejected(count: int, rejected: list[tuple[int, Rejected]]) -> list[int]:
-    """The indices of the items not (yet) rejected: each accepted position's item."""
-    gone = {i for i, _ in rejected}
-    return [i for i in range(count) if i not in gone]
-
-
-def _reached(events: pa.Table) -> dict[int, int]:
-    """Each partition's next offset after the batch's events, partitions in the order
-    they first appear (as `Batch.advance` leaves them)."""
-    if not events.num_rows:
-        return {}
-    # Without threads, the groups keep the order in which they first appear.
-    reached = (
-        events.select(["partition", "offset"])
-        .group_by("partition", use_threads=False)
-        .aggregate([("offset", "max")])
-    )
-    return {
-        int(p): int(o) + 1
-        for p, o in zip(
-            reached["partition"].to_pylist(), reached["offset_max"].to_pylist(), strict=True
-        )
-    }
-
-
-_PARTITION = attrgetter("partition")
-_OFFSET = attrgetter("offset")
-_VALUE = attrgetter("value")
 
 
 class _SingleFile:
@@ -283,9 +136,14 @@ def materialize(
     on_batch: Callable[[MaterializeStats], None] | None = None,
     poll_timeout: float = 1.0,
     group: str = DEFAULT_GROUP,
+    decode_process: bool | None = None,
 ) -> MaterializeStats:
-    """Consume `event_log` into `store` until caught up (or, with `follow`, until `stop`)."""
-    codec = event_log.codec or default_codec()
+    """Consume `event_log` into `store` until caught up (or, with `follow`, until `stop`).
+
+    `decode_process`: decode in a second process (`pipeline.decode_process`); None, the
+    default, does so for large batches only.
+    """
+    decoder = Decoder(event_log.codec or default_codec(), offload=decode_process)
     stats = MaterializeStats()
     started = time.perf_counter()
     in_flight = _InFlight(store if isinstance(store, PartitionedStore) else _SingleFile(store))
@@ -334,7 +192,7 @@ def materialize(
                     time.sleep(0.05)
                 continue
             waiting = follow
-            batch = prepare(decode_items(event_log.name, items, codec))
+            batch = prepare(decoder.decode(event_log.name, items))
             done()
             # A short poll alone does not say the log's end is near: the file log fills a
             # batch partition by partition, and Kafka from what one fetch brought.
@@ -346,6 +204,7 @@ def materialize(
         in_flight.settle_findings()
     finally:
         in_flight.close()
+        decoder.close()
         consumer.close()
     stats.seconds = time.perf_counter() - started
     return stats

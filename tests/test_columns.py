@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.codec import default_codec
+from pipeline.decoding import decode_items
 from pipeline.events import Event
 from pipeline.log.base import LogRecord
-from pipeline.materializer import decode_items
 from pipeline.store.batch import POSITION, Accepted, Batch, BatchTables
 from pipeline.store.columns import batch_tables, preferences, utc_times
 from pipeline.store.rows import FACT_TABLE_OF_TYPE, preference
@@ -87,8 +87,15 @@ def _batch(records: Sequence[tuple[str, dict[str, Any]]]) -> list[Accepted]:
         for i, (event_type, record) in enumerate(records)
     ]
     batch = decode_items("log", items, codec)
-    assert not batch.rejected and len(batch.accepted) == len(records)
-    return batch.accepted
+    assert not batch.rejected and batch.accepted_count == len(records)
+    return _accepted(items)
+
+
+def _accepted(items: Sequence[LogRecord]) -> list[Accepted]:
+    """Each item's `Accepted`, decoded one by one (the decoder hands tables alone)."""
+    codec = default_codec()
+    decoded = [(item, *codec.decode_record(item.value)) for item in items]
+    return [Accepted.of_record(i.partition, i.offset, t, r, i.value) for i, t, r in decoded]
 
 
 def _env(event_id: str, minutes: int) -> dict[str, Any]:
@@ -226,7 +233,7 @@ def test_a_mixed_batch_is_the_same_column_wise_as_row_by_row() -> None:
     items = [LogRecord(0, i, None, codec.encode_record(t, r)) for i, (t, r) in enumerate(_mixed())]
     decoded = decode_items("log", items, codec)
     assert decoded.tables is not None
-    _assert_same(decoded.tables, _row_wise(decoded.accepted))
+    _assert_same(decoded.tables, _row_wise(_accepted(items)))
 
 
 def test_columns_without_a_value_have_the_stores_types() -> None:

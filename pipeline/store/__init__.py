@@ -45,6 +45,12 @@ DEFAULT_DB_PATH = "./data/rolecall.duckdb"
 # DuckDB's own cap for a writer (it defaults to 80% of RAM and caches up to it, so a
 # writer's memory would grow with the store); ROLECALL_MEMORY_LIMIT overrides it.
 WRITER_MEMORY_LIMIT = "1GB"
+# How much write-ahead log a writer lets grow before DuckDB checkpoints it into the file.
+# DuckDB's 16 MB meant a checkpoint at nearly every batch, rewriting the sessions it had
+# updated: a third of a materialize run (BENCHMARKS.md). A crash replays the log, so a
+# larger one loses nothing; it costs memory until the checkpoint (measured: none more
+# at 256 MB, 340 MiB more at 1 GB, on the 1M benchmark).
+WRITER_CHECKPOINT_THRESHOLD = "256MB"
 
 __all__ = [
     "DEFAULT_DB_PATH",
@@ -94,6 +100,7 @@ class Store:
             except duckdb.Error as exc:
                 self.con.close()
                 raise InputError(f"ROLECALL_MEMORY_LIMIT={limit!r}: {exc}") from exc
+            self.con.execute(f"SET checkpoint_threshold = '{WRITER_CHECKPOINT_THRESHOLD}'")
             self._migrate()
         from pipeline.store.writer import StoreWriter  # the write side: see the module doc
 

@@ -13,7 +13,8 @@ import pyarrow.compute as pc
 from pipeline.events import EVENT_TYPE_BY_NAME, Event
 from pipeline.store.rows import record_of
 
-# The column of a batch table holding each row's item position in `Batch.accepted`.
+# The column of a batch table holding each row's item position in the batch as decoded
+# (rows kept by `BatchTables.keep` keep their positions).
 POSITION = "_pos"
 
 
@@ -22,8 +23,7 @@ class Accepted(NamedTuple):
 
     `record` is the decoded Avro record (plain values, aware UTC times), written as the
     fact row without a second conversion; `model()` builds the event for the rare code
-    that needs one. A named tuple, not a dataclass: the materializer makes one per event,
-    and a tuple is made in C (`columns.accepted_items`) at a fraction of the cost.
+    that needs one.
     """
 
     partition: int
@@ -78,7 +78,7 @@ class BatchTables:
     facts: dict[str, pa.Table]
 
     def keep(self, positions: Sequence[int]) -> BatchTables:
-        """Only the rows of the items at `positions` (in `Batch.accepted`)."""
+        """Only the rows of the items at `positions` (their `_pos`)."""
         wanted = pa.array(positions, pa.int64())
         return BatchTables(
             _keep(self.events, wanted), {t: _keep(v, wanted) for t, v in self.facts.items()}
@@ -91,21 +91,30 @@ def _keep(table: pa.Table, wanted: pa.Array) -> pa.Table:
 
 @dataclass
 class Batch:
-    """Everything consumed from one log since the last commit, applied atomically."""
+    """Everything consumed from one log since the last commit, applied atomically.
+
+    The accepted events are the rows of `tables`, which the writer reads. `accepted` is
+    the other way in, one tuple an event, for code that builds a batch from events it
+    holds (re-derivation, tests); `columns.prepare` builds the tables from it. The
+    materializer's decoder builds the tables directly and leaves `accepted` empty.
+    """
 
     log_name: str
     accepted: list[Accepted] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     next_offsets: dict[int, int] = field(default_factory=dict)
-    # The accepted items as Arrow tables, when built ahead of the write (`columns.prepare`).
     tables: BatchTables | None = None
 
     def advance(self, partition: int, next_offset: int) -> None:
         if next_offset > self.next_offsets.get(partition, -1):
             self.next_offsets[partition] = next_offset
 
+    @property
+    def accepted_count(self) -> int:
+        return self.tables.events.num_rows if self.tables is not None else len(self.accepted)
+
     def __len__(self) -> int:
-        return len(self.accepted) + len(self.rejected)
+        return self.accepted_count + len(self.rejected)
 
 
 @dataclass(frozen=True)

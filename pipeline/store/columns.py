@@ -2,7 +2,7 @@
 
 Built once per batch, outside the store's transaction (the materializer builds it while
 the previous batch is being written), for every accepted item; the writer then keeps the
-rows of the events it actually stores. `_pos` is each row's index in `Batch.accepted`.
+rows of the events it actually stores. `_pos` is each row's item position.
 
 Built column-wise: each event type's records become one Arrow struct array, converted in
 C++ with the types of the Avro schema that decoded them, so no Python runs per field;
@@ -17,10 +17,10 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache, partial
+from functools import cache
 from itertools import repeat
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -54,35 +54,6 @@ def batch_tables(accepted: Sequence[Accepted]) -> BatchTables:
         return tables_of([], [], [], [], [])
     partitions, offsets, _, event_types, _, _, records, bodies = zip(*accepted, strict=True)
     return tables_of(partitions, offsets, event_types, records, bodies)
-
-
-def accepted_items(
-    partitions: Sequence[int],
-    offsets: Sequence[int],
-    event_types: Sequence[str],
-    records: Sequence[Mapping[str, Any]],
-    bodies: Sequence[bytes],
-) -> list[Accepted]:
-    """The `Accepted` of each decoded record (what `Accepted.of_record` makes), made in C."""
-    return cast(
-        list[Accepted],
-        list(
-            map(
-                _new_accepted,
-                zip(
-                    partitions,
-                    offsets,
-                    map(_EVENT_ID, records),
-                    event_types,
-                    map(_EVENT_TIME, records),
-                    map(_ACCOUNT_ID, records),
-                    records,
-                    bodies,
-                    strict=True,
-                ),
-            )
-        ),
-    )
 
 
 def tables_of(
@@ -191,7 +162,7 @@ def _events_table(
 
 
 def doubtful(tables: BatchTables) -> list[int]:
-    """Positions (in `Batch.accepted`) of the items whose fact rows the contract's quick
+    """Positions (`_pos`) of the items whose fact rows the contract's quick
     rules, checked on whole columns, cannot vouch for: the model decides those."""
     out: list[int] = []
     for table_name, table in tables.facts.items():
@@ -255,10 +226,6 @@ def _arrow_type(avro_type: Any) -> pa.DataType:
 _UTC_TIME = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ARROW_OF_AVRO = {"string": pa.string(), "long": pa.int64(), "boolean": pa.bool_()}
-_new_accepted = partial(tuple.__new__, Accepted)
-_EVENT_ID = itemgetter("event_id")
-_EVENT_TIME = itemgetter("event_time")
-_ACCOUNT_ID = itemgetter("account_id")
 # The columns of a fact row that are not the event's fields.
 _NOT_FIELDS = frozenset({POSITION, "pref"})
 _EVENT_TYPE_OF_TABLE = {t: event_type for event_type, t in FACT_TABLE_OF_TYPE.items()}

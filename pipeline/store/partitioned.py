@@ -30,7 +30,8 @@ from pathlib import Path
 
 from pipeline.errors import StoreLockedError
 from pipeline.store import Store
-from pipeline.store.batch import ApplyResult, Batch
+from pipeline.store.batch import POSITION, ApplyResult, Batch
+from pipeline.store.columns import prepare
 from pipeline.store.directory import partition_file
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,19 @@ DEFAULT_LOCK_TIMEOUT = 120.0
 
 
 def split_batch(batch: Batch) -> dict[int, Batch]:
-    """One batch per partition, each with only that partition's positions."""
+    """One batch per partition, each with only that partition's rows and positions."""
     parts: dict[int, Batch] = {}
     for p, offset in batch.next_offsets.items():
         parts.setdefault(p, Batch(batch.log_name)).advance(p, offset)
-    for a in batch.accepted:
-        parts.setdefault(a.partition, Batch(batch.log_name)).accepted.append(a)
+    tables = prepare(batch).tables
+    assert tables is not None  # `prepare` built them
+    positions: dict[int, list[int]] = {}
+    for p, pos in zip(
+        tables.events["partition"].to_pylist(), tables.events[POSITION].to_pylist(), strict=True
+    ):
+        positions.setdefault(p, []).append(pos)
+    for p, kept in positions.items():
+        parts.setdefault(p, Batch(batch.log_name)).tables = tables.keep(kept)
     for r in batch.rejected:
         parts.setdefault(r.partition, Batch(batch.log_name)).rejected.append(r)
     return parts

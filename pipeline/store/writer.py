@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.findings.thresholds import Thresholds
-from pipeline.store.batch import POSITION, Accepted, ApplyResult, Batch
+from pipeline.store.batch import POSITION, ApplyResult, Batch
 from pipeline.store.chains import resolve_chains, sessions_below
 from pipeline.store.columns import batch_tables
 from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION
@@ -222,41 +222,49 @@ class StoreWriter:
 
     def _apply(self, batch: Batch, settle: bool) -> ApplyResult:
         con = self.con
-        # 1. the winner of each event id: the stored event, else the batch's first position.
+        tables = batch.tables or batch_tables(batch.accepted)
+        rows = tables.events
+        # 1. the winner of each event id: the stored event, else the batch's first row.
         # Every other occurrence is then a duplicate (same bytes as the winner) or a
         # conflict; comparing with the winner, not with the batch's first, keeps the report
         # independent of how the log was cut into batches.
+        ids: list[str] = rows["event_id"].to_pylist()
         by_id: dict[str, list[int]] = {}
-        for pos, item in enumerate(batch.accepted):
-            by_id.setdefault(item.event_id, []).append(pos)
+        for row, event_id in enumerate(ids):
+            by_id.setdefault(event_id, []).append(row)
         stored = self._stored_bodies(list(by_id)) if by_id else {}
-        kept: list[int] = []
-        conflicts: list[tuple[str, int, int, str]] = []
+        bodies: list[bytes] = rows["body"].to_pylist()
+        kept: list[int] = []  # rows of `rows`
+        doubled: list[int] = []  # rows whose id another row (or the store) already has
         duplicates = 0
-        for event_id, positions in by_id.items():
+        for event_id, found in by_id.items():
             winner = stored.get(event_id)
             if winner is None:
-                kept.append(positions[0])
-                winner, positions = batch.accepted[positions[0]].body, positions[1:]
-            for pos in positions:
-                item = batch.accepted[pos]
-                if item.body == winner:
+                kept.append(found[0])
+                winner, found = bodies[found[0]], found[1:]
+            for row in found:
+                if bodies[row] == winner:
                     duplicates += 1
                 else:
-                    conflicts.append(
-                        (
-                            event_id,
-                            item.partition,
-                            item.offset,
-                            "same event_id, different content: the first one stored wins",
-                        )
-                    )
+                    doubled.append(row)
+        conflicts: list[tuple[str, int, int, str]] = []
+        if doubled:
+            partitions, offsets = rows["partition"].to_pylist(), rows["offset"].to_pylist()
+            conflicts = [
+                (
+                    ids[row],
+                    partitions[row],
+                    offsets[row],
+                    "same event_id, different content: the first one stored wins",
+                )
+                for row in doubled
+            ]
         # 2. the new events and their facts, from the batch's tables
         if kept:
-            tables = batch.tables or batch_tables(batch.accepted)
-            if len(kept) < len(batch.accepted):
-                tables = tables.keep(kept)
-            self._store_events(batch.log_name, batch.accepted, kept, tables.events)
+            if len(kept) < rows.num_rows:
+                positions = rows[POSITION].to_pylist()
+                tables = tables.keep([positions[row] for row in kept])
+            self._store_events(batch.log_name, tables.events)
             self._store_facts(tables.facts)
         if self.findings and (kept or settle):
             self._project_findings(settle)
@@ -325,9 +333,7 @@ class StoreWriter:
         # `wanted` drops other ids that merely share a hash with one of ours.
         return {eid: bytes(body) for eid, body in found if eid in wanted}
 
-    def _store_events(
-        self, log_name: str, accepted: list[Accepted], kept: list[int], rows: pa.Table
-    ) -> None:
+    def _store_events(self, log_name: str, rows: pa.Table) -> None:
         """Insert the new events' log rows, each extending its partition's hash chain."""
         heads = {
             int(p): bytes(h)
@@ -335,18 +341,19 @@ class StoreWriter:
                 "SELECT partition, head FROM chain_heads WHERE log_name = ?", [log_name]
             ).fetchall()
         }
+        partitions: list[int] = rows["partition"].to_pylist()
+        offsets: list[int] = rows["offset"].to_pylist()
+        bodies: list[bytes] = rows["body"].to_pylist()
         counts: dict[int, int] = defaultdict(int)
         last: dict[int, int] = {}
-        link: dict[int, bytes] = {}
-        for pos in sorted(kept, key=lambda i: (accepted[i].partition, accepted[i].offset)):
-            a = accepted[pos]
-            head = chain_link(
-                heads.get(a.partition, GENESIS), log_name, a.partition, a.offset, a.body
-            )
-            heads[a.partition] = link[pos] = head
-            counts[a.partition] += 1
-            last[a.partition] = a.offset
-        hashes = pa.array([link[pos] for pos in rows[POSITION].to_pylist()], pa.binary())
+        links: list[bytes] = [b""] * rows.num_rows
+        for row in sorted(range(rows.num_rows), key=lambda i: (partitions[i], offsets[i])):
+            p, offset = partitions[row], offsets[row]
+            head = chain_link(heads.get(p, GENESIS), log_name, p, offset, bodies[row])
+            heads[p] = links[row] = head
+            counts[p] += 1
+            last[p] = offset
+        hashes = pa.array(links, pa.binary())
         self._register_table("b_events", rows.append_column("chain_hash", hashes))
         self.con.execute(
             f"INSERT INTO events BY NAME SELECT * EXCLUDE ({POSITION}), ? AS log_name, "
