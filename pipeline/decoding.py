@@ -31,7 +31,8 @@ def decode_items(log_name: str, items: Sequence[LogItem], codec: EventCodec) -> 
     The batch comes with its tables built.
 
     Python runs per item only to decode it; the rest is done on whole columns, in C
-    (this is the materializer's hot loop, and it shares the GIL with the writer).
+    (this is the materializer's hot loop, the decoding process's whole work). The
+    accepted events are the batch's tables; `Batch.accepted` is left empty.
     """
     batch = Batch(log_name)
     decode = codec.decode_record

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pipeline.store import Store
     from pipeline.store.partitioned import PartitionedStore
 
-DEFAULT_BATCH_SIZE = 20_000  # pipeline.materializer.DEFAULT_BATCH_SIZE
+DEFAULT_BATCH_SIZE = 50_000  # pipeline.materializer.DEFAULT_BATCH_SIZE
 DEFAULT_GROUP = "rolecall-materializer"  # pipeline.materializer.DEFAULT_GROUP
 
 
