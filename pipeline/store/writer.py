@@ -235,7 +235,7 @@ class StoreWriter:
         stored = self._stored_bodies(list(by_id)) if by_id else {}
         bodies: list[bytes] = rows["body"].to_pylist()
         kept: list[int] = []  # rows of `rows`
-        doubled: list[int] = []  # rows whose id another row (or the store) already has
+        doubled: list[int] = []  # rows whose id the winner holds with other bytes
         duplicates = 0
         for event_id, found in by_id.items():
             winner = stored.get(event_id)
