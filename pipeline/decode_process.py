@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from operator import attrgetter
 
 from pipeline.codec import EventCodec
-from pipeline.decoding import decode_items
+from pipeline.decoding import OFFSET_OF, PARTITION_OF, VALUE_OF, decode_items
 from pipeline.log.base import DamagedSpan, LogItem, LogRecord
 from pipeline.store.batch import Batch
 
@@ -32,10 +32,6 @@ log = logging.getLogger(__name__)
 
 # Batches of fewer records are decoded in this process.
 OFFLOAD_MIN = 5_000
-
-_PARTITION = attrgetter("partition")
-_OFFSET = attrgetter("offset")
-_VALUE = attrgetter("value")
 
 
 class Decoder:
@@ -57,9 +53,9 @@ class Decoder:
             future = self._process().submit(
                 _decode_columns,
                 log_name,
-                list(map(_PARTITION, items)),
-                list(map(_OFFSET, items)),
-                list(map(_VALUE, items)),
+                list(map(PARTITION_OF, items)),
+                list(map(OFFSET_OF, items)),
+                list(map(VALUE_OF, items)),
             )
             return future.result()
         except BrokenProcessPool as exc:
@@ -76,7 +72,7 @@ class Decoder:
     def process_id(self) -> int:
         """The decoding process's id (it must be running)."""
         assert self._pool is not None, "not offloading"
-        return next(iter(self._pool._processes))
+        return self._pool.submit(os.getpid).result()
 
     def _offloads(self, items: Sequence[LogItem]) -> bool:
         if self.offload is False or not items:

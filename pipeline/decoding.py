@@ -60,11 +60,11 @@ def decode_items(log_name: str, items: Sequence[LogItem], codec: EventCodec) -> 
         values.append(value)
         records.append(item)
     accepted = _Columns(
-        list(map(_PARTITION, records)),
-        list(map(_OFFSET, records)),
+        list(map(PARTITION_OF, records)),
+        list(map(OFFSET_OF, records)),
         event_types,
         values,
-        list(map(_VALUE, records)),
+        list(map(VALUE_OF, records)),
     )
     tables = accepted.tables()
     if rejected:  # rare: every item says how far its partition got
@@ -156,6 +156,7 @@ def _reached(events: pa.Table) -> dict[int, int]:
     }
 
 
-_PARTITION = attrgetter("partition")
-_OFFSET = attrgetter("offset")
-_VALUE = attrgetter("value")
+# Shared with `decode_process`, which hands a batch over as these three columns.
+PARTITION_OF = attrgetter("partition")
+OFFSET_OF = attrgetter("offset")
+VALUE_OF = attrgetter("value")

@@ -61,7 +61,7 @@ FROM (SELECT session_id, arg_max(c_up, depth) AS t FROM c_up GROUP BY session_id
 # Stored only where it changed: most touched sessions' chains are as they were, and an
 # update rewrites whole rows. The list of ancestors is written apart, since updating a
 # list costs DuckDB about six times the rest together (0.53 against 0.08 s for 2,500
-# rows at 1M events), and a new session is stored with [] (`writer.MERGE_SESSIONS`), so
+# rows at 1M events), and a new session is stored with [] (`writer.INSERT_SESSIONS`), so
 # the four in five with no ancestors never pay for it.
 _SCALARS = tuple(c for c in CHAIN_COLUMNS if c != "ancestor_ids")
 _RESOLVE_SCALARS = f"""

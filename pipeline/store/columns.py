@@ -43,7 +43,7 @@ EVENT_COLUMNS = (
 
 
 def prepare(batch: Batch) -> Batch:
-    """Build the batch's tables now (on the calling thread), so the writer need not."""
+    """The batch, its tables built (once: they are kept on it) on the calling thread."""
     if batch.tables is None:
         batch.tables = batch_tables(batch.accepted)
     return batch

@@ -14,11 +14,12 @@ from collections import defaultdict
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.findings.thresholds import Thresholds
 from pipeline.store.batch import POSITION, ApplyResult, Batch
 from pipeline.store.chains import resolve_chains, sessions_below
-from pipeline.store.columns import batch_tables
+from pipeline.store.columns import prepare
 from pipeline.store.rows import FACT_TABLE, NO_ASSUMPTION
 from pipeline.store.schema import (
     ASSUMPTION_COLUMNS,
@@ -46,15 +47,19 @@ def chain_link(previous: bytes, log_name: str, partition: int, offset: int, body
     return h.digest()
 
 
-def _merge_sql() -> str:
+def _merge_sql() -> tuple[str, str, str]:
+    """The batch's session rows (`b_merged`), then the update of the stored ones and the
+    insert of the new ones: apart, because DuckDB's `ON CONFLICT DO UPDATE` cost about
+    35 us a row (BENCHMARKS.md), several times a join and a plain append."""
     best = ", ".join(f"{c} := {c}" for c in ASSUMPTION_COLUMNS)
     pick = ", ".join(f"best.{c} AS {c}" for c in ASSUMPTION_COLUMNS if c != "account_id")
     prefer_new = ",\n    ".join(
-        f"{c} = CASE WHEN excluded.pref < sessions.pref THEN excluded.{c} ELSE sessions.{c} END"
+        f"{c} = CASE WHEN m.pref < sessions.pref THEN m.{c} ELSE sessions.{c} END"
         for c in ASSUMPTION_COLUMNS
         if c != "account_id"
     )
-    return f"""
+    merged = f"""
+CREATE OR REPLACE TEMP TABLE b_merged AS
 WITH contrib AS (
     SELECT session_id, pref, account_id, role_arn, session_name, session_arn, via, caller_arn,
            caller_type, caller_access_key_id, source_identity, session_tags,
@@ -77,40 +82,49 @@ WITH contrib AS (
            max(expires_at) AS expires_at, min(exited_at) AS exited_at,
            arg_min(exit_reason, struct_pack(t := exited_at, r := exit_reason))
                FILTER (WHERE exited_at IS NOT NULL) AS exit_reason,
-           -- [] rather than NULL when none, as the conflict path below gives
+           -- [] rather than NULL when none, as the update below gives
            coalesce(list_sort(list_distinct(
                list(access_key_id) FILTER (WHERE access_key_id IS NOT NULL))), [])
                AS access_key_ids
     FROM contrib GROUP BY session_id
 )
+SELECT m.session_id, m.pref, coalesce(best.account_id, any_account) AS account_id, {pick},
+       m.first_issued_at, m.latest_issued_at, m.expires_at, m.exited_at, m.exit_reason,
+       m.access_key_ids, s.session_id IS NOT NULL AS stored
+FROM merged m LEFT JOIN sessions s ON s.session_id = m.session_id
+"""
+    update = f"""
+UPDATE sessions SET
+    {prefer_new},
+    account_id = CASE WHEN m.pref < sessions.pref THEN m.account_id
+                      ELSE coalesce(sessions.account_id, m.account_id) END,
+    pref = least(m.pref, sessions.pref),
+    first_issued_at = least(sessions.first_issued_at, m.first_issued_at),
+    latest_issued_at = greatest(sessions.latest_issued_at, m.latest_issued_at),
+    expires_at = greatest(sessions.expires_at, m.expires_at),
+    exit_reason = CASE
+        WHEN m.exited_at IS NULL THEN sessions.exit_reason
+        WHEN sessions.exited_at IS NULL THEN m.exit_reason
+        WHEN (m.exited_at, m.exit_reason) < (sessions.exited_at, sessions.exit_reason)
+            THEN m.exit_reason
+        ELSE sessions.exit_reason END,
+    exited_at = least(sessions.exited_at, m.exited_at),
+    access_key_ids = list_sort(list_distinct(list_concat(
+        coalesce(sessions.access_key_ids, []), coalesce(m.access_key_ids, []))))
+FROM b_merged m
+WHERE m.stored AND sessions.session_id = m.session_id
+"""
+    insert = """
 INSERT INTO sessions BY NAME
-SELECT session_id, pref, coalesce(best.account_id, any_account) AS account_id, {pick},
-       first_issued_at, latest_issued_at, expires_at, exited_at, exit_reason,
-       NULL::TIMESTAMP AS console_exited_at, access_key_ids,
+SELECT * EXCLUDE (stored), NULL::TIMESTAMP AS console_exited_at,
        -- what most sessions keep: their chain's update then leaves the list alone
        []::VARCHAR[] AS ancestor_ids
-FROM merged
-ON CONFLICT (session_id) DO UPDATE SET
-    {prefer_new},
-    account_id = CASE WHEN excluded.pref < sessions.pref THEN excluded.account_id
-                      ELSE coalesce(sessions.account_id, excluded.account_id) END,
-    pref = least(excluded.pref, sessions.pref),
-    first_issued_at = least(sessions.first_issued_at, excluded.first_issued_at),
-    latest_issued_at = greatest(sessions.latest_issued_at, excluded.latest_issued_at),
-    expires_at = greatest(sessions.expires_at, excluded.expires_at),
-    exit_reason = CASE
-        WHEN excluded.exited_at IS NULL THEN sessions.exit_reason
-        WHEN sessions.exited_at IS NULL THEN excluded.exit_reason
-        WHEN (excluded.exited_at, excluded.exit_reason) < (sessions.exited_at, sessions.exit_reason)
-            THEN excluded.exit_reason
-        ELSE sessions.exit_reason END,
-    exited_at = least(sessions.exited_at, excluded.exited_at),
-    access_key_ids = list_sort(list_distinct(list_concat(
-        coalesce(sessions.access_key_ids, []), coalesce(excluded.access_key_ids, []))))
+FROM b_merged WHERE NOT stored
 """
+    return merged, update, insert
 
 
-MERGE_SESSIONS = _merge_sql()
+MERGED_SESSIONS, UPDATE_SESSIONS, INSERT_SESSIONS = _merge_sql()
 
 # A console exit names only (caller, role): it ends the session of that lifecycle key that
 # was active when it happened, i.e. the latest one that started before it.
@@ -222,51 +236,28 @@ class StoreWriter:
 
     def _apply(self, batch: Batch, settle: bool) -> ApplyResult:
         con = self.con
-        tables = batch.tables or batch_tables(batch.accepted)
+        tables = prepare(batch).tables
+        assert tables is not None  # `prepare` built them
         rows = tables.events
         # 1. the winner of each event id: the stored event, else the batch's first row.
         # Every other occurrence is then a duplicate (same bytes as the winner) or a
         # conflict; comparing with the winner, not with the batch's first, keeps the report
         # independent of how the log was cut into batches.
-        ids: list[str] = rows["event_id"].to_pylist()
-        by_id: dict[str, list[int]] = {}
-        for row, event_id in enumerate(ids):
-            by_id.setdefault(event_id, []).append(row)
-        stored = self._stored_bodies(list(by_id)) if by_id else {}
-        bodies: list[bytes] = rows["body"].to_pylist()
-        kept: list[int] = []  # rows of `rows`
-        doubled: list[int] = []  # rows whose id the winner holds with other bytes
-        duplicates = 0
-        for event_id, found in by_id.items():
-            winner = stored.get(event_id)
-            if winner is None:
-                kept.append(found[0])
-                winner, found = bodies[found[0]], found[1:]
-            for row in found:
-                if bodies[row] == winner:
-                    duplicates += 1
-                else:
-                    doubled.append(row)
-        conflicts: list[tuple[str, int, int, str]] = []
-        if doubled:
-            partitions, offsets = rows["partition"].to_pylist(), rows["offset"].to_pylist()
-            conflicts = [
-                (
-                    ids[row],
-                    partitions[row],
-                    offsets[row],
-                    "same event_id, different content: the first one stored wins",
-                )
-                for row in doubled
-            ]
+        stored = self._stored_bodies(rows["event_id"]) if rows.num_rows else {}
+        duplicates, conflicts = 0, list[Conflict]()
+        if stored or pc.count_distinct(rows["event_id"]).as_py() < rows.num_rows:
+            # Otherwise (a catch-up's batches: every event new, none twice) no Python runs
+            # per event: it would hold the GIL the decoding's handover waits for.
+            kept, duplicates, conflicts = _winners(rows, stored)
+            positions = rows[POSITION].to_pylist()
+            if len(kept) < len(positions):
+                tables = tables.keep([positions[r] for r in kept])
         # 2. the new events and their facts, from the batch's tables
-        if kept:
-            if len(kept) < rows.num_rows:
-                positions = rows[POSITION].to_pylist()
-                tables = tables.keep([positions[row] for row in kept])
+        applied = tables.events.num_rows
+        if applied:
             self._store_events(batch.log_name, tables.events)
             self._store_facts(tables.facts)
-        if self.findings and (kept or settle):
+        if self.findings and (applied or settle):
             self._project_findings(settle)
         # 3. bookkeeping: dead letters, conflicts, positions
         if batch.rejected:
@@ -297,20 +288,20 @@ class StoreWriter:
                 [batch.log_name],
             )
         return ApplyResult(
-            applied=len(kept),
+            applied=applied,
             duplicates=duplicates,
             conflicts=len(conflicts),
             dead_letters=len(batch.rejected),
         )
 
-    def _stored_bodies(self, event_ids: list[str]) -> dict[str, bytes]:
+    def _stored_bodies(self, event_ids: pa.ChunkedArray) -> dict[str, bytes]:
         """The stored body of each of `event_ids` already in the store.
 
         Probes the fixed-width id hashes (one narrow column scan); ids and bodies are read
         only for the rare hits, by a filter DuckDB pushes into the scan.
         """
         con = self.con
-        self._register_columns("b_ids", {"event_id": pa.array(event_ids, pa.string())})
+        self._register_table("b_ids", pa.table({"event_id": event_ids}))
         hits = [
             int(h)
             for (h,) in con.execute(
@@ -329,7 +320,7 @@ class StoreWriter:
             found = con.execute(
                 "SELECT e.event_id, e.body FROM b_ids b JOIN events e USING (event_id)"
             ).fetchall()
-        wanted = set(event_ids)
+        wanted = set(event_ids.to_pylist())
         # `wanted` drops other ids that merely share a hash with one of ours.
         return {eid: bytes(body) for eid, body in found if eid in wanted}
 
@@ -425,7 +416,10 @@ class StoreWriter:
         self.findings_seconds += time.perf_counter() - started
 
     def _merge_sessions(self) -> None:
-        self.con.execute(MERGE_SESSIONS)
+        self.con.execute(MERGED_SESSIONS)
+        self.con.execute(UPDATE_SESSIONS)
+        self.con.execute(INSERT_SESSIONS)
+        self.con.execute("DROP TABLE b_merged")
         self.con.execute(MERGE_KEY_OWNER)
         self._register_table("b_chain_seed", self._query_table(CHAIN_SEED))
         # Their chains, and those of every session below them: a parent arriving late
@@ -451,6 +445,36 @@ class StoreWriter:
     def _query_table(self, sql: str) -> pa.Table:
         out = self.con.sql(sql).arrow()  # a reader in newer DuckDB: read once, into a table
         return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
+
+
+# A conflicting event's id, partition, offset and why it was not stored.
+Conflict = tuple[str, int, int, str]
+
+
+def _winners(rows: pa.Table, stored: dict[str, bytes]) -> tuple[list[int], int, list[Conflict]]:
+    """The rows of `rows` to store (each id's first, unless stored), how many of the
+    others are duplicates, and the others that conflict with their id's winner."""
+    ids: list[str] = rows["event_id"].to_pylist()
+    by_id: dict[str, list[int]] = {}
+    for row, event_id in enumerate(ids):
+        by_id.setdefault(event_id, []).append(row)
+    bodies: list[bytes] = rows["body"].to_pylist()
+    kept: list[int] = []
+    doubled: list[int] = []  # rows whose id the winner holds with other bytes
+    duplicates = 0
+    for event_id, found in by_id.items():
+        winner = stored.get(event_id)
+        if winner is None:
+            kept.append(found[0])
+            winner, found = bodies[found[0]], found[1:]
+        for row in found:
+            if bodies[row] == winner:
+                duplicates += 1
+            else:
+                doubled.append(row)
+    partitions, offsets = rows["partition"].to_pylist(), rows["offset"].to_pylist()
+    why = "same event_id, different content: the first one stored wins"
+    return kept, duplicates, [(ids[r], partitions[r], offsets[r], why) for r in doubled]
 
 
 # Typed empty inputs for the merge where a batch had no rows of a kind.
