@@ -80,6 +80,31 @@ def test_state_does_not_depend_on_order_duplicates_or_batching(
     assert other == reference
 
 
+def test_a_stored_session_updated_later_as_in_one_batch(tmp_path: Path) -> None:
+    """The merge updates a stored session's lists apart from its other columns (only
+    where they change): a better assumption, a new key and a key it holds already,
+    arriving one a batch, give the row that one batch gives."""
+    key = "ASIALISTS0000001"
+    inferred = b.assumed(key, "Deploy", 2, via=AssumeVia.INFERRED, caller_arn=None)
+    real = b.assumed(
+        key,
+        "Deploy",
+        0,
+        source_identity="alice",
+        transitive_tag_keys=["team", "project"],
+        session_policy_arns=["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+    )
+    later_key = b.issued("ASIALISTS0000002", 30, session_id=key)
+    again = b.issued(key, 40, session_id=key)  # a key it holds already: its list stays
+    events = [inferred, b.issued(key, 0), real, later_key, again, b.exited(50, session_id=key)]
+    one = _materialize(events, tmp_path / "one", batch_size=100, partitions=1)
+    apart = _materialize(events, tmp_path / "apart", batch_size=1, partitions=1)
+    assert apart == one
+    (row,) = one["sessions"]
+    assert "alice" in row and ["team", "project"] in row
+    assert ["ASIALISTS0000001", "ASIALISTS0000002"] in row
+
+
 def test_credential_before_its_session_and_inferred_then_issuing(materialized) -> None:  # type: ignore[no-untyped-def]
     key = "ASIAEARLYKEY0001"
     inferred = b.assumed(key, "Deploy", 2, via=AssumeVia.INFERRED, caller_arn=None)

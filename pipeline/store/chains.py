@@ -22,6 +22,15 @@ _UP_COLUMNS = """
     session_id, caller_access_key_id AS key, caller_arn AS arn, caller_type AS kind, via,
     session_name AS name, lifecycle_key AS lifecycle"""
 
+# What the walk up starts from, and what the chain columns were before it.
+_WAS_COLUMNS = ", ".join(
+    (
+        "session_id, caller_access_key_id, caller_arn, caller_type, via, session_name",
+        "lifecycle_key",
+        *CHAIN_COLUMNS,
+    )
+)
+
 _STEP_UP = """
 SELECT u.session_id, p.caller_access_key_id AS key, p.caller_arn AS arn,
        p.caller_type AS kind, p.via, p.session_name AS name, p.lifecycle_key AS lifecycle,
@@ -59,24 +68,37 @@ FROM (SELECT session_id, arg_max(c_up, depth) AS t FROM c_up GROUP BY session_id
 """
 
 # Stored only where it changed: most touched sessions' chains are as they were, and an
-# update rewrites whole rows. The list of ancestors is written apart, since updating a
-# list costs DuckDB about six times the rest together (0.53 against 0.08 s for 2,500
-# rows at 1M events), and a new session is stored with [] (`writer.INSERT_SESSIONS`), so
-# the four in five with no ancestors never pay for it.
+# update rewrites whole rows. What changed is found against the rows as read for the walk
+# (`c_was`), and the update finds them by `rowid`: joined on `session_id`, each update
+# scanned the whole `sessions` table (0.9 s a batch at 10M events for the list of
+# ancestors alone). The list of ancestors is written apart, since DuckDB updates a list
+# by deleting the row and appending it anew (0.53 against 0.08 s for 2,500 rows at 1M
+# events), and a new session is stored with [] (`writer.INSERT_SESSIONS`), so the four
+# in five with no ancestors never pay for it. The scalars go first: in place, they keep
+# the `rowid`s that the list's update then uses.
 _SCALARS = tuple(c for c in CHAIN_COLUMNS if c != "ancestor_ids")
+_CHANGED_SCALARS = f"""
+CREATE OR REPLACE TEMP TABLE c_changed AS
+SELECT w.rid, {", ".join(f"r.{c}" for c in _SCALARS)}
+FROM c_resolved r JOIN c_was w USING (session_id)
+WHERE ({", ".join(f"w.{c}" for c in _SCALARS)})
+      IS DISTINCT FROM ({", ".join(f"r.{c}" for c in _SCALARS)})
+"""
 _RESOLVE_SCALARS = f"""
 UPDATE sessions SET {", ".join(f"{c} = r.{c}" for c in _SCALARS)}
-FROM c_resolved r
-WHERE sessions.session_id = r.session_id
-  AND ({", ".join(f"sessions.{c}" for c in _SCALARS)})
-      IS DISTINCT FROM ({", ".join(f"r.{c}" for c in _SCALARS)})
+FROM c_changed r WHERE sessions.rowid = r.rid
+"""
+_CHANGED_ANCESTORS = """
+CREATE OR REPLACE TEMP TABLE c_changed AS
+SELECT w.rid, r.ancestor_ids
+FROM c_resolved r JOIN c_was w USING (session_id)
+WHERE w.ancestor_ids IS DISTINCT FROM r.ancestor_ids
 """
 _RESOLVE_ANCESTORS = """
 UPDATE sessions SET ancestor_ids = r.ancestor_ids
-FROM c_resolved r
-WHERE sessions.session_id = r.session_id
-  AND sessions.ancestor_ids IS DISTINCT FROM r.ancestor_ids
+FROM c_changed r WHERE sessions.rowid = r.rid
 """
+_UPDATES = ((_CHANGED_SCALARS, _RESOLVE_SCALARS), (_CHANGED_ANCESTORS, _RESOLVE_ANCESTORS))
 
 
 def sessions_below(con: duckdb.DuckDBPyConnection, seeds: str) -> None:
@@ -98,9 +120,12 @@ def resolve_chains(con: duckdb.DuckDBPyConnection, touched: str) -> None:
     """Store the chain and origin of every session in `touched` (a table or view with a
     `session_id` column): parent, ancestors, depth, and the caller at the top."""
     con.execute(
+        f"CREATE OR REPLACE TEMP TABLE c_was AS SELECT rowid AS rid, {_WAS_COLUMNS} "
+        f"FROM sessions WHERE session_id IN (SELECT session_id FROM {touched})"
+    )
+    con.execute(
         f"CREATE OR REPLACE TEMP TABLE c_up AS SELECT {_UP_COLUMNS}, 0 AS depth, "
-        f"[session_id] AS path FROM sessions "
-        f"WHERE session_id IN (SELECT session_id FROM {touched})"
+        "[session_id] AS path FROM c_was"
     )
     con.execute("CREATE OR REPLACE TEMP TABLE c_frontier AS SELECT * FROM c_up")
     for _ in range(MAX_CHAIN_DEPTH):
@@ -110,9 +135,11 @@ def resolve_chains(con: duckdb.DuckDBPyConnection, touched: str) -> None:
         con.execute("INSERT INTO c_up SELECT * FROM c_next")
         con.execute("CREATE OR REPLACE TEMP TABLE c_frontier AS SELECT * FROM c_next")
     con.execute(_RESOLVED)
-    con.execute(_RESOLVE_SCALARS)
-    con.execute(_RESOLVE_ANCESTORS)
-    for table in ("c_next", "c_frontier", "c_up", "c_resolved"):
+    for changed, update in _UPDATES:
+        con.execute(changed)
+        if _rows(con, "c_changed"):  # none changed: no update, no scan
+            con.execute(update)
+    for table in ("c_next", "c_frontier", "c_up", "c_resolved", "c_was", "c_changed"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 

@@ -361,18 +361,19 @@ WHERE c.access_key_id IN (
 UNION SELECT DISTINCT session_id FROM b_credentials
 """
 
-# The first and last use of each touched session, over all its keys.
+# The first and last use of each touched session, over all its keys. The update finds the
+# rows by the `rowid` read with them: joined on `session_id` it scanned all of `sessions`
+# again, a cost that grew with the history.
 REFRESH_USE = """
 UPDATE sessions SET first_used_at = u.first_used, last_used_at = u.last_used
 FROM (
-    SELECT k.session_id, min(u.first_allowed_at) AS first_used,
-           max(u.last_allowed_at) AS last_used
-    FROM (SELECT session_id, unnest(access_key_ids) AS access_key_id FROM sessions
+    SELECT k.rid, min(u.first_allowed_at) AS first_used, max(u.last_allowed_at) AS last_used
+    FROM (SELECT rowid AS rid, unnest(access_key_ids) AS access_key_id FROM sessions
           WHERE session_id IN (SELECT session_id FROM b_use_touched)) k
     JOIN key_use u USING (access_key_id)
-    GROUP BY k.session_id
+    GROUP BY k.rid
 ) AS u
-WHERE sessions.session_id = u.session_id
+WHERE sessions.rowid = u.rid
 """
 
 # The end of each session in `b_ends_touched`: the earliest "revoke active sessions" of
@@ -381,37 +382,37 @@ WHERE sessions.session_id = u.session_id
 # used at T was held at T), and why.
 REFRESH_ENDS = """
 CREATE OR REPLACE TEMP TABLE b_new_ends AS
-SELECT session_id, revoked_at, ends_at, end_reason,
+SELECT rid, session_id, revoked_at, ends_at, end_reason,
        (ends_at, end_reason) IS DISTINCT FROM (old_ends_at, old_end_reason) AS end_changed
 FROM (
-    SELECT s.session_id, r.revoked_at, s.ends_at AS old_ends_at, s.end_reason AS old_end_reason,
-           s.revoked_at AS old_revoked_at,
-           greatest(least(s.expiry_at, s.exited_at, s.console_exited_at, r.revoked_at),
-                    s.last_used_at + INTERVAL 1 SECOND) AS ends_at,
+    SELECT rid, session_id, revoked_at, old_ends_at, old_end_reason, old_revoked_at,
+           greatest(least(expiry_at, exited_at, console_exited_at, revoked_at),
+                    last_used_at + INTERVAL 1 SECOND) AS ends_at,
            CASE
-               WHEN r.revoked_at IS NOT NULL
-                AND r.revoked_at <= least(s.expiry_at, s.exited_at, s.console_exited_at)
+               WHEN revoked_at IS NOT NULL
+                AND revoked_at <= least(expiry_at, exited_at, console_exited_at)
                    THEN 'revoked'
-               WHEN least(s.exited_at, s.console_exited_at) <= s.expiry_at THEN 'exited'
+               WHEN least(exited_at, console_exited_at) <= expiry_at THEN 'exited'
                ELSE 'expired' END AS end_reason
-    FROM sessions s
-    JOIN (
-        SELECT s.session_id, min(v.event_time) AS revoked_at
+    FROM (  -- one read of each touched session, its `rowid` for the update below
+        SELECT s.rowid AS rid, s.session_id, s.expiry_at, s.exited_at, s.console_exited_at,
+               s.last_used_at, s.ends_at AS old_ends_at, s.end_reason AS old_end_reason,
+               s.revoked_at AS old_revoked_at, min(v.event_time) AS revoked_at
         FROM sessions s
         LEFT JOIN revocations v
           ON v.role_arn = s.role_arn
          AND coalesce(s.latest_issued_at, s.started_at) < v.issued_before
          AND v.event_time > s.started_at
         WHERE s.session_id IN (SELECT session_id FROM b_ends_touched)
-        GROUP BY s.session_id
-    ) AS r USING (session_id)
+        GROUP BY ALL
+    )
 )
 -- only what changes: a revocation touches every session of its role, most ended long ago
 WHERE (revoked_at, ends_at, end_reason)
       IS DISTINCT FROM (old_revoked_at, old_ends_at, old_end_reason);
 UPDATE sessions SET revoked_at = n.revoked_at, ends_at = n.ends_at, end_reason = n.end_reason
 FROM b_new_ends n
-WHERE sessions.session_id = n.session_id;
+WHERE sessions.rowid = n.rid;
 """
 
 MAX_CHAIN_DEPTH = 16  # role chaining is short in practice; bad data may loop

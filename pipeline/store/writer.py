@@ -47,17 +47,30 @@ def chain_link(previous: bytes, log_name: str, partition: int, offset: int, body
     return h.digest()
 
 
-def _merge_sql() -> tuple[str, str, str]:
-    """The batch's session rows (`b_merged`), then the update of the stored ones and the
+# The assumption's list columns (`access_key_ids` is the other list the merge updates).
+ASSUMPTION_LISTS = ("transitive_tag_keys", "session_policy_arns")
+
+
+def _merge_sql() -> tuple[str, str, str, str]:
+    """The batch's session rows (`b_merged`), then the updates of the stored ones and the
     insert of the new ones: apart, because DuckDB's `ON CONFLICT DO UPDATE` cost about
-    35 us a row (BENCHMARKS.md), several times a join and a plain append."""
+    35 us a row (BENCHMARKS.md), several times a join and a plain append.
+
+    DuckDB updates a list column by deleting the row and appending it anew (index entry,
+    write-ahead log and all), a scalar one in place. So the lists are updated first and
+    only where they change (a better assumption, a new key), then the scalars."""
     best = ", ".join(f"{c} := {c}" for c in ASSUMPTION_COLUMNS)
     pick = ", ".join(f"best.{c} AS {c}" for c in ASSUMPTION_COLUMNS if c != "account_id")
-    prefer_new = ",\n    ".join(
-        f"{c} = CASE WHEN m.pref < sessions.pref THEN m.{c} ELSE sessions.{c} END"
-        for c in ASSUMPTION_COLUMNS
-        if c != "account_id"
-    )
+
+    def prefer_new(columns: tuple[str, ...]) -> str:
+        return ",\n    ".join(
+            f"{c} = CASE WHEN m.pref < sessions.pref THEN m.{c} ELSE sessions.{c} END"
+            for c in columns
+        )
+
+    scalars = tuple(c for c in ASSUMPTION_COLUMNS if c not in (*ASSUMPTION_LISTS, "account_id"))
+    keys = """list_sort(list_distinct(list_concat(
+        coalesce(sessions.access_key_ids, []), coalesce(m.access_key_ids, []))))"""
     merged = f"""
 CREATE OR REPLACE TEMP TABLE b_merged AS
 WITH contrib AS (
@@ -93,9 +106,17 @@ SELECT m.session_id, m.pref, coalesce(best.account_id, any_account) AS account_i
        m.access_key_ids, s.session_id IS NOT NULL AS stored
 FROM merged m LEFT JOIN sessions s ON s.session_id = m.session_id
 """
-    update = f"""
+    update_lists = f"""
 UPDATE sessions SET
-    {prefer_new},
+    {prefer_new(ASSUMPTION_LISTS)},
+    access_key_ids = {keys}
+FROM b_merged m
+WHERE m.stored AND sessions.session_id = m.session_id
+  AND (m.pref < sessions.pref OR {keys} IS DISTINCT FROM sessions.access_key_ids)
+"""
+    update_scalars = f"""
+UPDATE sessions SET
+    {prefer_new(scalars)},
     account_id = CASE WHEN m.pref < sessions.pref THEN m.account_id
                       ELSE coalesce(sessions.account_id, m.account_id) END,
     pref = least(m.pref, sessions.pref),
@@ -108,9 +129,7 @@ UPDATE sessions SET
         WHEN (m.exited_at, m.exit_reason) < (sessions.exited_at, sessions.exit_reason)
             THEN m.exit_reason
         ELSE sessions.exit_reason END,
-    exited_at = least(sessions.exited_at, m.exited_at),
-    access_key_ids = list_sort(list_distinct(list_concat(
-        coalesce(sessions.access_key_ids, []), coalesce(m.access_key_ids, []))))
+    exited_at = least(sessions.exited_at, m.exited_at)
 FROM b_merged m
 WHERE m.stored AND sessions.session_id = m.session_id
 """
@@ -121,10 +140,10 @@ SELECT * EXCLUDE (stored), NULL::TIMESTAMP AS console_exited_at,
        []::VARCHAR[] AS ancestor_ids
 FROM b_merged WHERE NOT stored
 """
-    return merged, update, insert
+    return merged, update_lists, update_scalars, insert
 
 
-MERGED_SESSIONS, UPDATE_SESSIONS, INSERT_SESSIONS = _merge_sql()
+MERGED_SESSIONS, UPDATE_SESSION_LISTS, UPDATE_SESSIONS, INSERT_SESSIONS = _merge_sql()
 
 # A console exit names only (caller, role): it ends the session of that lifecycle key that
 # was active when it happened, i.e. the latest one that started before it.
@@ -132,21 +151,21 @@ RESOLVE_CONSOLE_EXITS = """
 UPDATE sessions SET console_exited_at = resolved.exited_at
 FROM (
     WITH keyed AS (
-        SELECT session_id, lifecycle_key, assumed_at,
+        SELECT rowid AS rid, lifecycle_key, assumed_at,
                lead(assumed_at) OVER (PARTITION BY lifecycle_key ORDER BY assumed_at, session_id)
                    AS next_start
         FROM sessions
         WHERE lifecycle_key IN (SELECT lifecycle_key FROM b_lifecycle_keys)
           AND assumed_at IS NOT NULL
     )
-    SELECT k.session_id, min(x.event_time) AS exited_at
+    SELECT k.rid, min(x.event_time) AS exited_at
     FROM keyed k
     LEFT JOIN exits x ON x.lifecycle_key = k.lifecycle_key AND x.session_id IS NULL
         AND x.event_time > k.assumed_at
         AND (k.next_start IS NULL OR x.event_time <= k.next_start)
-    GROUP BY k.session_id
+    GROUP BY k.rid
 ) AS resolved
-WHERE sessions.session_id = resolved.session_id
+WHERE sessions.rowid = resolved.rid  -- the row as read above: no second scan of `sessions`
 """
 
 
@@ -417,6 +436,7 @@ class StoreWriter:
 
     def _merge_sessions(self) -> None:
         self.con.execute(MERGED_SESSIONS)
+        self.con.execute(UPDATE_SESSION_LISTS)  # first: it compares the stored `pref`
         self.con.execute(UPDATE_SESSIONS)
         self.con.execute(INSERT_SESSIONS)
         self.con.execute("DROP TABLE b_merged")
