@@ -45,40 +45,21 @@ def machine_iam_admin(
     Instances and CI runs start many sessions of one role: one of each group of alike
     sessions is evaluated, and only the sessions of groups able to administer IAM are read.
     """
-    cols = ", ".join(_ALIKE)
-    rows = con.execute(
-        f"SELECT session_id, started_at, {cols} FROM sessions "  # noqa: S608 (constant columns)
-        f"WHERE session_id IN ({rules.MACHINE_CANDIDATES}) ORDER BY session_id"
-    ).fetchall()
-    if not rows:
+    _group(con)
+    groups = con.execute("SELECT rep FROM f_machine_groups ORDER BY rep").fetchall()
+    if not groups:
         return []
-    # A role's policies change with changes to the role or to a managed policy's versions.
-    changes = con.execute(
-        "SELECT event_time, target_arn, target_type FROM policy_changes ORDER BY event_time"
-    ).fetchall()
-    every = [t for t, _, _ in changes]
-    of_role: dict[str, list[Any]] = {}
-    for t, target, kind in changes:
-        if kind == "MANAGED_POLICY":
-            for times in of_role.values():
-                times.append(t)
-        of_role.setdefault(target, [u for u, _, k in changes if k == "MANAGED_POLICY" and u < t])
-        if kind != "MANAGED_POLICY":
-            of_role[target].append(t)
-    managed = [t for t, _, k in changes if k == "MANAGED_POLICY"]
-    groups: dict[tuple[object, ...], list[str]] = {}
-    for session_id, started_at, *alike in rows:
-        times = of_role.get(alike[0], managed)
-        epoch = bisect.bisect_right(times, started_at) if started_at is not None else -1
-        key = (epoch, *(tuple(v) if isinstance(v, list) else v for v in alike))
-        groups.setdefault(key, []).append(session_id)
-    able: list[str] = []
+    every = [
+        t
+        for (t,) in con.execute(
+            "SELECT event_time FROM policy_changes ORDER BY event_time"
+        ).fetchall()
+    ]
     granted: dict[str, str] = {}
     histories: dict[int, HistoryAt] = {}  # the policies in force, one per change
-    views = {v.session_id: v for v in _views(con, [m[0] for m in groups.values()])}
-    for members in groups.values():
-        view = views.get(members[0])
-        if view is None or view.role_arn is None or view.role_arn.count(":") < 5:
+    able_reps: list[str] = []
+    for view in _views(con, [rep for (rep,) in groups]):
+        if view.role_arn is None or view.role_arn.count(":") < 5:
             continue  # no role ARN to evaluate (bad data): nothing can be said
         account = view.account_id or view.role_arn.split(":")[4]
         resource = f"arn:aws:iam::{account}:role/*"
@@ -96,13 +77,85 @@ def machine_iam_admin(
         if allowed["iam:PassRole"] and (
             allowed["iam:CreateRole"] or allowed["iam:AttachRolePolicy"]
         ):
-            able += members
-            for m in members:
-                granted[m] = " + ".join(a for a, ok in allowed.items() if ok)
+            able_reps.append(view.session_id)
+            granted[view.session_id] = " + ".join(a for a, ok in allowed.items() if ok)
+    able: list[str] = []
+    for rep, member in _members(con, able_reps):
+        able.append(member)
+        granted[member] = granted[rep]
+    con.execute("DROP TABLE f_machine_groups")
     return [
         f
         for view in _views(con, sorted(able))
         if (f := _finding(con, view, granted[view.session_id], thresholds))
+    ]
+
+
+def _epochs(roles: str = "") -> str:
+    """The candidates (`rules.MACHINE_CANDIDATES`; of `roles`, a query of role ARNs, when
+    given), each with its policy epoch: how many changes to its role's policies came
+    before its start, its own and every managed policy's."""
+    cols = ", ".join(f"s.{c}" for c in _ALIKE)
+    of_roles = f"AND s.role_arn IN ({roles})" if roles else ""
+    return f"""
+WITH changes AS (  -- role NULL: a managed policy's, which every role's epochs count
+    SELECT CASE WHEN target_type = 'MANAGED_POLICY' THEN NULL ELSE target_arn END AS role_arn,
+           event_time, count(*) AS n
+    FROM policy_changes GROUP BY ALL
+), changed AS (SELECT DISTINCT role_arn FROM changes WHERE role_arn IS NOT NULL
+), counted AS (  -- per role with changes of its own, and (NULL) for every other role
+    SELECT r.role_arn, c.event_time, c.n FROM changed r
+    JOIN changes c ON c.role_arn = r.role_arn OR c.role_arn IS NULL
+    UNION ALL SELECT NULL, event_time, n FROM changes WHERE role_arn IS NULL
+), epochs AS (  -- [lo, hi): the changes up to lo, until the next one
+    SELECT role_arn, event_time AS lo,
+           lead(event_time) OVER (PARTITION BY role_arn ORDER BY event_time) AS hi,
+           sum(n) OVER (PARTITION BY role_arn ORDER BY event_time) AS epoch
+    FROM (SELECT role_arn, event_time, sum(n) AS n FROM counted GROUP BY ALL)
+), candidates AS (
+    SELECT s.session_id, s.started_at, {cols},
+           (SELECT r.role_arn FROM changed r WHERE r.role_arn = s.role_arn) AS changed_role
+    FROM sessions s
+    WHERE {rules.MACHINE_CANDIDATES} {of_roles}
+)
+-- joins on the few epochs, not ASOF joins: those hold and sort all the candidates
+SELECT s.* EXCLUDE (changed_role),
+       CASE WHEN s.started_at IS NULL THEN -1 ELSE coalesce(e.epoch, 0) END AS epoch
+FROM candidates s
+LEFT JOIN epochs e ON e.role_arn IS NOT DISTINCT FROM s.changed_role
+ AND s.started_at >= e.lo AND (e.hi IS NULL OR s.started_at < e.hi)
+"""  # noqa: S608 (constant columns)
+
+
+_KEYS = ("epoch", *_ALIKE)
+
+
+def _group(con: duckdb.DuckDBPyConnection) -> None:
+    """`f_machine_groups`: one row per group of alike candidates, its least session id as
+    its representative. Grouped in SQL, streaming: a policy change concerns every later
+    machine session (1.5M at 10M events), too many to bring into Python, or to hold in
+    DuckDB's 1 GB beside a batch's transaction."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE f_machine_groups AS "  # noqa: S608 (constant columns)
+        f"SELECT min(session_id) AS rep, {', '.join(_KEYS)} FROM ({_epochs()}) GROUP BY ALL"
+    )
+
+
+def _members(con: duckdb.DuckDBPyConnection, reps: list[str]) -> list[tuple[str, str]]:
+    """(representative, member) for every member of the groups of `reps`: the candidates
+    of their roles read again, not kept."""
+    if not reps:
+        return []
+    same = " AND ".join(f"m.{c} IS NOT DISTINCT FROM g.{c}" for c in _KEYS)
+    roles = "SELECT role_arn FROM f_machine_groups WHERE rep IN (SELECT unnest($reps::VARCHAR[]))"
+    return [
+        (rep, member)
+        for rep, member in con.execute(
+            f"SELECT g.rep, m.session_id FROM ({_epochs(roles)}) m "  # noqa: S608
+            f"JOIN f_machine_groups g ON {same} "
+            f"WHERE g.rep IN (SELECT unnest($reps::VARCHAR[])) ORDER BY m.session_id",
+            {"reps": reps},
+        ).fetchall()
     ]
 
 

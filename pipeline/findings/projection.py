@@ -258,11 +258,10 @@ def settle(con: duckdb.DuckDBPyConnection, thresholds: Thresholds = DEFAULT_THRE
         # session's start allowed: a change at T concerns that rule alone, for the machine
         # sessions started at or after T (or whose start is unknown). Seeded as sessions,
         # they took every rule over every later machine session (1.5M at 10M events),
-        # beyond the 1 GB DuckDB may use.
+        # beyond the 1 GB DuckDB may use. Kept as the time, not as the sessions' ids.
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE f_machine_scope AS SELECT session_id FROM sessions "
-            f"WHERE {rules.MACHINE_SCOPE} AND (started_at IS NULL OR started_at >= ("
-            "SELECT min(lo) FROM findings_pending WHERE kind = 'policy'))"
+            "CREATE OR REPLACE TEMP TABLE f_machine_since AS "
+            "SELECT min(lo) AS since FROM findings_pending WHERE kind = 'policy'"
         )
     _instance_sessions_concerned(con, thresholds.elsewhere_window)
     con.execute("DROP TABLE f_long_term")
@@ -299,8 +298,8 @@ def rebuild(con: duckdb.DuckDBPyConnection, thresholds: Thresholds = DEFAULT_THR
 
 def _recompute(con: duckdb.DuckDBPyConnection, thresholds: Thresholds) -> int:
     con.execute(  # machine-iam-admin's own scope, when a policy change gave one
-        "CREATE TEMP TABLE IF NOT EXISTS f_machine_scope AS "
-        "SELECT NULL::VARCHAR AS session_id WHERE false"
+        "CREATE TEMP TABLE IF NOT EXISTS f_machine_since AS "
+        "SELECT NULL::TIMESTAMP AS since WHERE false"
     )
     con.execute("""
 CREATE OR REPLACE TEMP TABLE f_keys AS
@@ -318,15 +317,21 @@ UNION SELECT 'principal:' || principal_arn FROM f_principals
 """)
     con.execute(rules.ACTS_SQL)
     rows: list[dict[str, Any]] = []
-    for rule, sql in rules.SQL_RULES.items():
-        cur = con.execute(sql(thresholds))
+    queries = [(rule, sql(thresholds)) for rule, sql in rules.SQL_RULES.items()]
+    con.execute(rules.instances_sql())
+    chunks = con.execute("SELECT DISTINCT chunk FROM f_instances ORDER BY chunk").fetchall()
+    queries += [(rules.INSTANCE_RULE, rules.instance_elsewhere(thresholds, c)) for (c,) in chunks]
+    for rule, sql in queries:
+        cur = con.execute(sql)
         names = [d[0] for d in cur.description or []]
         rows += [dict(zip(names, r, strict=True), rule=rule) for r in cur.fetchall()]
     rows += machine_iam_admin(con, thresholds)
-    con.execute(
-        "DELETE FROM findings WHERE anchor IN (SELECT actor FROM f_scope) "
-        "OR (rule = 'machine-iam-admin' AND anchor IN (SELECT session_id FROM f_machine_scope))"
-    )
+    con.execute("DELETE FROM findings WHERE anchor IN (SELECT actor FROM f_scope)")
+    if con.execute("SELECT count(since) FROM f_machine_since").fetchall()[0][0]:
+        con.execute(  # only then: it reads every session
+            "DELETE FROM findings WHERE rule = 'machine-iam-admin' AND anchor IN ("
+            f"SELECT session_id FROM sessions WHERE {rules.MACHINE_CANDIDATES})"
+        )
     if rows:
         _insert(con, rows)
     for table in (
@@ -336,7 +341,8 @@ UNION SELECT 'principal:' || principal_arn FROM f_principals
         "f_keys",
         "f_scope",
         "f_acts",
-        "f_machine_scope",
+        "f_instances",
+        "f_machine_since",
     ):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return len(rows)

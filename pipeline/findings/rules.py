@@ -98,16 +98,56 @@ def _session_of(actor: str) -> str:
     )
 
 
-def instance_elsewhere(t: Thresholds) -> str:
+# The instance rule takes the instances in scope a chunk at a time. An instance's
+# sessions over the whole history are its siblings: a settle that covers a month of a
+# fleet (a backfill, a second trail of the same month) held 1.4M of them at 10M events,
+# beyond the 1 GB DuckDB may use for one query.
+SIBLINGS_PER_CHUNK = 200_000
+
+
+def instances_sql() -> str:
+    """`f_instances`: the instance sessions in scope, each with its instance's number and
+    chunk (whole instances, about SIBLINGS_PER_CHUNK siblings each)."""
+    return f"""
+CREATE OR REPLACE TEMP TABLE f_instances AS
+WITH inst AS (
+    SELECT session_id, role_arn, session_name FROM sessions
+    WHERE session_id IN (SELECT actor FROM f_scope) AND {INSTANCE_SESSION_SQL}
+), numbered AS (  -- a number per instance: pairs of long ARNs and names cost memory
+    SELECT role_arn, session_name,
+           row_number() OVER (ORDER BY role_arn, session_name) AS instance
+    FROM (SELECT DISTINCT role_arn, session_name FROM inst)
+), sizes AS (
+    SELECT n.instance, count(*) AS siblings FROM sessions s JOIN numbered n
+      ON n.role_arn = s.role_arn AND n.session_name = s.session_name
+    WHERE {instance_of("s")}
+    GROUP BY n.instance
+), chunks AS (
+    SELECT instance,
+           sum(siblings) OVER (ORDER BY instance) // {int(SIBLINGS_PER_CHUNK)} AS chunk
+    FROM sizes
+)
+SELECT i.session_id, i.role_arn, i.session_name, n.instance, coalesce(c.chunk, 0) AS chunk
+FROM inst i
+JOIN numbered n ON n.role_arn IS NOT DISTINCT FROM i.role_arn
+               AND n.session_name IS NOT DISTINCT FROM i.session_name
+LEFT JOIN chunks c USING (instance)
+"""
+
+
+def instance_elsewhere(t: Thresholds, chunk: int) -> str:
     """Instance credentials used from outside the instance: with a workstation's user
     agent, from an address another (non-instance) identity called from, or from a
     network none of the instance's other sessions called from while they called from
     another one. "Within the window" is around the span of one session's calls from
     one address. Spans, not calls, are compared, and the spans of the other identities
     are read from `address_use` (the first and last call per key and address), cut first
-    to the time the spans in scope cover: the cost follows the sessions in scope, not
-    the length of the history. A session's keys are compared one by one: the window
-    (twice `elsewhere_window` and more) is wider than any gap within one session."""
+    to the time the spans in scope cover. A session's keys are compared one by one: the
+    window (twice `elsewhere_window` and more) is wider than any gap within one session.
+
+    For the instance sessions of one chunk of `f_instances` (`instances_sql`): an
+    instance's sessions over the whole history are its siblings, and the chunks keep
+    them within memory."""
     w = _seconds(t.elsewhere_window)
     agents = " OR ".join(
         f"contains(lower(coalesce(c.user_agent, '')), '{a.replace(chr(39), '')}')"
@@ -115,40 +155,43 @@ def instance_elsewhere(t: Thresholds) -> str:
     )
     return f"""
 WITH inst AS (
-    SELECT session_id, role_arn, session_name, account_id FROM sessions
-    WHERE session_id IN (SELECT actor FROM f_scope) AND {INSTANCE_SESSION_SQL}
+    SELECT session_id, role_arn, session_name, instance FROM f_instances
+    WHERE chunk = {int(chunk)}
+), instances AS (
+    SELECT DISTINCT role_arn, session_name, instance FROM inst
 ), calls AS (
-    SELECT a.*, i.role_arn, i.session_name FROM f_acts a JOIN inst i ON a.actor = i.session_id
+    SELECT a.*, i.session_name, i.instance FROM f_acts a JOIN inst i ON a.actor = i.session_id
     WHERE a.net IS NOT NULL
 ), spans AS (  -- per session, network and address: the span of its calls
-    SELECT actor, role_arn, session_name, net, source_ip,
+    SELECT actor, instance, net, source_ip,
            min(event_time) - INTERVAL {w} SECOND AS lo,
            max(event_time) + INTERVAL {w} SECOND AS hi
     FROM calls GROUP BY ALL
 ), covered AS (SELECT min(lo) AS lo, max(hi) AS hi FROM spans
-), nearby AS (  -- calls per key and address that overlap the spans in scope at all
-    SELECT u.* FROM address_use u, covered c WHERE u.last_at >= c.lo AND u.first_at <= c.hi
 ), sibling_keys AS (  -- the same instance's sessions and their keys; every join from
                       -- here builds on the scope's side and streams the large tables
                       -- (joined to them whole, a 10M-event store outgrew DuckDB's 1 GB)
-    SELECT s.session_id, s.role_arn, s.session_name, unnest(s.access_key_ids) AS access_key_id
-    FROM sessions s
-    WHERE (s.role_arn, s.session_name) IN (SELECT role_arn, session_name FROM inst)
-      AND {instance_of("s")}
-), sibling_nets AS (  -- per key and address nearby: the network and the span of calls
-    SELECT s.session_id, s.role_arn, s.session_name,
+    SELECT s.session_id, n.instance, unnest(s.access_key_ids) AS access_key_id
+    FROM sessions s JOIN instances n
+      ON n.role_arn = s.role_arn AND n.session_name = s.session_name
+    WHERE {instance_of("s")}
+), sibling_nets AS (  -- per key and address used in the time covered: the network and span
+    SELECT s.session_id, s.instance,
            {NETWORK_SQL.replace("source_ip", "u.source_ip")} AS net,
            u.first_at AS t0, u.last_at AS t1
     FROM sibling_keys s
-    JOIN (SELECT * FROM nearby
-          WHERE access_key_id IN (SELECT access_key_id FROM sibling_keys)) u
+    JOIN (SELECT u.* FROM address_use u, covered c
+          WHERE u.last_at >= c.lo AND u.first_at <= c.hi
+            AND u.access_key_id IN (SELECT access_key_id FROM sibling_keys)) u
       ON u.access_key_id = s.access_key_id
     -- the key's owner only, as the key's calls are its owner's
     WHERE (u.access_key_id, s.session_id) IN (
         SELECT access_key_id, session_id FROM key_owner
         WHERE access_key_id IN (SELECT access_key_id FROM sibling_keys))
-), shared_ips AS (
-    SELECT * FROM nearby WHERE source_ip IN (SELECT DISTINCT source_ip FROM calls)
+), shared_ips AS (  -- calls per key from the addresses in scope, in the time covered
+    SELECT u.* FROM address_use u, covered c
+    WHERE u.last_at >= c.lo AND u.first_at <= c.hi
+      AND u.source_ip IN (SELECT DISTINCT source_ip FROM calls)
 ), shared_owners AS (  -- the stored owners of the temporary keys called from there
     SELECT access_key_id, session_id FROM key_owner
     WHERE access_key_id IN (SELECT access_key_id FROM shared_ips
@@ -165,22 +208,25 @@ WITH inst AS (
     -- temporary key held by a stored session that is not an instance's
     WHERE u.access_key_id NOT LIKE 'ASIA%'
        OR u.access_key_id IN (SELECT access_key_id FROM not_instances)
-), sibling_flags AS (  -- joins, not correlated EXISTS: DuckDB hashes on the instance
-    SELECT p.actor, p.net, p.source_ip,
-           count(s.session_id) > 0 AS sibling_calls,
-           coalesce(bool_or(s.net = p.net), false) AS sibling_same_net
-    FROM spans p LEFT JOIN sibling_nets s
-      ON s.role_arn = p.role_arn AND s.session_name = p.session_name
+-- Semi joins, not a join counted afterwards: a span meets dozens of an instance's hourly
+-- sessions, and every pair held at once (5M at 10M events) outgrew DuckDB's 1 GB.
+), sibling_any AS (
+    SELECT p.actor, p.net, p.source_ip FROM spans p SEMI JOIN sibling_nets s
+      ON s.instance = p.instance
      AND s.session_id <> p.actor AND s.net IS NOT NULL AND s.t1 >= p.lo AND s.t0 <= p.hi
-    GROUP BY ALL
-), shared_flags AS (
-    SELECT p.actor, p.net, p.source_ip, count(o.source_ip) > 0 AS shared
-    FROM spans p LEFT JOIN others o
+), sibling_same_net AS (
+    SELECT p.actor, p.net, p.source_ip FROM spans p SEMI JOIN sibling_nets s
+      ON s.instance = p.instance AND s.net = p.net
+     AND s.session_id <> p.actor AND s.t1 >= p.lo AND s.t0 <= p.hi
+), shared AS (
+    SELECT p.actor, p.net, p.source_ip FROM spans p SEMI JOIN others o
       ON o.source_ip = p.source_ip AND o.t1 >= p.lo AND o.t0 <= p.hi
-    GROUP BY ALL
 ), flags AS (
-    SELECT actor, net, source_ip, shared, sibling_calls AND NOT sibling_same_net AS strange
-    FROM sibling_flags JOIN shared_flags USING (actor, net, source_ip)
+    SELECT p.actor, p.net, p.source_ip,
+           (p.actor, p.net, p.source_ip) IN (SELECT * FROM shared) AS shared,
+           (p.actor, p.net, p.source_ip) IN (SELECT * FROM sibling_any)
+           AND (p.actor, p.net, p.source_ip) NOT IN (SELECT * FROM sibling_same_net) AS strange
+    FROM spans p
 ), judged AS (
     SELECT c.*, ({agents}) AS workstation, f.shared, f.strange
     FROM calls c JOIN flags f USING (actor, net, source_ip)
@@ -390,21 +436,9 @@ GROUP BY s.session_id
 """
 
 
-# Sessions that machine-iam-admin evaluates: a machine origin (an instance or another
-# AWS service, a web identity) or a chain of three hops or more, in the scope or in the
-# rule's own scope (`f_machine_scope`: the sessions a policy change concerns).
-MACHINE_CANDIDATES = """
-SELECT session_id FROM sessions
-WHERE session_id IN (SELECT actor FROM f_scope UNION ALL SELECT session_id FROM f_machine_scope)
-  AND role_arn IS NOT NULL
-  AND (origin_type IN ('AWSService', 'WebIdentityUser')
-       OR origin_via IN ('AWS_SERVICE', 'WEB_IDENTITY')
-       OR coalesce(depth, 0) >= 2)
-ORDER BY session_id
-"""
-
+# Each a query over the whole scope; the instance rule, by chunks, is run apart.
+INSTANCE_RULE = "instance-credentials-elsewhere"
 SQL_RULES = {
-    "instance-credentials-elsewhere": instance_elsewhere,
     "used-after-end": used_after_end,
     "key-many-networks": key_many_networks,
     "denied-burst": denied_burst,
@@ -413,8 +447,16 @@ SQL_RULES = {
     "console-without-mfa": console_without_mfa,
 }
 
-# The same condition without the scope, for a batch that changed policies.
+# Sessions that machine-iam-admin evaluates: a machine origin (an instance or another
+# AWS service, a web identity) or a chain of three hops or more, in the scope or in the
+# rule's own scope: those a policy change concerns, started at or after it
+# (`f_machine_since`) or whose start is unknown.
 MACHINE_SCOPE = """role_arn IS NOT NULL
   AND (origin_type IN ('AWSService', 'WebIdentityUser')
        OR origin_via IN ('AWS_SERVICE', 'WEB_IDENTITY')
        OR coalesce(depth, 0) >= 2)"""
+
+MACHINE_CANDIDATES = f"""{MACHINE_SCOPE}
+  AND (session_id IN (SELECT actor FROM f_scope)
+       OR coalesce(started_at >= (SELECT min(since) FROM f_machine_since),
+                   EXISTS (SELECT 1 FROM f_machine_since WHERE since IS NOT NULL)))"""
