@@ -100,9 +100,10 @@ def _session_of(actor: str) -> str:
 
 # The instance rule takes the instances in scope a chunk at a time. An instance's
 # sessions over the whole history are its siblings: a settle that covers a month of a
-# fleet (a backfill, a second trail of the same month) held 1.4M of them at 10M events,
-# beyond the 1 GB DuckDB may use for one query.
-SIBLINGS_PER_CHUNK = 200_000
+# fleet (a backfill, a second trail of the same month) took 1.4M of them at 10M events,
+# and their calls in that month, beyond the 1 GB DuckDB may use for one query. The
+# siblings are streamed; a chunk bounds the calls that its joins hold.
+SIBLINGS_PER_CHUNK = 1_000_000
 
 
 def instances_sql() -> str:
@@ -168,26 +169,21 @@ WITH inst AS (
            max(event_time) + INTERVAL {w} SECOND AS hi
     FROM calls GROUP BY ALL
 ), covered AS (SELECT min(lo) AS lo, max(hi) AS hi FROM spans
-), sibling_keys AS (  -- the same instance's sessions and their keys; every join from
-                      -- here builds on the scope's side and streams the large tables
-                      -- (joined to them whole, a 10M-event store outgrew DuckDB's 1 GB)
-    SELECT s.session_id, n.instance, unnest(s.access_key_ids) AS access_key_id
-    FROM sessions s JOIN instances n
-      ON n.role_arn = s.role_arn AND n.session_name = s.session_name
-    WHERE {instance_of("s")}
-), sibling_nets AS (  -- per key and address used in the time covered: the network and span
+), sibling_nets AS (  -- per key of the same instance's other sessions (its owner's only)
+                      -- and address, in the time covered: the network and the span. The
+                      -- instance's sessions over the history are streamed, not held: the
+                      -- joins build on the calls of the time covered
     SELECT s.session_id, s.instance,
            {NETWORK_SQL.replace("source_ip", "u.source_ip")} AS net,
            u.first_at AS t0, u.last_at AS t1
-    FROM sibling_keys s
+    FROM (SELECT s.session_id, n.instance, unnest(s.access_key_ids) AS access_key_id
+          FROM sessions s JOIN instances n
+            ON n.role_arn = s.role_arn AND n.session_name = s.session_name
+          WHERE {instance_of("s")}) s
     JOIN (SELECT u.* FROM address_use u, covered c
-          WHERE u.last_at >= c.lo AND u.first_at <= c.hi
-            AND u.access_key_id IN (SELECT access_key_id FROM sibling_keys)) u
+          WHERE u.last_at >= c.lo AND u.first_at <= c.hi) u
       ON u.access_key_id = s.access_key_id
-    -- the key's owner only, as the key's calls are its owner's
-    WHERE (u.access_key_id, s.session_id) IN (
-        SELECT access_key_id, session_id FROM key_owner
-        WHERE access_key_id IN (SELECT access_key_id FROM sibling_keys))
+    JOIN key_owner k ON k.access_key_id = s.access_key_id AND k.session_id = s.session_id
 ), shared_ips AS (  -- calls per key from the addresses in scope, in the time covered
     SELECT u.* FROM address_use u, covered c
     WHERE u.last_at >= c.lo AND u.first_at <= c.hi
