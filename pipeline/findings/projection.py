@@ -318,7 +318,7 @@ UNION SELECT 'principal:' || principal_arn FROM f_principals
     con.execute(rules.ACTS_SQL)
     rows: list[dict[str, Any]] = []
     queries = [(rule, sql(thresholds)) for rule, sql in rules.SQL_RULES.items()]
-    con.execute(rules.instances_sql())
+    con.execute(rules.instances_sql(thresholds))
     chunks = con.execute("SELECT DISTINCT chunk FROM f_instances ORDER BY chunk").fetchall()
     queries += [(rules.INSTANCE_RULE, rules.instance_elsewhere(thresholds, c)) for (c,) in chunks]
     for rule, sql in queries:

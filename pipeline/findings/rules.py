@@ -102,13 +102,18 @@ def _session_of(actor: str) -> str:
 # sessions over the whole history are its siblings: a settle that covers a month of a
 # fleet (a backfill, a second trail of the same month) took 1.4M of them at 10M events,
 # and their calls in that month, beyond the 1 GB DuckDB may use for one query. The
-# siblings are streamed; a chunk bounds the calls that its joins hold.
+# siblings are streamed, and what a chunk's joins hold is their calls in the time the
+# scope covers: chunks are sized by the siblings started then (a measure, not a filter:
+# sized by the whole history, an ordinary batch took more chunks as the history grew,
+# each one reading the history again).
 SIBLINGS_PER_CHUNK = 1_000_000
 
 
-def instances_sql() -> str:
+def instances_sql(t: Thresholds) -> str:
     """`f_instances`: the instance sessions in scope, each with its instance's number and
-    chunk (whole instances, about SIBLINGS_PER_CHUNK siblings each)."""
+    chunk (whole instances, about SIBLINGS_PER_CHUNK siblings started in the time the
+    scope's calls cover, and a day before it, each)."""
+    w = _seconds(t.elsewhere_window)
     return f"""
 CREATE OR REPLACE TEMP TABLE f_instances AS
 WITH inst AS (
@@ -118,10 +123,16 @@ WITH inst AS (
     SELECT role_arn, session_name,
            row_number() OVER (ORDER BY role_arn, session_name) AS instance
     FROM (SELECT DISTINCT role_arn, session_name FROM inst)
+), covered AS (
+    SELECT min(event_time) - INTERVAL {w + 86400} SECOND AS lo,
+           max(event_time) + INTERVAL {w} SECOND AS hi
+    FROM f_acts WHERE actor IN (SELECT session_id FROM inst)
 ), sizes AS (
-    SELECT n.instance, count(*) AS siblings FROM sessions s JOIN numbered n
-      ON n.role_arn = s.role_arn AND n.session_name = s.session_name
+    SELECT n.instance, count(*) AS siblings
+    FROM sessions s JOIN numbered n
+      ON n.role_arn = s.role_arn AND n.session_name = s.session_name, covered c
     WHERE {instance_of("s")}
+      AND (s.started_at IS NULL OR s.started_at BETWEEN c.lo AND c.hi)
     GROUP BY n.instance
 ), chunks AS (
     SELECT instance,
