@@ -48,6 +48,7 @@ def machine_iam_admin(
     _group(con)
     groups = con.execute("SELECT rep FROM f_machine_groups ORDER BY rep").fetchall()
     if not groups:
+        con.execute("DROP TABLE f_machine_groups")
         return []
     every = [
         t
