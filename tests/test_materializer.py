@@ -362,3 +362,27 @@ def test_schema_6_store_gets_its_address_use_when_migrated(tmp_path: Path) -> No
         assert store.con.execute(use).fetchall() == before
         assert store.con.execute(findings).fetchall() == found
     log.close()
+
+
+def test_schema_8_store_gets_its_session_hashes_when_migrated(tmp_path: Path) -> None:
+    """A store written before sessions carried their id hash gets it on open, and the
+    writer, which finds stored sessions by it, then goes on as on a store it wrote itself."""
+    half = len(SIM) // 2
+    fresh = _materialize(SIM, tmp_path / "fresh")
+    log = FileLog(tmp_path / "log", fsync=False)
+    log.append(SIM[:half])
+    db = tmp_path / "db.duckdb"
+    hashes = "SELECT session_id, id_hash FROM sessions ORDER BY 1"
+    with Store(db) as store:
+        materialize(log, store)
+        before = store.con.execute(hashes).fetchall()
+        assert before and all(h is not None for _, h in before)
+        # back to schema 8's shape
+        store.con.execute("ALTER TABLE sessions DROP COLUMN id_hash")
+        store.con.execute("UPDATE store_meta SET value = '8' WHERE key = 'schema_version'")
+    with Store(db) as store:
+        assert store.con.execute(hashes).fetchall() == before
+        log.append(SIM[half:])
+        materialize(log, store)  # a session it did not find again would be a second row
+        assert state_of(store) == fresh
+    log.close()

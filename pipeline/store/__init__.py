@@ -5,6 +5,9 @@ the writer, and with them pyarrow and the event models) is loaded when a `Store`
 opened or a batch type is first named, so a query's start-up does not pay for it.
 """
 
+# SQL is built from the schema's constants; values are bound.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 import os
@@ -124,6 +127,8 @@ class Store:
         self.con.execute(DDL)
         if version < 4:
             self._add_v4_columns()
+        if version < 9:
+            self._migrate_v8()  # first: the migrations below find sessions by it
         if version < 2:
             self._migrate_v1()
         if version < 4:
@@ -145,18 +150,16 @@ class Store:
         """Schema 1 -> 2: derived interval columns on sessions, an index on access keys."""
         self.con.execute("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS started_at TIMESTAMP")
         self.con.execute("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS base_ends_at TIMESTAMP")
-        self.con.execute(
-            "CREATE TEMP TABLE b_touched AS SELECT session_id, lifecycle_key FROM sessions"
-        )
+        self.con.execute("CREATE TEMP TABLE b_touched_rows AS SELECT rowid AS rid FROM sessions")
         self.con.execute(REFRESH_INTERVALS)
-        self.con.execute("DROP TABLE b_touched")
+        self.con.execute("DROP TABLE b_touched_rows")
 
     def _migrate_v2(self) -> None:
         """Schema 2 -> 3: `events` loses its index on event_id and gains the id hash."""
         self.con.execute("ALTER TABLE events RENAME TO events_v2")
         self.con.execute(DDL)
         self.con.execute(
-            f"INSERT INTO events SELECT *, {id_hash('event_id')} AS id_hash FROM events_v2"  # noqa: S608 (constant SQL)
+            f"INSERT INTO events SELECT *, {id_hash('event_id')} AS id_hash FROM events_v2"
         )
         self.con.execute("DROP TABLE events_v2")
 
@@ -180,11 +183,9 @@ class Store:
         )
         self.con.execute("CREATE TEMP TABLE b_use_touched AS SELECT session_id FROM sessions")
         self.con.execute(REFRESH_USE)
-        self.con.execute(
-            "CREATE TEMP TABLE b_touched AS SELECT session_id, lifecycle_key FROM sessions"
-        )
+        self.con.execute("CREATE TEMP TABLE b_touched_rows AS SELECT rowid AS rid FROM sessions")
         self.con.execute(REFRESH_INTERVALS)
-        self.con.execute("DROP TABLE b_touched")
+        self.con.execute("DROP TABLE b_touched_rows")
         self.con.execute("DROP TABLE b_use_touched")
 
     def _migrate_v4(self) -> None:
@@ -219,6 +220,16 @@ class Store:
         self.con.execute("DELETE FROM address_use")  # a rebuild: whatever an older run left
         self.con.execute("INSERT INTO address_use " + ADDRESS_USE_ROWS.format(table="actions"))
 
+    def _migrate_v8(self) -> None:
+        """Schema 8 -> 9: each session's id hash, what the writer finds sessions by."""
+        self.con.execute("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS id_hash UBIGINT")
+        self._hash_session_ids()
+
+    def _hash_session_ids(self) -> None:
+        self.con.execute(
+            f"UPDATE sessions SET id_hash = {id_hash('session_id')} WHERE id_hash IS NULL"
+        )
+
     def derive_chains_and_ends(self) -> None:
         """Every session's chain, origin and end, from the stored facts (a migration, or
         a store whose sessions were written by other means, like a benchmark's)."""
@@ -226,8 +237,12 @@ class Store:
             "INSERT INTO key_owner SELECT access_key_id, min(session_id) FROM credentials "
             "GROUP BY access_key_id ON CONFLICT DO NOTHING"
         )
-        self.con.execute("CREATE TEMP TABLE b_ends_touched AS SELECT session_id FROM sessions")
-        resolve_chains(self.con, "b_ends_touched")  # every session: no walk down needed
+        self._hash_session_ids()  # rows written by other means (a benchmark's) lack them
+        self.con.execute("CREATE TEMP TABLE b_every AS SELECT session_id FROM sessions")
+        resolve_chains(self.con, "b_every")  # every session: no walk down needed
+        self.con.execute("DROP TABLE b_every")
+        # After the chains: updating a list moves its row, so the rows are read again.
+        self.con.execute("CREATE TEMP TABLE b_ends_touched AS SELECT rowid AS rid FROM sessions")
         self.con.execute(REFRESH_ENDS)
         self.con.execute("DROP TABLE b_new_ends")
         self.con.execute("DROP TABLE b_ends_touched")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipeline.store.schema import CHAIN_COLUMNS, MAX_CHAIN_DEPTH
+from pipeline.store.schema import CHAIN_COLUMNS, MAX_CHAIN_DEPTH, stored_sessions
 
 _UP_COLUMNS = """
     session_id, caller_access_key_id AS key, caller_arn AS arn, caller_type AS kind, via,
@@ -120,8 +120,8 @@ def resolve_chains(con: duckdb.DuckDBPyConnection, touched: str) -> None:
     """Store the chain and origin of every session in `touched` (a table or view with a
     `session_id` column): parent, ancestors, depth, and the caller at the top."""
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE c_was AS SELECT rowid AS rid, {_WAS_COLUMNS} "
-        f"FROM sessions WHERE session_id IN (SELECT session_id FROM {touched})"
+        f"CREATE OR REPLACE TEMP TABLE c_was AS SELECT rid, {_WAS_COLUMNS} "
+        f"FROM {stored_sessions(touched)}"
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE c_up AS SELECT {_UP_COLUMNS}, 0 AS depth, "
