@@ -410,17 +410,12 @@ class StoreWriter:
         if merged or revoked:
             # Ends are stored: redone for the sessions the batch touched and, after a
             # revocation, for every session of its role.
-            rows = [
-                *(["SELECT rid FROM b_touched_rows"] if merged else []),
-                *(
-                    [
-                        "SELECT rowid AS rid FROM sessions "
-                        "WHERE role_arn IN (SELECT role_arn FROM b_revocations)"
-                    ]
-                    if revoked
-                    else []
-                ),
-            ]
+            rows = ["SELECT rid FROM b_touched_rows"] if merged else []
+            if revoked:
+                rows.append(
+                    "SELECT rowid AS rid FROM sessions "
+                    "WHERE role_arn IN (SELECT role_arn FROM b_revocations)"
+                )
             self._register_table("b_ends_touched", self._query_table(" UNION ".join(rows)))
             self.con.execute(REFRESH_ENDS)
             # The findings need only the sessions whose end moved, not every session of

@@ -114,11 +114,9 @@ def _rebuilt(store: Store) -> tuple[list[tuple[Any, ...]], int]:
             chunks += 1
             return real(t, chunk)
 
-        rules.instance_elsewhere = counted  # type: ignore[assignment]
-        try:
+        with pytest.MonkeyPatch.context() as patched:
+            patched.setattr(rules, "instance_elsewhere", counted)
             projection.rebuild(con)
-        finally:
-            rules.instance_elsewhere = real  # type: ignore[assignment]
         found = con.execute(
             "SELECT finding_id, rule, anchor, summary, evidence FROM findings ORDER BY ALL"
         ).fetchall()
