@@ -52,11 +52,7 @@ $(CHROMIUM):
 	@$(APT_GET) update -qq >/dev/null
 	@DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium chromium-driver >/dev/null
 
-$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[bench]'
-	touch $@ $(VENV)/.installed
-
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed
 	$(BIN)/rolecall bench
 
 # FUZZ_RECORDS and FUZZ_SEED change the run (see tests/reliability/fuzz_import.py).

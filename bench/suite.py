@@ -5,8 +5,9 @@ Sections (all by default):
   queries      who-held, trace, who-could latency against SQL over the raw CloudTrail
   cloudtrail   CloudTrail import against DuckDB read_json (at most 1M events' records),
                also on delivered-size files and with --jobs 1; CPU utilisation
-  kafka        Kafka end to end against the embedded log; kafka-python against
-               confluent-kafka (at most 200k events; starts a private broker)
+  kafka        Kafka end to end against the embedded log, through each client
+               (confluent-kafka, the default, and kafka-python; at most 200k events;
+               starts a private broker)
   policy       policy evaluation decisions per second
   dashboard    a Replay slider step on a million synthetic sessions; how long a new
                finding takes to reach the dashboard in `rolecall serve` (at most 100k events)

@@ -37,7 +37,8 @@ def log_option(func: F) -> F:
         envvar="ROLECALL_LOG",
         show_default=True,
         show_envvar=True,
-        help="The event log: file:DIR (embedded) or kafka://HOST:PORT/TOPIC.",
+        help="The event log: file:DIR (embedded) or kafka://HOST:PORT/TOPIC "
+        "(through confluent-kafka; add ?client=kafka-python for kafka-python).",
     )(func)
 
 

@@ -62,6 +62,10 @@ def materialize_command(
       rolecall materialize --log file:./data/log --db ./data/rolecall.duckdb
       rolecall materialize --log kafka://127.0.0.1:9092/rolecall.events --follow
       rolecall materialize --log kafka://127.0.0.1:9092/rolecall.events --db ./data/parts/ --follow
+      rolecall materialize --log 'kafka://127.0.0.1:9092/rolecall.events?client=kafka-python'
+
+    Kafka is read through confluent-kafka (librdkafka); ?client=kafka-python reads it
+    through kafka-python instead: the same records, positions and store.
 
     A --db ending in / (or an existing directory) keeps one DuckDB file per partition,
     so several materializers can share a consumer group; queries read them all.

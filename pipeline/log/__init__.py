@@ -2,19 +2,21 @@
 
 file:./data/log                         the embedded log (default; no server)
 ./data/log                              the same
-kafka://127.0.0.1:9092/rolecall.events  Apache Kafka
+kafka://127.0.0.1:9092/rolecall.events  Apache Kafka, through confluent-kafka (librdkafka)
+kafka://127.0.0.1:9092/rolecall.events?client=kafka-python
+                                        the same topic through kafka-python
 """
 
 from __future__ import annotations
 
 import os
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from pipeline.codec import EventCodec
 from pipeline.errors import InputError
 from pipeline.log.base import DamagedSpan, EventLog, LogConsumer, LogItem, LogRecord
 from pipeline.log.filelog import FileLog
-from pipeline.log.kafkalog import DEFAULT_TOPIC, KafkaLog
+from pipeline.log.kafkalog import CLIENTS, DEFAULT_CLIENT, DEFAULT_TOPIC, KafkaLog
 
 DEFAULT_LOG_URL = "file:./data/log"
 
@@ -52,6 +54,7 @@ def open_log(
             partitions=partitions,
             create=create,
             codec=codec,
+            client=_kafka_client(url, parsed.query),
         )
     if "://" in url:
         raise InputError(f"unknown log URL {url!r}: use file:DIR or kafka://HOST:PORT/TOPIC")
@@ -59,3 +62,19 @@ def open_log(
     if not path:
         raise InputError("empty log path")
     return FileLog(os.path.expanduser(path), partitions=partitions or 4, codec=codec, create=create)
+
+
+def _kafka_client(url: str, query: str) -> str:
+    """The client a Kafka URL asks for (`?client=kafka-python`); confluent-kafka by default."""
+    try:
+        options = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        options = {"": [query]}
+    unknown = sorted(set(options) - {"client"})
+    clients = options.get("client", [DEFAULT_CLIENT])
+    if unknown or len(clients) != 1 or clients[0] not in CLIENTS:
+        raise InputError(
+            f"bad Kafka log URL {url!r}: its only option is ?client="
+            f"{' or ?client='.join(CLIENTS)} (default {DEFAULT_CLIENT})"
+        )
+    return clients[0]

@@ -1,4 +1,4 @@
-"""Apache Kafka as the event log (kafka-python).
+"""Apache Kafka as the event log.
 
 One topic holds the events: key = the event's partition key (its session), value = the
 Avro single-object message, the event type in an `event_type` header. The producer is
@@ -7,6 +7,13 @@ idempotent with `acks=all`, so a retried send never duplicates or reorders a rec
 Consumers join a group but never trust Kafka's committed offsets: on every assignment
 they seek to the positions the caller keeps (the materializer's DuckDB). Committed
 offsets are written only so that the usual lag tooling can watch the group.
+
+Two clients, which write the same records to the same partitions and read them the same
+way, so a topic and a store may move from one to the other: confluent-kafka (librdkafka,
+in C: `pipeline.log.kafka_confluent`), the default since it measured at about twice
+kafka-python's end-to-end rate (BENCHMARKS.md), and kafka-python (pure Python, here), kept
+as `?client=kafka-python` in the log URL. Topics and metadata go through kafka-python's
+admin client for both.
 """
 
 from __future__ import annotations
@@ -15,8 +22,9 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from abc import abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
@@ -24,7 +32,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from pipeline.codec import EventCodec
-from pipeline.errors import LogError, RolecallError
+from pipeline.errors import InputError, LogError, RolecallError
 from pipeline.log.base import (
     DamagedSpan,
     EventLog,
@@ -35,6 +43,9 @@ from pipeline.log.base import (
     PositionsProvider,
     ingest_time_from_ms,
 )
+
+if TYPE_CHECKING:
+    from pipeline.log.kafka_confluent import ConfluentProducer
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +65,11 @@ PRODUCER_SETTINGS: dict[str, Any] = {
 # How long a consumer waits for an unreachable broker before giving up.
 DEFAULT_UNAVAILABLE_TIMEOUT = 600.0
 
+KAFKA_PYTHON = "kafka-python"
+CONFLUENT = "confluent"
+CLIENTS = (CONFLUENT, KAFKA_PYTHON)
+DEFAULT_CLIENT = CONFLUENT
+
 
 class KafkaLog(EventLog):
     """A Kafka topic as rolecall's event log."""
@@ -68,14 +84,24 @@ class KafkaLog(EventLog):
         codec: EventCodec | None = None,
         producer_settings: Mapping[str, Any] | None = None,
         unavailable_timeout: float = DEFAULT_UNAVAILABLE_TIMEOUT,
+        client: str = DEFAULT_CLIENT,
     ) -> None:
+        """`client`: "confluent" (confluent-kafka, the default) or "kafka-python"."""
         super().__init__(codec)
+        if client not in CLIENTS:
+            raise InputError(f"unknown Kafka client {client!r}: choose {' or '.join(CLIENTS)}")
+        if client == CONFLUENT:
+            from pipeline.log.kafka_confluent import require_confluent
+
+            require_confluent()
+        self.client = client
         self.bootstrap = bootstrap
         self.topic = topic
         self.name = f"kafka:{topic}"
         self.producer_settings = dict(PRODUCER_SETTINGS, **(producer_settings or {}))
         self.unavailable_timeout = unavailable_timeout
         self._producer: KafkaProducer | None = None
+        self._confluent_producer: ConfluentProducer | None = None
         self._meta: KafkaConsumer | None = None
         self._ensure_topic(partitions or DEFAULT_PARTITIONS, create)
 
@@ -137,6 +163,13 @@ class KafkaLog(EventLog):
         return self._producer
 
     def append_encoded(self, messages: Sequence[tuple[bytes | None, bytes, str]]) -> None:
+        if self.client == CONFLUENT:
+            if self._confluent_producer is None:
+                from pipeline.log.kafka_confluent import ConfluentProducer
+
+                self._confluent_producer = ConfluentProducer(self)
+            self._confluent_producer.append(messages)
+            return
         producer = self._producer_client()
         failures: list[BaseException] = []
         try:
@@ -186,16 +219,121 @@ class KafkaLog(EventLog):
             raise LogError(f"cannot read the end offsets of {self._where()}: {exc!r}") from exc
         return {tp.partition: int(o) for tp, o in ends.items()}
 
-    def consumer(self, *, group: str = "rolecall-materializer") -> KafkaLogConsumer:
+    def consumer(self, *, group: str = "rolecall-materializer") -> GroupMember:
+        if self.client == CONFLUENT:
+            from pipeline.log.kafka_confluent import ConfluentLogConsumer
+
+            return ConfluentLogConsumer(self, group)
         return KafkaLogConsumer(self, group)
 
     def close(self) -> None:
+        if self._confluent_producer is not None:
+            self._confluent_producer.close()
+            self._confluent_producer = None
         if self._producer is not None:
             self._producer.close()
             self._producer = None
         if self._meta is not None:
             self._meta.close()
             self._meta = None
+
+
+# A record as a client hands it over: partition, offset, key, value (None: a tombstone),
+# timestamp in ms (None or negative: none).
+Record = tuple[int, int, bytes | None, bytes | None, int | None]
+
+
+class GroupMember(LogConsumer):
+    """What both clients' consumers share: a group member that hands out records only from
+    the positions the caller provides, and turns a gap in a partition into a dead letter."""
+
+    def __init__(self, log: KafkaLog, group: str) -> None:
+        self.log = log
+        self.group = group
+        self._positions: PositionsProvider = lambda parts: {}
+        self._released: PartitionsReleased | None = None
+        self._expected: dict[int, int] = {}  # partition -> next offset we will hand out
+        self._assigned_once = False
+        self._unreachable_since: float | None = None
+        self._failure: Exception | None = None
+
+    def start(
+        self, positions: PositionsProvider, released: PartitionsReleased | None = None
+    ) -> None:
+        self._positions = positions
+        self._released = released
+        self._subscribe()
+
+    @abstractmethod
+    def _subscribe(self) -> None: ...
+
+    def _resume(self, partitions: list[int]) -> dict[int, int]:
+        """The offsets to read newly assigned `partitions` from: the caller's positions."""
+        resume = self._positions(sorted(partitions))
+        offsets = {p: int(resume.get(p, 0)) for p in partitions}
+        self._expected.update(offsets)
+        self._assigned_once = True
+        log.info("%s: assigned partitions %s at %s", self.log.name, partitions, resume)
+        return offsets
+
+    def _revoked(self, partitions: list[int]) -> None:
+        for p in partitions:
+            self._expected.pop(p, None)
+        if self._released is not None and partitions:
+            self._released(sorted(partitions))
+
+    def _raise_failure(self) -> None:
+        failure, self._failure = self._failure, None
+        if failure is None:
+            return
+        if isinstance(failure, RolecallError):
+            raise failure
+        raise LogError(f"resuming {self.log._where()} failed: {failure!r}") from failure
+
+    def _items(self, records: Iterable[Record]) -> list[LogItem]:
+        """The records a poll brought (partitions interleaved, each in order) as log items.
+
+        One loop for every record, as the file log's read: a Kafka poll of 200,000 records
+        spent more here than in librdkafka (a datetime and a named tuple made per record).
+        """
+        items: list[LogItem] = []
+        append, expected_of = items.append, self._expected
+        # A record made in C (what `LogRecord(...)` makes, without its Python-level __new__).
+        new_record, record_type = tuple.__new__, LogRecord
+        # A producer's batch shares one timestamp: each distinct one is made once.
+        last_millis: int | None = -1
+        last_at = ingest_time_from_ms(last_millis)
+        for partition, offset, key, value, millis in records:
+            expected = expected_of.get(partition)
+            if expected is None:
+                # Never consume from where Kafka says: only from a position we were given.
+                raise LogError(
+                    f"{self.log._where(partition, offset)}: records of a partition "
+                    "that was not resumed from stored positions"
+                )
+            if offset > expected:
+                # Never skip silently: a gap (retention, compaction) is a dead letter.
+                append(
+                    DamagedSpan(partition, expected, offset, "records missing from the Kafka topic")
+                )
+            if millis != last_millis:
+                last_millis, last_at = millis, ingest_time_from_ms(millis)
+            # A tombstone (no value) is not an event: empty, it becomes a dead letter.
+            append(new_record(record_type, (partition, offset, key, value or b"", last_at)))
+            expected_of[partition] = offset + 1
+        return items
+
+    def _wait_for_broker(self, exc: Exception) -> None:
+        """The broker is unreachable: keep waiting (the client reconnects) up to a limit."""
+        now = time.monotonic()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+            log.warning("%s unreachable, waiting for it: %r", self.log._where(), exc)
+        elif now - self._unreachable_since > self.log.unavailable_timeout:
+            raise LogError(
+                f"{self.log._where()} unreachable for {now - self._unreachable_since:.0f} s: "
+                f"{exc!r}"
+            ) from exc
 
 
 class _Resume(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -219,18 +357,11 @@ class _Resume(ConsumerRebalanceListener):  # type: ignore[misc]
             self.owner._failure = exc
 
 
-class KafkaLogConsumer(LogConsumer):
-    """A member of a consumer group that resumes from positions the caller provides."""
+class KafkaLogConsumer(GroupMember):
+    """kafka-python's group member (`?client=kafka-python`)."""
 
     def __init__(self, log: KafkaLog, group: str) -> None:
-        self.log = log
-        self.group = group
-        self._positions: PositionsProvider = lambda parts: {}
-        self._released: PartitionsReleased | None = None
-        self._expected: dict[int, int] = {}  # partition -> next offset we will hand out
-        self._assigned_once = False
-        self._unreachable_since: float | None = None
-        self._failure: Exception | None = None
+        super().__init__(log, group)
         try:
             self._consumer = KafkaConsumer(
                 bootstrap_servers=log.bootstrap,
@@ -247,35 +378,12 @@ class KafkaLogConsumer(LogConsumer):
         except KafkaError as exc:
             raise LogError(f"cannot join group {group} on {log._where()}: {exc!r}") from exc
 
-    def start(
-        self, positions: PositionsProvider, released: PartitionsReleased | None = None
-    ) -> None:
-        self._positions = positions
-        self._released = released
+    def _subscribe(self) -> None:
         self._consumer.subscribe(topics=[self.log.topic], listener=_Resume(self))
 
     def _assigned(self, partitions: list[int]) -> None:
-        resume = self._positions(sorted(partitions))
-        for p in partitions:
-            offset = int(resume.get(p, 0))
+        for p, offset in self._resume(partitions).items():
             self._consumer.seek(TopicPartition(self.log.topic, p), offset)
-            self._expected[p] = offset
-        self._assigned_once = True
-        log.info("%s: assigned partitions %s at %s", self.log.name, partitions, resume)
-
-    def _revoked(self, partitions: list[int]) -> None:
-        for p in partitions:
-            self._expected.pop(p, None)
-        if self._released is not None and partitions:
-            self._released(sorted(partitions))
-
-    def _raise_failure(self) -> None:
-        failure, self._failure = self._failure, None
-        if failure is None:
-            return
-        if isinstance(failure, RolecallError):
-            raise failure
-        raise LogError(f"resuming {self.log._where()} failed: {failure!r}") from failure
 
     def poll(self, max_records: int, timeout: float = 1.0) -> list[LogItem]:
         try:
@@ -296,27 +404,11 @@ class KafkaLogConsumer(LogConsumer):
             time.sleep(min(timeout, 1.0))
             return []
         self._raise_failure()
-        items: list[LogItem] = []
-        for tp, records in polled.items():
-            p = tp.partition
-            if p not in self._expected:
-                # Never consume from where Kafka says: only from a position we were given.
-                raise LogError(
-                    f"{self.log._where(p, records[0].offset)}: records of a partition "
-                    "that was not resumed from stored positions"
-                )
-            for r in records:
-                expected = self._expected[p]
-                if r.offset > expected:
-                    # Never skip silently: a gap (retention, compaction) is a dead letter.
-                    items.append(
-                        DamagedSpan(p, expected, r.offset, "records missing from the Kafka topic")
-                    )
-                items.append(
-                    LogRecord(p, r.offset, r.key, r.value, ingest_time_from_ms(r.timestamp))
-                )
-                self._expected[p] = r.offset + 1
-        return items
+        return self._items(
+            (tp.partition, r.offset, r.key, r.value, r.timestamp)
+            for tp, records in polled.items()
+            for r in records
+        )
 
     def caught_up(self) -> bool:
         if not self._assigned_once:
@@ -332,18 +424,6 @@ class KafkaLogConsumer(LogConsumer):
             return False
         self._unreachable_since = None
         return all(positions[tp] >= ends[tp] for tp in assigned)
-
-    def _wait_for_broker(self, exc: KafkaError) -> None:
-        """The broker is unreachable: keep waiting (the client reconnects) up to a limit."""
-        now = time.monotonic()
-        if self._unreachable_since is None:
-            self._unreachable_since = now
-            log.warning("%s unreachable, waiting for it: %r", self.log._where(), exc)
-        elif now - self._unreachable_since > self.log.unavailable_timeout:
-            raise LogError(
-                f"{self.log._where()} unreachable for {now - self._unreachable_since:.0f} s: "
-                f"{exc!r}"
-            ) from exc
 
     def commit(self, positions: Mapping[int, int]) -> None:
         """Commit offsets for lag monitoring only; resuming never reads them."""

@@ -29,8 +29,11 @@ class Broker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.env['ROLECALL_KAFKA_PORT']}"
 
-    def url(self, topic: str) -> str:
-        return f"kafka://{self.bootstrap}/{topic}"
+    def url(self, topic: str, client: str | None = None) -> str:
+        """The log URL of `topic` on this broker, read and written through `client` (None:
+        the default client)."""
+        url = f"kafka://{self.bootstrap}/{topic}"
+        return url if client is None else f"{url}?client={client}"
 
     def run(self, command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -69,6 +72,12 @@ def kafka_broker() -> Iterator[Broker]:
         yield broker
     finally:
         broker.run("stop", timeout=120)
+
+
+@pytest.fixture(params=["confluent", "kafka-python"])
+def client(request: pytest.FixtureRequest) -> str:
+    """Each Kafka client rolecall offers."""
+    return str(request.param)
 
 
 @pytest.fixture

@@ -16,9 +16,13 @@ pytestmark = pytest.mark.kafka
 
 
 def test_simulate_materialize_and_query_through_kafka_urls(
-    kafka_broker: Broker, topic: str, tmp_path: Path
+    kafka_broker: Broker, topic: str, tmp_path: Path, client: str
 ) -> None:
-    url, parts, single = kafka_broker.url(topic), f"{tmp_path}/parts/", tmp_path / "one.duckdb"
+    url, parts, single = (
+        kafka_broker.url(topic, client),
+        f"{tmp_path}/parts/",
+        tmp_path / "one.duckdb",
+    )
     r = CliRunner().invoke(main, ["simulate", "--events", "3000", "--log", url])
     assert r.exit_code == 0, r.output
     with open_log(url, create=False) as log:
@@ -49,3 +53,7 @@ def test_a_missing_topic_or_broker_is_one_clear_line(tmp_path: Path, kafka_broke
     assert r.exit_code == 2 and "does not exist" in r.output
     r = CliRunner().invoke(main, ["materialize", "--log", "kafka://127.0.0.1/t", "--db", db])
     assert r.exit_code == 2 and "kafka://HOST:PORT/TOPIC" in r.output
+    url = f"{kafka_broker.url('no.such.topic', 'confluent')}&client=kafka-python"  # two clients
+    r = CliRunner().invoke(main, ["materialize", "--log", url, "--db", db])
+    assert r.exit_code == 2 and "its only option is ?client=" in r.output
+    assert "Traceback" not in r.output

@@ -37,8 +37,10 @@ from tests.kafka.helpers import (
 pytestmark = pytest.mark.kafka
 
 
-def _produce(broker: Broker, topic: str, events: int, partitions: int = 4) -> dict[int, int]:
-    with open_log(broker.url(topic), partitions=partitions) as log:
+def _produce(
+    broker: Broker, topic: str, events: int, client: str, partitions: int = 4
+) -> dict[int, int]:
+    with open_log(broker.url(topic, client), partitions=partitions) as log:
         log.append(list(simulated(events)))
         return log.end_offsets()
 
@@ -48,13 +50,13 @@ def _group() -> str:
 
 
 def test_100k_events_give_the_embedded_logs_state(
-    kafka_broker: Broker, topic: str, tmp_path: Path
+    kafka_broker: Broker, topic: str, tmp_path: Path, client: str
 ) -> None:
     events = simulated(100_000)
     assert len(events) == 100_000
-    ends = _produce(kafka_broker, topic, 100_000)
+    ends = _produce(kafka_broker, topic, 100_000, client)
     assert sum(ends.values()) == 100_000
-    log = open_log(kafka_broker.url(topic), create=False)
+    log = open_log(kafka_broker.url(topic, client), create=False)
     with Store(tmp_path / "kafka.duckdb") as store:
         stats = materialize(log, store, batch_size=10_000, group=_group())
         assert store.writer.positions(log.name) == ends
@@ -65,11 +67,11 @@ def test_100k_events_give_the_embedded_logs_state(
 
 
 def test_sigkill_mid_way_then_restart_loses_nothing_and_applies_nothing_twice(
-    kafka_broker: Broker, topic: str, tmp_path: Path
+    kafka_broker: Broker, topic: str, tmp_path: Path, client: str
 ) -> None:
     n = 20_000
-    ends = _produce(kafka_broker, topic, n)
-    db, group, url = tmp_path / "state.duckdb", _group(), kafka_broker.url(topic)
+    ends = _produce(kafka_broker, topic, n, client)
+    db, group, url = tmp_path / "state.duckdb", _group(), kafka_broker.url(topic, client)
     proc = spawn_materialize(url, db, group, batch_size=200)
     try:
         wait_until("a first committed batch", lambda: committed(kafka_broker.bootstrap, group) > 0)
@@ -89,10 +91,10 @@ def test_sigkill_mid_way_then_restart_loses_nothing_and_applies_nothing_twice(
 
 
 def test_broker_restart_mid_way_materializer_waits_and_finishes(
-    kafka_broker: Broker, topic: str, tmp_path: Path
+    kafka_broker: Broker, topic: str, tmp_path: Path, client: str
 ) -> None:
     n, events = 20_000, simulated(20_000)
-    db, group, url = tmp_path / "state.duckdb", _group(), kafka_broker.url(topic)
+    db, group, url = tmp_path / "state.duckdb", _group(), kafka_broker.url(topic, client)
     with open_log(url, partitions=4) as log:
         log.append(list(events[: n // 2]))
     proc = spawn_materialize(url, db, group, follow=True, batch_size=200)
@@ -124,11 +126,11 @@ def test_broker_restart_mid_way_materializer_waits_and_finishes(
 
 
 def test_two_materializers_in_one_group_with_a_rebalance(
-    kafka_broker: Broker, topic: str, tmp_path: Path
+    kafka_broker: Broker, topic: str, tmp_path: Path, client: str
 ) -> None:
     n = 30_000
-    ends = _produce(kafka_broker, topic, n, partitions=6)
-    parts, group, url = tmp_path / "parts", _group(), kafka_broker.url(topic)
+    ends = _produce(kafka_broker, topic, n, client, partitions=6)
+    parts, group, url = tmp_path / "parts", _group(), kafka_broker.url(topic, client)
     first = spawn_materialize(url, f"{parts}/", group, follow=True, batch_size=200)
     second = spawn_materialize(url, f"{parts}/", group, follow=True, batch_size=200)
     try:
@@ -166,9 +168,9 @@ def test_two_materializers_in_one_group_with_a_rebalance(
 
 
 def test_a_message_that_does_not_decode_is_a_dead_letter(
-    kafka_broker: Broker, topic: str, tmp_path: Path
+    kafka_broker: Broker, topic: str, tmp_path: Path, client: str
 ) -> None:
-    log = open_log(kafka_broker.url(topic), partitions=1)
+    log = open_log(kafka_broker.url(topic, client), partitions=1)
     assert isinstance(log, KafkaLog)
     good = list(simulated(50))
     log.append(good[:20])
@@ -188,13 +190,13 @@ def test_a_message_that_does_not_decode_is_a_dead_letter(
 
 
 def test_sigterm_stops_a_follower_after_its_last_batch(
-    kafka_broker: Broker, topic: str, tmp_path: Path
+    kafka_broker: Broker, topic: str, tmp_path: Path, client: str
 ) -> None:
-    url, db, group = kafka_broker.url(topic), tmp_path / "state.duckdb", _group()
+    url, db, group = kafka_broker.url(topic, client), tmp_path / "state.duckdb", _group()
     with open_log(url, partitions=4):
         pass
     proc = spawn_materialize(url, db, group, follow=True, batch_size=300)
-    ends = _produce(kafka_broker, topic, 5_000)
+    ends = _produce(kafka_broker, topic, 5_000, client)
     try:
         wait_until("everything consumed", lambda: committed(kafka_broker.bootstrap, group) == 5_000)
         proc.send_signal(signal.SIGTERM)
