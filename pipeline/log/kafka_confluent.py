@@ -49,13 +49,22 @@ def require_confluent() -> None:
 def _unreachable(code: int) -> bool:
     from confluent_kafka import KafkaError
 
-    return code in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT)
+    return code in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE)
 
 
-def _client_logger(name: str) -> logging.Logger:
-    """librdkafka's own log lines (a broker going away ...) go to Python's logging, not
-    straight to stderr where they would break the CLI's one-line errors."""
-    return logging.getLogger(f"{__name__}.{name}")
+class _ClientLog:
+    """librdkafka's own log lines, at debug level (`rolecall -vv` shows them).
+
+    While a broker is away it logs a line per connection attempt, about 18 a second here;
+    rolecall says so once, and gives up with one clear error after its limit (errors and
+    fatal states reach it through `error_cb`, not through these lines).
+    """
+
+    def __init__(self, name: str) -> None:
+        self._log = logging.getLogger(f"{__name__}.{name}")
+
+    def log(self, level: int, message: str, *args: object) -> None:
+        self._log.debug(message, *args)
 
 
 class ConfluentProducer:
@@ -82,7 +91,7 @@ class ConfluentProducer:
                     # Only failures call back: a Python call per delivered record cost more
                     # than the rest of the send.
                     "delivery.report.only.error": True,
-                    "logger": _client_logger("producer"),
+                    "logger": _ClientLog("producer"),
                 }
             )
         except KafkaException as exc:
@@ -150,7 +159,7 @@ class ConfluentLogConsumer(GroupMember):
                     "session.timeout.ms": 10_000,
                     "heartbeat.interval.ms": 2_000,
                     "error_cb": self._on_error,
-                    "logger": _client_logger("consumer"),
+                    "logger": _ClientLog("consumer"),
                 }
             )
         except KafkaException as exc:
@@ -189,6 +198,8 @@ class ConfluentLogConsumer(GroupMember):
                 log.warning("%s unreachable, waiting for it: %s", self.log._where(), error)
         elif error.fatal():
             self._failure = LogError(f"{self.log._where()}: {error}")
+        else:  # the client retries it
+            log.warning("%s: %s", self.log._where(), error)
 
     def _still_unreachable(self) -> None:
         """While the broker is away: see now and then whether it is back (librdkafka says

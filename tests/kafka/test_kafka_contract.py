@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 import uuid
@@ -115,3 +116,25 @@ def test_the_default_client_without_its_package_is_one_clear_error(
 def test_a_bad_client_in_the_url_is_one_clear_error(query: str) -> None:
     with pytest.raises(InputError, match=r"its only option is \?client=confluent or \?client=k"):
         open_log(f"kafka://127.0.0.1:1/t?{query}")
+
+
+def test_a_broker_that_stays_away_is_one_clear_error_after_the_limit(
+    kafka_broker: Broker, topic: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """librdkafka retries for ever and logs every attempt; rolecall says it once, waits up
+    to `unavailable_timeout`, then stops with one error naming the topic."""
+    log = KafkaLog(kafka_broker.bootstrap, topic, unavailable_timeout=3.0)
+    log.bootstrap = "127.0.0.1:1"  # the consumer's broker: nothing listens there
+    consumer = log.consumer(group=f"away-{topic}")
+    consumer.start(lambda parts: {})
+    started = time.monotonic()
+    try:
+        with pytest.raises(LogError, match=rf"topic {topic} at 127\.0\.0\.1:1 unreachable for"):
+            while time.monotonic() - started < 60:
+                assert consumer.poll(100, timeout=0.5) == []
+    finally:
+        consumer.close()
+        log.close()
+    assert 3.0 <= time.monotonic() - started < 30
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(loud) == 1 and "unreachable, waiting for it" in loud[0].getMessage()
