@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# kafka-python's defaults where the two differ: a send fails after 2 minutes (librdkafka
-# would wait 5), and a produce request carries up to 256 KiB a partition, as PRODUCER_SETTINGS.
+# A send fails after 2 minutes, as kafka-python's (librdkafka would wait 5). Linger, batch
+# size and compression come from PRODUCER_SETTINGS, as for kafka-python.
 DELIVERY_TIMEOUT_MS = 120_000
 # While the broker is unreachable, check this often whether it is back.
 REACHABLE_PROBE_SECONDS = 2.0
