@@ -16,14 +16,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipeline.errors import InputError, LogError
 from pipeline.log.base import LogItem
-from pipeline.log.kafkalog import EVENT_TYPE_HEADER, GroupMember
-
-if TYPE_CHECKING:
-    from pipeline.log.kafkalog import KafkaLog
+from pipeline.log.kafka_contract import EVENT_TYPE_HEADER, GroupMember, KafkaTopic
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +67,10 @@ class _ClientLog:
 class ConfluentProducer:
     """Appends encoded messages with librdkafka, as KafkaLog's kafka-python producer does."""
 
-    def __init__(self, kafka_log: KafkaLog) -> None:
+    def __init__(self, kafka_log: KafkaTopic, settings: Mapping[str, Any]) -> None:
         from confluent_kafka import KafkaException, Producer
 
         self.log = kafka_log
-        settings = kafka_log.producer_settings
         try:
             self._producer = Producer(
                 {
@@ -138,7 +134,7 @@ class ConfluentProducer:
 class ConfluentLogConsumer(GroupMember):
     """librdkafka's group member: the same resuming and gap rules as kafka-python's."""
 
-    def __init__(self, kafka_log: KafkaLog, group: str) -> None:
+    def __init__(self, kafka_log: KafkaTopic, group: str) -> None:
         super().__init__(kafka_log, group)
         from confluent_kafka import Consumer, KafkaException
 
