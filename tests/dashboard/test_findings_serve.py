@@ -16,7 +16,7 @@ from playwright.sync_api import Page
 
 from pipeline.cli import main
 from pipeline.events import AssumeVia, EventSource, RoleAssumed
-from pipeline.log import FileLog
+from pipeline.log import open_log
 from pipeline.producer import Producer
 from pipeline.timeutil import parse_time
 from tests.dashboard.test_browser import TIMEOUT, browser, page
@@ -30,12 +30,16 @@ ACCOUNT = "900000000042"
 
 
 def test_a_new_finding_appears_on_an_open_page_under_serve(page: Page, tmp_path: Path) -> None:
-    log_dir, db = tmp_path / "log", tmp_path / "live.duckdb"
+    a_new_finding_appears_under_serve(page, f"file:{tmp_path / 'log'}", tmp_path / "live.duckdb")
+
+
+def a_new_finding_appears_under_serve(page: Page, log_url: str, db: Path) -> None:
+    """The check, on any log (`tests/kafka/test_kafka_serve.py` runs it on Kafka)."""
     start = "2026-01-05T00:00:00Z"
     simulate = ["simulate", "--seed", "3", "--start", start, "--days", "1"]
-    r = CliRunner().invoke(main, [*simulate, "--log", f"file:{log_dir}"])
+    r = CliRunner().invoke(main, [*simulate, "--log", log_url])
     assert r.exit_code == 0, r.output
-    serve = ["serve", "--log", f"file:{log_dir}", "--db", str(db), "--port", "0"]
+    serve = ["serve", "--log", log_url, "--db", str(db), "--port", "0"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline", *serve],
         stdout=subprocess.PIPE,
@@ -55,7 +59,7 @@ def test_a_new_finding_appears_on_an_open_page_under_serve(page: Page, tmp_path:
         # A root console sign-in, appended by another writer while the page stays open.
         arn = f"arn:aws:iam::{ACCOUNT}:root"
         when = parse_time(start) + timedelta(days=1, hours=1)
-        log = FileLog(log_dir, create=False)
+        log = open_log(log_url, create=False)
         with Producer(log) as producer:
             producer.emit(
                 RoleAssumed(
