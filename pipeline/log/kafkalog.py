@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 DEFAULT_TOPIC = "rolecall.events"
 DEFAULT_PARTITIONS = 4
 
-# Chosen by measurement (bench/kafka.py; best of 3 x 20,000 simulated events to the local
-# broker, acks=all, idempotent): linger 0 ms / 16 KiB 8.3k/s, 5 ms / 64 KiB 10.0k/s,
-# 20 ms / 256 KiB 11.5k/s; gzip cost 15-20% (the events are small and CPU is the limit).
+# Chosen by measurement with kafka-python (bench/kafka.py; best of 3 x 20,000 simulated
+# events to the local broker, acks=all, idempotent): linger 0 ms / 16 KiB 8.3k/s, 5 ms /
+# 64 KiB 10.0k/s, 20 ms / 256 KiB 11.5k/s; gzip cost 15-20% (the events are small and CPU
+# is the limit). librdkafka takes the same settings; they were not swept for it.
 PRODUCER_SETTINGS: dict[str, Any] = {
     "linger_ms": 20,
     "batch_size": 256 * 1024,
