@@ -59,6 +59,27 @@ def _long(n: int) -> bytes:
     return _SMALL[n] if 0 <= n < (1 << 14) else _zigzag_varint(n)
 
 
+# The bytes of times written lately, by time: a record's events share its time and a
+# file's records their seconds, and a time's eight bytes cost a loop in Python.
+_TIMES: dict[datetime, bytes] = {}
+_TIMES_KEPT = 1 << 16
+
+
+def _time_bytes(value: datetime) -> bytes:
+    """`value` (aware) as timestamp-micros: its microseconds since the epoch, a long."""
+    n = (value - _EPOCH) // _ONE_MICRO
+    if (1 << 42) <= n < (1 << 55):  # 1970-02-21 to 3111: `_zigzag_varint`'s loop, unrolled
+        z = n << 1
+        data = _GOES_ON[z & 0x3FFF] + _GOES_ON[(z >> 14) & 0x3FFF]
+        data += _GOES_ON[(z >> 28) & 0x3FFF] + _RAW[z >> 42]
+    else:
+        data = _long(n)
+    if len(_TIMES) >= _TIMES_KEPT:
+        _TIMES.clear()
+    _TIMES[value] = data  # equal aware times are the same instant: the same bytes
+    return data
+
+
 class WriterSource:
     """The lines of a generated writer, and the constants they name."""
 
@@ -67,9 +88,9 @@ class WriterSource:
         self.names: dict[str, Any] = {
             "SMALL": _SMALL,
             "LONG": _zigzag_varint,
+            "TIMES": _TIMES,
+            "TIME": _time_bytes,
             "Unsupported": Unsupported,
-            "EPOCH": _EPOCH,
-            "MICRO": _ONE_MICRO,
             "datetime": datetime,
         }
 
@@ -115,7 +136,8 @@ def write_value(src: WriterSource, depth: int, var: str, schema: Any) -> None:
             raise Unsupported(f"no writer for {schema!r}")
         src.add(depth, f"if type({var}) is not datetime or {var}.tzinfo is None:")
         src.add(depth + 1, "raise Unsupported('not an aware datetime')")
-        _length(src, depth, f"({var} - EPOCH) // MICRO")
+        src.add(depth, f"t = TIMES.get({var})")
+        src.add(depth, f"out += t if t is not None else TIME({var})")
     elif isinstance(schema, dict) and schema.get("type") == "enum":
         index = {symbol: _long(i) for i, symbol in enumerate(schema["symbols"])}
         src.add(depth, f"out += {src.constant(index)}[{var}]")  # StrEnum hashes as its value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import fastavro
@@ -155,6 +156,29 @@ def test_the_quick_writer_writes_any_long_as_fastavro_does(value: int) -> None:
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, "long", value)
     assert _zigzag_varint(value) == buf.getvalue()
+
+
+@settings(max_examples=300)
+@given(
+    st.one_of(
+        st.datetimes(timezones=st.just(UTC)),
+        # Either side of the unrolled range (2**42 and 2**55 microseconds after the epoch).
+        st.sampled_from([0, 1, (1 << 42) - 1, 1 << 42, (1 << 55) - 1, 1 << 55]).map(
+            lambda micros: datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+        ),
+    )
+)
+def test_the_quick_writer_writes_any_time_as_fastavro_does(value: datetime) -> None:
+    """Written fresh and again from the times it keeps: fastavro's timestamp-micros bytes."""
+    import io
+
+    from pipeline.avrobinary import _TIMES, _time_bytes
+
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, {"type": "long", "logicalType": "timestamp-micros"}, value)
+    _TIMES.pop(value, None)
+    assert _time_bytes(value) == buf.getvalue()
+    assert _TIMES[value] == buf.getvalue()
 
 
 def test_a_value_the_quick_writer_refuses_is_fastavros_to_encode() -> None:

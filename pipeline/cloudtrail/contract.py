@@ -148,6 +148,9 @@ def checked_writer(shape: Shape, schema: Mapping[str, Any]) -> RecordWriter | No
                     src.add(3, "out.append(2)")  # the union's string branch
                 src.add(3, "out += SMALL[len(v)]")
                 src.add(3, "out += v.encode()")
+                if field["type"] != "string" and shape.checks[name][1]:
+                    src.add(2, "elif v is None:")  # an optional text not given: the null branch
+                    src.add(3, "out.append(0)")
                 src.add(2, "else:")
                 depth = 3
             src.add(depth, "if v is MISSING:")
