@@ -110,9 +110,9 @@ class RecordMapper:
         base = f"ct:{rec.event_id}"
         events: list[T] = []
         for i, (cls, fields) in enumerate(drafts):
-            event_id = base if i == 0 else f"{base}#{i}"
+            _enveloped(fields, base if i == 0 else f"{base}#{i}", envelope)
             try:
-                events.append(make(cls, {"event_id": event_id, **envelope, **fields}))
+                events.append(make(cls, fields))
             except ValidationError as exc:
                 raise _invalid(cls, exc) from None
         key = rec.access_key
@@ -127,7 +127,7 @@ class RecordMapper:
             return None
         try:
             events = [
-                make(cls, {"event_id": event_id, **_SOURCE, **fields})
+                make(cls, _enveloped(fields, event_id, _SOURCE))
                 for event_id, (cls, fields) in found
             ]
         except ValidationError:
@@ -184,6 +184,16 @@ class RecordMapper:
         self._remember_key(key)
         self.inferred_sessions += 1
         return events
+
+
+def _enveloped(fields: dict[str, Any], event_id: str, envelope: dict[str, Any]) -> dict[str, Any]:
+    """`fields` with the event id and the envelope where the draft does not set them: as
+    `{"event_id": ..., **envelope, **fields}`, in the draft's own dict (each is made for
+    one event and read by no one else), not a copy of it for every event."""
+    fields.setdefault("event_id", event_id)
+    for key, value in envelope.items():
+        fields.setdefault(key, value)
+    return fields
 
 
 def _build(rec: Record, event_id: str, draft: Draft) -> Event:
