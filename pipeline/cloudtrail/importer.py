@@ -62,7 +62,7 @@ class InferredMessages:
 
     def __reduce__(self) -> tuple[type[InferredMessages], tuple[str, bool, list[Message]]]:
         # Pickled from a worker for about every other record: the default for a frozen
-        # dataclass with slots walks its fields in Python, a fifth of this process's work.
+        # dataclass with slots walks its fields in Python, a sixth of this process's work.
         return InferredMessages, (self.key, self.remember, self.messages)
 
 
