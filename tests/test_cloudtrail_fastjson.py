@@ -58,6 +58,13 @@ def _check(data: bytes) -> None:
         b"123456789012345678901234567890",
         b"[18446744073709551616, -9223372036854775809]",
         b'{"id": "12345678901234567890123"}',
+        b'{"id": "tf-r53-20240731142344425800000001", "n": 123456789012345678901234}',
+        b'["E2146065570624623028365F", "_85805142394622550204", 12345678901234567890123]',
+        b"[-123456789012345678901234567890, 0.123456789012345678901234567890123]",
+        b"[1e123456789012345678901, 2E-000000000000000000001]",
+        b'{"a": "b"}12345678901234567890123',
+        b'"x" 12345678901234567890123',
+        b'["a:12345678901234567890123,b"]',
         b"NaN",
         b"[Infinity, -Infinity]",
         b"\xef\xbb\xbf{}",
@@ -105,6 +112,38 @@ _VALUES = st.recursive(
 def test_any_json_value_parses_the_same(value: Any) -> None:
     _check(json.dumps(value).encode())
     _check(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+# Long runs of digits in strings beside numbers with long runs of digits of their own.
+_DIGIT_HEAVY = st.recursive(
+    st.text(alphabet='0123456789eE.-+:,[]{} _"x', max_size=60)
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DIGIT_HEAVY)
+def test_digit_heavy_values_parse_the_same(value: Any) -> None:
+    _check(json.dumps(value).encode())
+    _check(json.dumps(value, indent=1).encode())
+
+
+def test_long_digit_runs_in_strings_take_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Terraform's names end in 26 digits: a file holding one is no reason for the slow path.
+    def refused(data: bytes) -> Any:
+        raise AssertionError("the json module parsed it")
+
+    text = b'{"Records": [{"requestID": "tf-r53-20240731142344425800000001", "n": 12}]}'
+    expected = json.loads(text)
+    monkeypatch.setattr(fastjson.json, "loads", refused)
+    assert _same(fastjson.loads(text), expected)
+    with pytest.raises(AssertionError):
+        fastjson.loads(b'{"n": 12345678901234567890123}')  # a number's: the json module's
 
 
 @settings(max_examples=300, deadline=None)
