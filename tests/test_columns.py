@@ -8,6 +8,7 @@ null type; the column-wise tables type every column by the Avro schema, as the s
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ def _row_wise(accepted: Sequence[Accepted]) -> BatchTables:
             "event_time",
             "account_id",
             "body",
+            "id_hash",
         )
     }
     facts: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -55,6 +57,8 @@ def _row_wise(accepted: Sequence[Accepted]) -> BatchTables:
         events["event_time"].append(a.event_time)
         events["account_id"].append(a.account_id)
         events["body"].append(a.body)
+        # the first 8 bytes of the id's MD5, as DuckDB's `schema.id_hash` (since #15)
+        events["id_hash"].append(int.from_bytes(hashlib.md5(a.event_id.encode()).digest()[:8]))
         row = dict(a.record)
         if a.event_type == "RoleAssumed":
             tags = a.record["session_tags"]
@@ -72,6 +76,7 @@ def _row_wise(accepted: Sequence[Accepted]) -> BatchTables:
         "event_type": pa.string(),
         "account_id": pa.string(),
         "body": pa.binary(),
+        "id_hash": pa.uint64(),
     }
     return BatchTables(
         pa.table({c: pa.array(v, types.get(c)) for c, v in events.items()}),
@@ -304,3 +309,21 @@ def test_positions_reached_are_those_advance_leaves_in_the_same_order() -> None:
         expected.advance(item.partition, item.offset + 1)
     assert list(batch.next_offsets.items()) == list(expected.next_offsets.items())
     assert list(batch.next_offsets) == [3, 1, 2, 0]
+
+
+@settings(max_examples=50, deadline=None)
+@given(ids=st.lists(st.text(st.characters(blacklist_categories=("Cs",))), max_size=40))
+def test_the_batch_id_hashes_are_duckdbs(ids: list[str]) -> None:
+    """The events' `id_hash`, computed with the batch's tables, is the number DuckDB's
+    `schema.id_hash` gives (the stored ones were written by it, and probes compare them)."""
+    import duckdb
+
+    from pipeline.store.columns import id_hashes
+    from pipeline.store.schema import id_hash
+
+    con = duckdb.connect()
+    table = pa.table({"event_id": pa.array(ids, pa.string())})
+    con.register("t", table)
+    sql = f"SELECT {id_hash('event_id')} FROM t"  # noqa: S608 (a constant expression)
+    want = [h for (h,) in con.execute(sql).fetchall()]
+    assert id_hashes(ids).to_pylist() == want

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from pipeline.errors import LogError
 from pipeline.log import FileLog as RealFileLog
 from pipeline.log import open_log
 from pipeline.log.base import DamagedSpan, EventLog, LogRecord
-from pipeline.log.filelog import HEADER_SIZE, partition_for
+from pipeline.log.filelog import HEADER_SIZE, encode_record, partition_for
 from tests import builders as b
 from tests.log_contract import LogContract, drain
 
@@ -54,6 +55,35 @@ def _segment(path: Path) -> Path:
 def test_partitioner_is_stable() -> None:
     assert partition_for(b"ASIAEXAMPLE", 4) == partition_for(b"ASIAEXAMPLE", 4)
     assert {partition_for(f"k{i}".encode(), 4) for i in range(100)} == {0, 1, 2, 3}
+
+
+def test_appended_records_are_encode_records_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The append writes `encode_record`'s timed frames (it inlines them for speed), on
+    `partition_for`'s partitions, at consecutive offsets, across segments and appends."""
+    monkeypatch.setattr("pipeline.log.filelog.time.time_ns", lambda: 1_700_000_000_123_456_000)
+    rng = random.Random(7)
+    messages = [
+        (
+            None if i % 11 == 0 else b"" if i % 13 == 0 else f"ASIA{rng.randrange(10**6)}".encode(),
+            rng.randbytes(rng.randrange(0, 700)),
+            "RoleAssumed",
+        )
+        for i in range(300)
+    ]
+    log = FileLog(tmp_path / "log", partitions=3, fsync=False, segment_bytes=4000)
+    log.append_encoded(messages[:120])
+    log.append_encoded(messages[120:])
+    log.close()
+    expected: dict[int, list[bytes]] = {0: [], 1: [], 2: []}
+    for key, value, _type in messages:
+        p = partition_for(key, 3)
+        expected[p].append(encode_record(len(expected[p]), key, value, 1_700_000_000_123_456))
+    for p, frames in expected.items():
+        segments = sorted((tmp_path / "log" / f"p{p:03d}").glob("*.seg"))
+        assert b"".join(s.read_bytes() for s in segments) == b"".join(frames)
+        assert len(segments) > 1
 
 
 def test_reopen_keeps_records_and_continues_offsets(tmp_path: Path) -> None:

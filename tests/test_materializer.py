@@ -177,6 +177,47 @@ def test_hash_chain_extends_per_partition(tmp_path: Path) -> None:
     log.close()
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 5), st.binary(max_size=300)), min_size=0, max_size=60),
+    seed=st.integers(0, 2**32 - 1),
+    log_name=st.sampled_from(["log", "file:/tmp/ü log", "a\x00b"]),
+)
+def test_the_batch_chain_links_are_chain_link_in_order(
+    rows: list[tuple[int, bytes]], seed: int, log_name: str
+) -> None:
+    """The writer links a batch's rows in Arrow (`_chain_links`): each row's link, the
+    heads, counts and last offsets are `chain_link`'s, walked row by row in (partition,
+    offset) order, whatever order the rows come in."""
+    import pyarrow as pa
+
+    from pipeline.store.writer import GENESIS, _chain_links, chain_link
+
+    offsets = random.Random(seed).sample(range(10**12), len(rows))
+    table = pa.table(
+        {
+            "partition": pa.array([p for p, _ in rows], pa.int32()),
+            "offset": pa.array(offsets, pa.int64()),
+            "body": pa.array([body for _, body in rows], pa.binary()),
+        }
+    )
+    stored = {1: b"\x01" * 32, 4: b"\x04" * 32}
+    heads = dict(stored)
+    links, counts, last = _chain_links(heads, log_name, table)
+    expected, want_heads = [b""] * len(rows), dict(stored)
+    want_counts: dict[int, int] = {}
+    want_last: dict[int, int] = {}
+    for i in sorted(range(len(rows)), key=lambda i: (rows[i][0], offsets[i])):
+        p = rows[i][0]
+        want_heads[p] = expected[i] = chain_link(
+            want_heads.get(p, GENESIS), log_name, p, offsets[i], rows[i][1]
+        )
+        want_counts[p] = want_counts.get(p, 0) + 1
+        want_last[p] = offsets[i]
+    assert links.to_pylist() == expected
+    assert (heads, counts, last) == (want_heads, want_counts, want_last)
+
+
 def test_replayed_events_already_stored_are_duplicates(tmp_path: Path) -> None:
     """Both ways of finding stored events: a few hash hits (one filtered scan), many (a join)."""
     assert len(SIM) > 1000  # more hits than one probe names
