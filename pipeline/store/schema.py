@@ -271,9 +271,11 @@ CREATE TABLE IF NOT EXISTS findings_pending (
 
 
 def id_hash(column: str) -> str:
-    """SQL for the stored 64-bit hash of an event id: the first 8 bytes of its MD5.
+    """SQL for the stored 64-bit hash of an id: the first 8 bytes of its MD5.
 
-    Computed by DuckDB on write and on probe, so it never depends on Python's hashing.
+    An MD5, not Python's `hash`, so that it is the same in every process and version. A
+    batch's events carry theirs, computed with the batch's tables (`columns.id_hashes`,
+    tested against this); the writer computes the sessions' here.
     """
     return f"('0x' || left(md5({column}), 16))::UBIGINT"
 
