@@ -7,7 +7,8 @@ rows of the events it actually stores. `_pos` is each row's item position.
 Built column-wise: each event type's records become one Arrow struct array, converted in
 C++ with the types of the Avro schema that decoded them, so no Python runs per field;
 times are converted apart (see `utc_times`), and an assumption's preference is computed
-on whole columns. Python runs per record only for a session's tags (canonical JSON).
+on whole columns. Python runs per record only for a session's tags (canonical JSON) and
+an event's `id_hash` (an MD5, which Arrow does not compute).
 """
 
 from __future__ import annotations
