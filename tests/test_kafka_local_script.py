@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_ports
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "compose" / "kafka-local.sh"
 PROBE = ROOT / "compose" / "kafka" / "probe.py"
@@ -35,19 +37,6 @@ def run_script(
         timeout=timeout,
         check=False,
     )
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """The real local Kafka broker every Kafka test runs against.
 
-Started once per test session with compose/kafka-local.sh (on private ports and state,
-so it never meets a developer's own broker) and stopped when the session ends, also
-after failures. A broker that cannot start fails the tests: it never skips them.
+Started once per test session with compose/kafka-local.sh and stopped when the session
+ends, also after failures. Its ports are free ones picked at the start and its state is
+this session's own, so it meets neither a developer's broker nor one a killed run left
+behind; a watchdog stops it if pytest itself is killed. A broker that cannot start fails
+the tests: it never skips them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "compose" / "kafka-local.sh"
@@ -53,22 +57,52 @@ class Broker:
                 pytrace=False,
             )
 
+    def stop_when_gone(self, pid: int) -> None:
+        """Stops the broker once process `pid` has ended: a pytest killed by a signal
+        runs no `finally`, and its broker would hold the ports for the next run."""
+        watchdog = f'while kill -0 {pid} 2>/dev/null; do sleep 2; done; exec bash "$0" stop'
+        # setsid --fork: the watchdog is nobody's child here, and outlives a signal sent
+        # to pytest's process group.
+        subprocess.run(
+            ["setsid", "--fork", "bash", "-c", watchdog, str(SCRIPT)],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
 
-@pytest.fixture(scope="session")
-def kafka_broker() -> Iterator[Broker]:
-    port = int(os.environ.get("ROLECALL_TEST_KAFKA_PORT", "39092"))
-    env = dict(
+
+def _broker_env(state: Path) -> dict[str, str]:
+    pinned = os.environ.get("ROLECALL_TEST_KAFKA_PORT")
+    port, controller = (int(pinned), int(pinned) + 1) if pinned else free_ports(2)
+    return dict(
         os.environ,
         ROLECALL_KAFKA_PORT=str(port),
-        ROLECALL_KAFKA_CONTROLLER_PORT=str(port + 1),
-        ROLECALL_KAFKA_STATE=os.environ.get(
-            "ROLECALL_TEST_KAFKA_STATE", f"/tmp/rolecall-kafka-tests-{os.getuid()}"
-        ),
+        ROLECALL_KAFKA_CONTROLLER_PORT=str(controller),
+        ROLECALL_KAFKA_STATE=os.environ.get("ROLECALL_TEST_KAFKA_STATE", str(state)),
         PYTHON=sys.executable,  # the probe lists topics through this venv's kafka-python
     )
-    broker = Broker(env)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    state = tmp_path_factory.mktemp("kafka-state")
+    broker = Broker(_broker_env(state))
     try:
-        broker.start()
+        started = broker.run("start")
+        # Free ports can be taken between the pick and the bind: pick again, twice.
+        for _ in range(2):
+            if "already in use" not in started.stderr or "ROLECALL_TEST_KAFKA_PORT" in os.environ:
+                break
+            broker = Broker(_broker_env(state))
+            started = broker.run("start")
+        if started.returncode != 0:
+            pytest.fail(
+                f"the Kafka broker did not start:\n{started.stdout}\n{started.stderr}",
+                pytrace=False,
+            )
+        broker.stop_when_gone(os.getpid())
         yield broker
     finally:
         broker.run("stop", timeout=120)
