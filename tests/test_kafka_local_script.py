@@ -1,9 +1,10 @@
 """compose/kafka-local.sh, the script that runs a real local Kafka broker.
 
 The fast tests check its argument handling and its care with processes that are not
-its broker. The `kafka` test runs a second, private broker on free ports with its own
-state directory (the session's broker on 9092 is left alone) through start, status,
-produce/consume, stop, start again from the same data, restart and reset.
+its broker. The `kafka` tests run a second, private broker on free ports with its own
+state directory (the session's broker is left alone) through start, status,
+produce/consume, stop, start again from the same data, restart and reset; and check that
+a test broker is stopped soon after the run that started it is killed.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.kafka.broker import Broker
 from tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -227,3 +230,25 @@ def test_lifecycle_of_a_private_broker(private_broker: dict[str, str]) -> None:
     reset = run_script("reset", env=env, timeout=120)
     assert reset.returncode == 0, reset.stderr
     assert not state.exists()
+
+
+@pytest.mark.kafka
+def test_a_test_broker_stops_soon_after_the_run_that_started_it_is_killed(
+    private_broker: dict[str, str],
+) -> None:
+    """A pytest killed by a signal runs no `finally`: the watchdog stops its broker, so
+    that no broker is left holding ports for the next run (CI once failed on one)."""
+    broker = Broker({**os.environ, "PYTHON": sys.executable, **private_broker})
+    run = subprocess.Popen(["sleep", "600"])  # stands for the pytest process
+    try:
+        broker.start()
+        broker.stop_when_gone(run.pid)
+        time.sleep(3)
+        assert broker.run("status").returncode == 0, "the watchdog stopped a live run's broker"
+    finally:
+        run.kill()
+        run.wait()
+    deadline = time.monotonic() + 120
+    while broker.run("status").returncode == 0:
+        assert time.monotonic() < deadline, "the broker still runs 2 minutes after its run died"
+        time.sleep(1)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import main
 from pipeline.log import open_log
-from tests.kafka.conftest import Broker
+from tests.kafka.broker import Broker
 
 pytestmark = pytest.mark.kafka
 

@@ -14,7 +14,7 @@ from pipeline.errors import InputError, LogError, StoreLockedError
 from pipeline.log import KafkaLog, LogRecord, open_log
 from pipeline.log.base import EventLog
 from tests import builders as b
-from tests.kafka.conftest import Broker
+from tests.kafka.broker import Broker
 from tests.kafka.helpers import simulated
 from tests.log_contract import LogContract
 

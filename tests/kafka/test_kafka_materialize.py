@@ -19,7 +19,7 @@ from pipeline.materializer import materialize
 from pipeline.queries import Queries
 from pipeline.store import Store
 from pipeline.store.directory import partition_files, positions_of
-from tests.kafka.conftest import Broker
+from tests.kafka.broker import Broker
 from tests.kafka.helpers import (
     committed,
     embedded_state,

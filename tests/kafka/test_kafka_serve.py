@@ -10,7 +10,7 @@ from playwright.sync_api import Page
 
 from tests.dashboard.test_browser import browser, page
 from tests.dashboard.test_findings_serve import a_new_finding_appears_under_serve
-from tests.kafka.conftest import Broker
+from tests.kafka.broker import Broker
 
 __all__ = ["browser", "page"]  # the fixtures, imported for pytest
 
