@@ -234,15 +234,23 @@ def test_lifecycle_of_a_private_broker(private_broker: dict[str, str]) -> None:
 
 @pytest.mark.kafka
 def test_a_test_broker_stops_soon_after_the_run_that_started_it_is_killed(
-    private_broker: dict[str, str],
+    private_broker: dict[str, str], tmp_path: Path
 ) -> None:
     """A pytest killed by a signal runs no `finally`: the watchdog stops its broker, so
-    that no broker is left holding ports for the next run (CI once failed on one)."""
+    that no broker is left holding ports for the next run (CI once failed on one). A run
+    that ended normally stopped its broker itself and disarmed the watchdog, which then
+    leaves alone whatever runs on that state next."""
     broker = Broker({**os.environ, "PYTHON": sys.executable, **private_broker})
-    run = subprocess.Popen(["sleep", "600"])  # stands for the pytest process
+    disarmed = tmp_path / "disarmed"
+
+    def watched_run() -> subprocess.Popen[bytes]:
+        run = subprocess.Popen(["sleep", "600"])  # stands for the pytest process
+        broker.stop_when_gone(run.pid, disarmed)
+        return run
+
+    broker.start()
+    run = watched_run()
     try:
-        broker.start()
-        broker.stop_when_gone(run.pid)
         time.sleep(3)
         assert broker.run("status").returncode == 0, "the watchdog stopped a live run's broker"
     finally:
@@ -252,3 +260,11 @@ def test_a_test_broker_stops_soon_after_the_run_that_started_it_is_killed(
     while broker.run("status").returncode == 0:
         assert time.monotonic() < deadline, "the broker still runs 2 minutes after its run died"
         time.sleep(1)
+
+    broker.start()
+    run = watched_run()
+    disarmed.touch()
+    run.kill()
+    run.wait()
+    time.sleep(6)  # three of the watchdog's rounds
+    assert broker.run("status").returncode == 0, "a disarmed watchdog stopped the broker"

@@ -52,14 +52,17 @@ class Broker:
                 pytrace=False,
             )
 
-    def stop_when_gone(self, pid: int) -> None:
-        """Stops the broker once process `pid` has ended: a pytest killed by a signal
-        runs no `finally`, and its broker would hold the ports for the next run."""
-        watchdog = f'while kill -0 {pid} 2>/dev/null; do sleep 2; done; exec bash "$0" stop'
+    def stop_when_gone(self, pid: int, disarmed: Path) -> None:
+        """Stops the broker once process `pid` has ended, unless file `disarmed` exists by
+        then (the run stopped its broker itself): a pytest killed by a signal runs no
+        `finally`, and its broker would hold the ports for the next run."""
+        watchdog = (
+            f'while kill -0 {pid} 2>/dev/null; do sleep 2; done; [ -e "$1" ] || exec bash "$0" stop'
+        )
         # setsid --fork: the watchdog is nobody's child here, and outlives a signal sent
         # to pytest's process group.
         subprocess.run(
-            ["setsid", "--fork", "bash", "-c", watchdog, str(SCRIPT)],
+            ["setsid", "--fork", "bash", "-c", watchdog, str(SCRIPT), str(disarmed)],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -21,6 +21,7 @@ from tests.kafka.broker import Broker, broker_env
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     state = tmp_path_factory.mktemp("kafka-state")
+    disarmed = tmp_path_factory.mktemp("kafka-watchdog") / "disarmed"
     broker = Broker(broker_env(state))
     try:
         started = broker.run("start")
@@ -35,10 +36,12 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
                 f"the Kafka broker did not start:\n{started.stdout}\n{started.stderr}",
                 pytrace=False,
             )
-        broker.stop_when_gone(os.getpid())
+        broker.stop_when_gone(os.getpid(), disarmed)
         yield broker
     finally:
         broker.run("stop", timeout=120)
+        # Stopped here: the watchdog must not stop a later run's broker on the same state.
+        disarmed.touch()
 
 
 @pytest.fixture(params=["confluent", "kafka-python"])
