@@ -45,12 +45,7 @@ class Broker:
         )
 
     def start(self) -> None:
-        started = self.run("start")
-        if started.returncode != 0:
-            pytest.fail(
-                f"the Kafka broker did not start:\n{started.stdout}\n{started.stderr}",
-                pytrace=False,
-            )
+        _fail_unless_started(self.run("start"))
 
     def stop_when_gone(self, pid: int, disarmed: Path) -> None:
         """Stops the broker once process `pid` has ended, unless file `disarmed` exists by
@@ -81,3 +76,27 @@ def broker_env(state: Path) -> dict[str, str]:
         ROLECALL_KAFKA_STATE=os.environ.get("ROLECALL_TEST_KAFKA_STATE", str(state)),
         PYTHON=sys.executable,  # the probe lists topics through this venv's kafka-python
     )
+
+
+def started_broker(state: Path) -> Broker:
+    """A broker started with state in `state`, on free ports: picked again, twice, when
+    one is taken between the pick and the bind (a pinned port is tried once)."""
+    broker = Broker(broker_env(state))
+    started = broker.run("start")
+    for _ in range(2):
+        if "already in use" not in started.stderr or "ROLECALL_TEST_KAFKA_PORT" in os.environ:
+            break
+        broker = Broker(broker_env(state))
+        started = broker.run("start")
+    if started.returncode != 0:
+        broker.run("stop", timeout=120)  # whatever half started
+    _fail_unless_started(started)
+    return broker
+
+
+def _fail_unless_started(started: subprocess.CompletedProcess[str]) -> None:
+    if started.returncode != 0:
+        pytest.fail(
+            f"the Kafka broker did not start:\n{started.stdout}\n{started.stderr}",
+            pytrace=False,
+        )

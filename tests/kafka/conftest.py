@@ -15,27 +15,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.kafka.broker import Broker, broker_env
+from tests.kafka.broker import Broker, started_broker
 
 
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     state = tmp_path_factory.mktemp("kafka-state")
     disarmed = tmp_path_factory.mktemp("kafka-watchdog") / "disarmed"
-    broker = Broker(broker_env(state))
+    broker = started_broker(state)
     try:
-        started = broker.run("start")
-        # Free ports can be taken between the pick and the bind: pick again, twice.
-        for _ in range(2):
-            if "already in use" not in started.stderr or "ROLECALL_TEST_KAFKA_PORT" in os.environ:
-                break
-            broker = Broker(broker_env(state))
-            started = broker.run("start")
-        if started.returncode != 0:
-            pytest.fail(
-                f"the Kafka broker did not start:\n{started.stdout}\n{started.stderr}",
-                pytrace=False,
-            )
         broker.stop_when_gone(os.getpid(), disarmed)
         yield broker
     finally:
