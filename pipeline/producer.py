@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from pipeline.events import Event, EventSource
 from pipeline.log.base import EventLog
+from pipeline.log.packed import PackedMessages
 
 # An event as the log takes it: (partition key, single-object Avro message, event type).
 Message = tuple[bytes, bytes, str]
@@ -27,11 +28,14 @@ class Producer:
         self.batch_size = batch_size
         self._buffer: list[Event] = []
         self._encoded: list[Message] = []
+        self._packed: PackedMessages | None = None
         self.emitted = 0
 
     def emit(self, event: Event) -> None:
         if self._encoded:
             self._flush_encoded()
+        if self._packed:
+            self._flush_packed()
         self._buffer.append(event)
         if len(self._buffer) >= self.batch_size:
             self.flush()
@@ -41,25 +45,54 @@ class Producer:
         the CloudTrail importer encodes events it built from records it redacted)."""
         if self._buffer:
             self._flush_events()
+        if self._packed:
+            self._flush_packed()
         self._encoded.extend(messages)
         if len(self._encoded) >= self.batch_size:
             self._flush_encoded()
 
+    def emit_packed(self, packed: PackedMessages) -> None:
+        """Like `emit_encoded`, for messages packed by an import worker (`packed` is the
+        producer's from then on: later ones may be joined to it)."""
+        if self._buffer:
+            self._flush_events()
+        if self._encoded:
+            self._flush_encoded()
+        if self._packed is not None and self._packed.partitions != packed.partitions:
+            self._flush_packed()
+        if self._packed is None:
+            self._packed = packed
+        else:
+            self._packed.extend(packed)
+        if len(self._packed) >= self.batch_size:
+            self._flush_packed()
+
     def emit_many(self, events: Iterable[Event]) -> int:
-        before = self.emitted + len(self._buffer) + len(self._encoded)
+        before = self.emitted + self._pending()
         for event in events:
             self.emit(event)
-        return self.emitted + len(self._buffer) + len(self._encoded) - before
+        return self.emitted + self._pending() - before
 
     def flush(self) -> None:
+        # At most one of the three holds messages: each emit flushes the other two first.
         self._flush_events()
         self._flush_encoded()
+        self._flush_packed()
+
+    def _pending(self) -> int:
+        return len(self._buffer) + len(self._encoded) + len(self._packed or ())
 
     def _flush_encoded(self) -> None:
         if self._encoded:
             self.log.append_encoded(self._encoded)
             self.emitted += len(self._encoded)
             self._encoded = []
+
+    def _flush_packed(self) -> None:
+        if self._packed is not None:
+            packed, self._packed = self._packed, None
+            self.log.append_packed(packed)
+            self.emitted += len(packed)
 
     def _flush_events(self) -> None:
         if self._buffer:

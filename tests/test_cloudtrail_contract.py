@@ -187,3 +187,41 @@ def test_a_pipe_named_among_files_is_read_by_the_importing_process(tmp_path: Pat
     writer.join()
     assert summary.files_read == 3 and not summary.corrupt_files
     assert summary.records_read == 3 * len(list(read_records(Source(str(sample), sample))))
+
+
+def test_packed_files_append_what_their_items_do(tmp_path: Path) -> None:
+    """A worker's packed file gives the log and the summary what its items give: an
+    inferred session of a key that already had one (from another worker's file) is
+    dropped, the events before and after it kept."""
+    from pipeline.cloudtrail.importer import InferredMessages, Item, _packed, _Run
+    from pipeline.cloudtrail.summary import ImportSummary
+
+    def message(i: int) -> tuple[bytes, bytes, str]:
+        return f"ASIA{i % 5}".encode(), bytes([i]) * (i + 3), ("RoleAssumed", "Exit")[i % 2]
+
+    def inferred(key: str, *numbers: int) -> InferredMessages:
+        return InferredMessages(key, True, [message(i) for i in numbers])
+
+    files: list[list[Item]] = [
+        [message(0), inferred("ASIAA", 1, 2), message(3), inferred("ASIAB", 4)],
+        [inferred("ASIAA", 5, 6), message(7), inferred("ASIAC", 8), inferred("ASIAB", 9)],
+        [inferred("ASIAC", 10, 11)],
+    ]
+    outcomes = []
+    for packed in (False, True):
+        log = FileLog(tmp_path / f"packed-{packed}", partitions=4, fsync=False)
+        run = _Run(ImportSummary(), Producer(log, batch_size=3), 100, None)
+        for items in files:
+            run.append(_packed(items, 4) if packed else items)
+        run.producer.flush()
+        log.close()
+        outcomes.append((_messages(tmp_path / f"packed-{packed}"), run.summary))
+    (plain, plain_summary), (packed_log, packed_summary) = outcomes
+    kept = [0, 1, 2, 3, 4, 7, 8]  # 5, 6, 9, 10, 11: the keys' second inferred sessions
+    assert sorted(m for ms in packed_log.values() for m in ms) == sorted(
+        message(i)[:2] for i in kept
+    )
+    assert packed_log == plain
+    assert packed_summary.events_emitted == plain_summary.events_emitted
+    assert packed_summary.events_emitted == {"RoleAssumed": 4, "Exit": 3}
+    assert packed_summary.inferred_sessions == plain_summary.inferred_sessions == 3

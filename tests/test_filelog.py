@@ -13,6 +13,7 @@ from pipeline.log import FileLog as RealFileLog
 from pipeline.log import open_log
 from pipeline.log.base import DamagedSpan, EventLog, LogRecord
 from pipeline.log.filelog import HEADER_SIZE, encode_record, partition_for
+from pipeline.log.packed import pack
 from tests import builders as b
 from tests.log_contract import LogContract, drain
 
@@ -220,3 +221,35 @@ def test_log_urls(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="unknown log URL"):
         open_log("s3://bucket/x")
+
+
+def test_packed_messages_append_as_their_triples_do(tmp_path: Path) -> None:
+    """What an import worker packs (joined, without the spans the appending process
+    drops, or packed for another partition count) is appended as the triples are."""
+    messages = [
+        (f"ASIA{i % 17}".encode(), bytes([i % 251]) * (i % 90), f"T{i % 3}") for i in range(400)
+    ]
+    first, second = pack(messages[:150], 4), pack(messages[150:], 4)
+    first.extend(second)
+    assert first.messages() == messages
+    dropped = [(10, 20), (150, 151), (390, 400)]
+    kept = [m for i, m in enumerate(messages) if not any(s <= i < e for s, e in dropped)]
+    packed = first.without(dropped)
+    assert packed.messages() == kept and packed.types == [t for _, _, t in kept]
+    with pytest.raises(ValueError, match="3 partitions, not 4"):
+        first.extend(pack(messages, 3))
+
+    triples = FileLog(tmp_path / "triples", partitions=4, fsync=False)
+    triples.append_encoded(kept)
+    packs = FileLog(tmp_path / "packs", partitions=4, fsync=False)
+    packs.append_packed(packed)
+    other = FileLog(tmp_path / "other", partitions=4, fsync=False)
+    other.append_packed(pack(kept, 3))  # placed for 3 partitions: placed anew for 4
+
+    def stored(log: RealFileLog) -> list[tuple[int, int, bytes | None, bytes]]:
+        records = [i for i in drain(log) if isinstance(i, LogRecord)]
+        return sorted((i.partition, i.offset, i.key, i.value) for i in records)
+
+    expected = stored(triples)
+    assert len(expected) == len(kept)
+    assert stored(packs) == expected and stored(other) == expected

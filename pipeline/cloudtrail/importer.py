@@ -1,9 +1,11 @@
 """The whole import: inputs -> records -> events -> the log, with a summary.
 
 Each input is read, mapped and encoded on its own (`import_file`), in this process or,
-with `jobs` > 1, in worker processes, several small files to a task; this process
-appends what each input gave in the inputs' order, so the log gets the same events in
-the same order on every partition whatever `jobs` is. The one thing inputs share, which
+with `jobs` > 1, in worker processes, several small files to a task, which pack each
+input's events for the log (`PackedFile`: the appending process shares the cores with
+them, so it only frames); this process appends what each input gave in the inputs'
+order, so the log gets the same events in the same order on every partition whatever
+`jobs` is. The one thing inputs share, which
 temporary keys already had their session inferred, is decided here, in that order too.
 A worker also remembers the keys whose session it inferred in its earlier files, and
 skips them: this process, which takes the files in order, has them already (exactly so
@@ -29,6 +31,7 @@ from pipeline.cloudtrail.mapping import NOT_ROLE_RELATED, RecordMapper
 from pipeline.cloudtrail.reader import AUTO, Source, check_paths, find_inputs, read_records
 from pipeline.cloudtrail.summary import LOST_LISTED, ImportSummary
 from pipeline.codec import EventCodec, default_codec
+from pipeline.log.packed import PackedMessages, pack
 from pipeline.producer import Message, Producer
 
 # Called after each file, and every few thousand records: (summary, current file).
@@ -60,13 +63,33 @@ class InferredMessages:
     remember: bool
     messages: list[Message]
 
-    def __reduce__(self) -> tuple[type[InferredMessages], tuple[str, bool, list[Message]]]:
-        # Pickled from a worker for about every other record: the default for a frozen
-        # dataclass with slots walks its fields in Python, a sixth of this process's work.
-        return InferredMessages, (self.key, self.remember, self.messages)
-
 
 Item = Message | InferredMessages
+
+
+@dataclass(slots=True)
+class PackedFile:
+    """A worker's events of one input, packed for the appending process (`pack`), and
+    where its inferred sessions lie: `[start, end)` in `messages`, the key, whether the
+    key is to be remembered. Items would cost that process a tuple an event to receive
+    and a pass of Python to sort out; this, a few operations an inferred session."""
+
+    messages: PackedMessages
+    inferred: list[tuple[int, int, str, bool]]
+
+
+def _packed(items: list[Item], partitions: int) -> PackedFile:
+    messages: list[Message] = []
+    inferred: list[tuple[int, int, str, bool]] = []
+    for item in items:
+        if type(item) is tuple:
+            messages.append(item)
+        else:
+            assert isinstance(item, InferredMessages)
+            start = len(messages)
+            messages += item.messages
+            inferred.append((start, len(messages), item.key, item.remember))
+    return PackedFile(pack(messages, partitions), inferred)
 
 
 @dataclass
@@ -117,9 +140,8 @@ def import_cloudtrail(
     codec = producer.log.codec
     run = _Run(summary, producer, remember, on_progress)
     if jobs > 1 and len(inputs.files) > 1 and codec is default_codec():
-        parts: Iterable[tuple[Source, Iterator[list[Item]], FileImport]] = _in_workers(
-            inputs.files, fmt, jobs, remember
-        )
+        parts: Iterable[tuple[Source, Iterator[list[Item] | PackedFile], FileImport]]
+        parts = _in_workers(inputs.files, fmt, jobs, remember, producer.log.partition_count())
     else:
         parts = _here(inputs.files, fmt, codec, remember)
     for source, chunks, part in parts:
@@ -150,25 +172,44 @@ class _Run:
         self.started = time.perf_counter()
         self._counted = FileImport("")  # what of the current input is in the summary
 
-    def append(self, items: list[Item]) -> None:
+    def append(self, items: list[Item] | PackedFile) -> None:
+        if isinstance(items, PackedFile):
+            self._append_packed(items)
+            return
         messages: list[Message] = []
         for item in items:
             if type(item) is tuple:
                 messages.append(item)
                 continue
             assert isinstance(item, InferredMessages)
-            if item.key in self.inferred:
-                continue
-            messages.extend(item.messages)
-            if item.remember:
-                self.inferred[item.key] = None
-                if len(self.inferred) > self.remember:
-                    self.inferred.popitem(last=False)
-                self.summary.inferred_sessions += 1
+            if self._first_inferred(item.key, item.remember):
+                messages.extend(item.messages)
         emitted = self.summary.events_emitted
         for message in messages:
             emitted[message[2]] += 1
         self.producer.emit_encoded(messages)
+
+    def _append_packed(self, file: PackedFile) -> None:
+        dropped = [
+            (start, end)
+            for start, end, key, remember in file.inferred
+            if not self._first_inferred(key, remember)
+        ]
+        packed = file.messages.without(dropped) if dropped else file.messages
+        self.summary.events_emitted.update(packed.types)
+        self.producer.emit_packed(packed)
+
+    def _first_inferred(self, key: str, remember: bool) -> bool:
+        """Whether this is the import's first inferred session of `key` (then appended,
+        and noted when `remember`); False: the key already had one, which wins."""
+        if key in self.inferred:
+            return False
+        if remember:
+            self.inferred[key] = None
+            if len(self.inferred) > self.remember:
+                self.inferred.popitem(last=False)
+            self.summary.inferred_sessions += 1
+        return True
 
     def progress(self, part: FileImport, source: Source, *, final: bool) -> None:
         """Counts `part` into the summary (what is new since the last call), and reports."""
@@ -268,9 +309,10 @@ _WORKER_ENCODER: MessageEncoder | None = None
 
 
 def _import_files(
-    sources: list[Source], fmt: str, remember: int
-) -> list[tuple[FileImport, list[Item]]]:
-    """A worker's task: several whole inputs, each with its events."""
+    sources: list[Source], fmt: str, remember: int, partitions: int
+) -> list[tuple[FileImport, PackedFile]]:
+    """A worker's task: several whole inputs, each with its events packed for a log of
+    `partitions` partitions."""
     global _WORKER_MAPPER, _WORKER_ENCODER
     if _WORKER_MAPPER is None or _WORKER_ENCODER is None:
         _WORKER_MAPPER = RecordMapper(remember_keys=remember)
@@ -281,8 +323,9 @@ def _import_files(
         started = time.process_time()
         part = FileImport(source.name)
         items = [i for chunk in import_file(source, fmt, mapper, encoder, part) for i in chunk]
+        packed = _packed(items, partitions)
         part.cpu_seconds = time.process_time() - started
-        out.append((part, items))
+        out.append((part, packed))
     return out
 
 
@@ -321,14 +364,15 @@ def _size(source: Source) -> int:
 
 
 def _in_workers(
-    files: list[Source], fmt: str, jobs: int, remember: int
-) -> Iterator[tuple[Source, Iterator[list[Item]], FileImport]]:
-    """Each input's events in order, mapped by `jobs` worker processes."""
+    files: list[Source], fmt: str, jobs: int, remember: int, partitions: int
+) -> Iterator[tuple[Source, Iterator[list[Item] | PackedFile], FileImport]]:
+    """Each input's events in order, mapped by `jobs` worker processes (and packed for
+    a log of `partitions` partitions)."""
     context = get_context("forkserver")  # not fork: the caller may run threads (Kafka)
     context.set_forkserver_preload([__name__])
     encoder = MessageEncoder(default_codec())
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        pending: deque[tuple[list[Source], Future[list[tuple[FileImport, list[Item]]]] | None]]
+        pending: deque[tuple[list[Source], Future[list[tuple[FileImport, PackedFile]]] | None]]
         pending = deque()
         tasks = _tasks(files)
 
@@ -337,7 +381,8 @@ def _in_workers(
                 if len(task) == 1 and _size(task[0]) > _WORKER_MAX_BYTES:
                     pending.append((task, None))  # read here, in its turn
                 else:
-                    pending.append((task, pool.submit(_import_files, task, fmt, remember)))
+                    submitted = pool.submit(_import_files, task, fmt, remember, partitions)
+                    pending.append((task, submitted))
                 if len(pending) >= jobs * _AHEAD:
                     return
 
@@ -350,8 +395,8 @@ def _in_workers(
                 mapper = RecordMapper(remember_keys=remember)
                 yield source, import_file(source, fmt, mapper, encoder, part), part
             else:
-                for source, (part, items) in zip(task, future.result(), strict=True):
-                    yield source, iter([items]), part
+                for source, (part, packed) in zip(task, future.result(), strict=True):
+                    yield source, iter([packed]), part
             submit()
 
 

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from pipeline.codec import EventCodec, default_codec
 from pipeline.events import Event
+from pipeline.log.packed import PackedMessages
 
 # Called when partitions are assigned to a consumer: partition -> next offset to read.
 PositionsProvider = Callable[[Sequence[int]], Mapping[int, int]]
@@ -122,6 +123,11 @@ class EventLog(ABC):
     @abstractmethod
     def append_encoded(self, messages: Sequence[tuple[bytes | None, bytes, str]]) -> None:
         """Append (key, value, event type) triples that are already encoded."""
+
+    def append_packed(self, packed: PackedMessages) -> None:
+        """Append messages packed by `pipeline.log.packed.pack` (the file log frames them
+        as they are; another log takes them as triples)."""
+        self.append_encoded(packed.messages())
 
     @abstractmethod
     def partition_count(self) -> int: ...

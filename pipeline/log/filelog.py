@@ -48,6 +48,7 @@ import struct
 import time
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -65,6 +66,7 @@ from pipeline.log.base import (
     PartitionsReleased,
     PositionsProvider,
 )
+from pipeline.log.packed import PackedMessages, pack
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,10 @@ _GAP_END = struct.Struct(">Q")
 _TIMED_PREFIX = _INGESTED.size + _KEY_LEN.size  # a timed record's body: ingest time, key length
 _TIMED_BODY_PREFIX = struct.Struct(">QH")  # the two packed at once
 _POSITION = struct.Struct(">QI")  # offset and body length, which the checksum covers first
+# A timed record's checksummed head and body prefix, and its frame and body prefix: each
+# packed at once where many records are written.
+_TIMED_COVERED = struct.Struct(_POSITION.format + _TIMED_BODY_PREFIX.format[1:])
+_TIMED_FRAME = struct.Struct(_HEADER.format + _TIMED_BODY_PREFIX.format[1:])
 # A gap's checksum also covers its magic, so a record whose magic flips to the gap's (or
 # back) fails its checksum instead of being read as the other kind.
 _GAP_CRC_SEED = zlib.crc32(_GAP_MAGIC.to_bytes(2, "big"))
@@ -553,33 +559,39 @@ class FileLog(EventLog):
         return fh
 
     def append_encoded(self, messages: Sequence[tuple[bytes | None, bytes, str]]) -> None:
-        self._open_for_writing()
-        if not messages:
+        self.append_packed(pack(messages, self._partitions))
+
+    def append_packed(self, packed: PackedMessages) -> None:
+        if packed.partitions != self._partitions:  # placed for another log: placed anew
+            self.append_encoded(packed.messages())
             return
-        crc32, partitions = zlib.crc32, self._partitions
-        parts = [crc32(key or b"") % partitions for key, _, _ in messages]  # partition_for
+        self._open_for_writing()
+        if not packed.payloads:
+            return
         ahead = dict(self._next)
-        for p in parts:
-            ahead[p] += 1
+        for p, count in Counter(packed.parts).items():
+            ahead[p] += count
         self._save_high_water(ahead)  # write-ahead: see the module doc
         # One ingest time per append: the moment these records reached the log.
         now = time.time_ns() // 1000
-        # `encode_record`'s timed records, written out here: its calls were most of the
-        # appending process's time in a parallel import (tests/test_filelog.py: the same).
-        prefix, head, frame = _TIMED_BODY_PREFIX.pack, _POSITION.pack, _HEADER.pack
+        # `encode_record`'s timed records, written out here with the frame and the body's
+        # prefix packed at once: this loop is most of the appending process's work in a
+        # parallel import (tests/test_filelog.py: the same bytes).
+        crc32, covered, framed = zlib.crc32, _TIMED_COVERED.pack, _TIMED_FRAME.pack
+        prefix_size = _TIMED_BODY_PREFIX.size
         chunks: dict[int, tuple[int, list[bytes]]] = {}
         next_offsets = self._next
-        for p, (key, value, _event_type) in zip(parts, messages, strict=True):
+        for p, key_length, payload in zip(
+            packed.parts, packed.key_lengths, packed.payloads, strict=True
+        ):
             offset = next_offsets[p]
             next_offsets[p] = offset + 1
             chunk = chunks.get(p)
             if chunk is None:
                 chunk = chunks[p] = (offset, [])
-            key = key or b""
-            body = prefix(now, len(key)) + key + value
-            length = len(body)
-            crc = crc32(body, crc32(head(offset, length), _TIMED_CRC_SEED))
-            chunk[1].append(frame(_TIMED_MAGIC, offset, length, crc) + body)
+            length = prefix_size + len(payload)
+            crc = crc32(payload, crc32(covered(offset, length, now, key_length), _TIMED_CRC_SEED))
+            chunk[1].append(framed(_TIMED_MAGIC, offset, length, crc, now, key_length) + payload)
             if len(chunk[1]) >= 4096:  # bound memory on huge appends
                 self._write(p, *chunks.pop(p))
         for p, (first, records) in chunks.items():
