@@ -141,7 +141,7 @@ def import_cloudtrail(
     run = _Run(summary, producer, remember, on_progress)
     if jobs > 1 and len(inputs.files) > 1 and codec is default_codec():
         parts: Iterable[tuple[Source, Iterator[list[Item] | PackedFile], FileImport]]
-        parts = _in_workers(inputs.files, fmt, jobs, remember, producer.log.partition_count())
+        parts = _in_workers(inputs.files, fmt, jobs, remember, producer.log.pack_partitions())
     else:
         parts = _here(inputs.files, fmt, codec, remember)
     for source, chunks, part in parts:

@@ -124,6 +124,12 @@ class EventLog(ABC):
     def append_encoded(self, messages: Sequence[tuple[bytes | None, bytes, str]]) -> None:
         """Append (key, value, event type) triples that are already encoded."""
 
+    def pack_partitions(self) -> int:
+        """The partition count to pack messages for (`pipeline.log.packed.pack`): the file
+        log's own; 1 for a log that places messages itself (Kafka's partitioner), which
+        `append_packed` then gives the messages as triples."""
+        return 1
+
     def append_packed(self, packed: PackedMessages) -> None:
         """Append messages packed by `pipeline.log.packed.pack` (the file log frames them
         as they are; another log takes them as triples)."""

@@ -561,6 +561,9 @@ class FileLog(EventLog):
     def append_encoded(self, messages: Sequence[tuple[bytes | None, bytes, str]]) -> None:
         self.append_packed(pack(messages, self._partitions))
 
+    def pack_partitions(self) -> int:
+        return self._partitions
+
     def append_packed(self, packed: PackedMessages) -> None:
         if packed.partitions != self._partitions:  # placed for another log: placed anew
             self.append_encoded(packed.messages())
