@@ -5,8 +5,8 @@ with `jobs` > 1, in worker processes, several small files to a task, which pack 
 input's events for the log (`PackedFile`: the appending process shares the cores with
 them, so it only frames); this process appends what each input gave in the inputs'
 order, so the log gets the same events in the same order on every partition whatever
-`jobs` is. The one thing inputs share, which
-temporary keys already had their session inferred, is decided here, in that order too.
+`jobs` is. The one thing inputs share, which temporary keys already had their session
+inferred, is decided here, in that order too.
 A worker also remembers the keys whose session it inferred in its earlier files, and
 skips them: this process, which takes the files in order, has them already (exactly so
 while an import sees at most `REMEMBER_KEYS` temporary keys; past that, either way may
