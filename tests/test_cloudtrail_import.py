@@ -178,3 +178,29 @@ def test_the_cli_prints_a_summary(tmp_path: Path) -> None:
     assert "imported 36 files, 413 records" in r.output
     # every record of the samples means something now: calls with long-term keys too
     assert "0 skipped" in r.output
+
+
+def test_the_import_collects_young_objects_less_often_then_restores_the_collector(
+    tmp_path: Path,
+) -> None:
+    """A file's records are thousands of dictionaries alive together: the collector's
+    first generation is raised while importing, and the caller's setting comes back."""
+    import gc
+
+    from pipeline.cloudtrail.importer import _YOUNG_COLLECTION
+
+    seen: list[tuple[int, int, int]] = []
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        log = FileLog(tmp_path / "log", partitions=4, fsync=False)
+        import_cloudtrail(
+            [str(p) for p in ALL_INPUTS[:3]],
+            Producer(log),
+            on_progress=lambda _summary, _source: seen.append(gc.get_threshold()),
+        )
+        log.close()
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
+    assert seen and all(t == (_YOUNG_COLLECTION, 10, 10) for t in seen)
