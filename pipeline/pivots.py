@@ -112,8 +112,10 @@ def _user(con: duckdb.DuckDBPyConnection, reader: SessionReader, arn: str) -> Pi
 def _key(con: duckdb.DuckDBPyConnection, reader: SessionReader, key: str) -> Pivot:
     calls = _Calls(con, "a.access_key_id = ?", [key])
     if is_temporary_key(key):
+        # `key_owner`'s rule (the least session id) through the index on credentials
         owner = con.execute(
-            "SELECT session_id FROM key_owner WHERE access_key_id = ?", [key]
+            "SELECT min(session_id) FROM credentials WHERE access_key_id = ? HAVING count(*) > 0",
+            [key],
         ).fetchone()
         held = reader.get(str(owner[0])) if owner else None
         sessions = [held] if held else []

@@ -427,3 +427,57 @@ def test_schema_8_store_gets_its_session_hashes_when_migrated(tmp_path: Path) ->
         materialize(log, store)  # a session it did not find again would be a second row
         assert state_of(store) == fresh
     log.close()
+
+
+_USE_KEYS = (
+    ("key_use", "access_key_id"),
+    ("address_use", "source_ip, access_key_id, principal_arn"),
+    ("key_owner", "access_key_id"),
+)
+
+
+def test_schema_9_store_loses_its_use_keys_and_goes_on(tmp_path: Path) -> None:
+    """A store whose `key_use`, `address_use` and `key_owner` had primary keys (schema 9)
+    keeps their rows without the keys on open, and the writer's merges, which now keep one
+    row per key themselves, go on as on a store they wrote."""
+    half = len(SIM) // 2
+    fresh = _materialize(SIM, tmp_path / "fresh")
+    log = FileLog(tmp_path / "log", fsync=False)
+    log.append(SIM[:half])
+    db = tmp_path / "db.duckdb"
+    keyed = (
+        "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+        "AND table_name IN ('key_use', 'address_use', 'key_owner') ORDER BY 1"
+    )
+    with Store(db) as store:
+        materialize(log, store)
+        assert store.con.execute(keyed).fetchall() == []
+        uses = {
+            t: sorted(store.con.execute(f"SELECT * FROM {t}").fetchall())  # noqa: S608
+            for t in ("key_use", "address_use", "key_owner")
+        }
+        assert all(uses.values())
+        # back to schema 9's shape: the same rows under a primary key
+        for table, key in _USE_KEYS:
+            old_shape = (
+                f"CREATE TABLE {table}_old AS SELECT * FROM {table}; DROP TABLE {table}; "  # noqa: S608
+                f"CREATE TABLE {table} AS SELECT * FROM {table}_old LIMIT 0; "
+                f"ALTER TABLE {table} ADD PRIMARY KEY ({key}); "
+                f"INSERT INTO {table} SELECT * FROM {table}_old; DROP TABLE {table}_old"
+            )
+            store.con.execute(old_shape)
+        assert len(store.con.execute(keyed).fetchall()) == 3
+        store.con.execute("UPDATE store_meta SET value = '9' WHERE key = 'schema_version'")
+    with Store(db) as store:
+        assert store.con.execute(keyed).fetchall() == []
+        for table, rows in uses.items():
+            assert sorted(store.con.execute(f"SELECT * FROM {table}").fetchall()) == rows  # noqa: S608
+        log.append(SIM[half:])
+        materialize(log, store)  # a key merged as new when stored would be a second row
+        assert state_of(store) == fresh
+        for table, key in _USE_KEYS:
+            twice = store.con.execute(
+                f"SELECT count(*) FROM (SELECT {key} FROM {table} GROUP BY ALL HAVING count(*) > 1)"  # noqa: S608
+            ).fetchone()
+            assert twice == (0,)
+    log.close()

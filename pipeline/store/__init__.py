@@ -129,6 +129,8 @@ class Store:
             self._add_v4_columns()
         if version < 9:
             self._migrate_v8()  # first: the migrations below find sessions by it
+        if version < 10:
+            self._migrate_v9()
         if version < 2:
             self._migrate_v1()
         if version < 4:
@@ -179,7 +181,7 @@ class Store:
         self.con.execute(
             "INSERT INTO key_use SELECT access_key_id, min(event_time), max(event_time) "
             "FROM actions WHERE outcome = 'ALLOWED' AND access_key_id IS NOT NULL "
-            "GROUP BY access_key_id ON CONFLICT DO NOTHING"
+            "GROUP BY access_key_id"
         )
         self.con.execute("CREATE TEMP TABLE b_use_touched AS SELECT session_id FROM sessions")
         self.con.execute(REFRESH_USE)
@@ -225,6 +227,23 @@ class Store:
         self.con.execute("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS id_hash UBIGINT")
         self._hash_session_ids()
 
+    def _migrate_v9(self) -> None:
+        """Schema 9 -> 10: `key_use`, `address_use` and `key_owner` without their primary
+        keys (the writer's merges keep them one row per key), copied into the new shape."""
+        for table in ("key_use", "address_use", "key_owner"):
+            keyed = self.con.execute(
+                "SELECT count(*) FROM duckdb_constraints() "
+                "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
+                [table],
+            ).fetchone()
+            if not keyed or not keyed[0]:
+                continue  # created by this version's DDL above
+            self.con.execute(f"CREATE TABLE {table}_v9 AS SELECT * FROM {table}")
+            self.con.execute(f"DROP TABLE {table}")
+            self.con.execute(DDL)
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM {table}_v9")
+            self.con.execute(f"DROP TABLE {table}_v9")
+
     def _hash_session_ids(self) -> None:
         self.con.execute(
             f"UPDATE sessions SET id_hash = {id_hash('session_id')} WHERE id_hash IS NULL"
@@ -235,7 +254,8 @@ class Store:
         a store whose sessions were written by other means, like a benchmark's)."""
         self.con.execute(
             "INSERT INTO key_owner SELECT access_key_id, min(session_id) FROM credentials "
-            "GROUP BY access_key_id ON CONFLICT DO NOTHING"
+            "WHERE access_key_id NOT IN (SELECT access_key_id FROM key_owner) "
+            "GROUP BY access_key_id"
         )
         self._hash_session_ids()  # rows written by other means (a benchmark's) lack them
         self.con.execute("CREATE TEMP TABLE b_every AS SELECT session_id FROM sessions")

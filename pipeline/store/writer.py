@@ -430,7 +430,8 @@ class StoreWriter:
         self.con.execute(UPDATE_SESSION_LISTS)
         self.con.execute(INSERT_SESSIONS)
         self.con.execute("DROP TABLE b_merged")
-        self.con.execute(MERGE_KEY_OWNER)
+        for statement in MERGE_KEY_OWNER:
+            self.con.execute(statement)
         self._register_table("b_chain_seed", self._query_table(CHAIN_SEED))
         # Their chains, and those of every session below them: a parent arriving late
         # completes its children, grandchildren ...
@@ -443,8 +444,8 @@ class StoreWriter:
             self._register_table("b_lifecycle_keys", keys)
             self.con.execute(RESOLVE_CONSOLE_EXITS)
         if "b_actions" in self._registered:
-            self.con.execute(MERGE_KEY_USE)
-            self.con.execute(MERGE_ADDRESS_USE)
+            for statement in (*MERGE_KEY_USE, *MERGE_ADDRESS_USE):
+                self.con.execute(statement)
         else:
             self._register_table("b_actions", self._query_table(_EMPTY_ACTIONS))
         self._register_table("b_use_touched", self._query_table(USE_TOUCHED))
