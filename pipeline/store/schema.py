@@ -216,7 +216,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 -- One row per access key: its first and last successful call. Kept apart from `sessions`
 -- because calls may arrive before the events that tie their key to a session. One row per
 -- key and one per address and caller below, by the writer's merges, not by a primary key
--- (schema 10): its index cost more to keep than the merges it served (`MERGE_KEY_USE`).
+-- (schema 10): its index cost more to keep than the merges it served (`_merge_spans`).
 CREATE TABLE IF NOT EXISTS key_use (
     access_key_id VARCHAR NOT NULL,
     first_allowed_at TIMESTAMP NOT NULL,
@@ -358,30 +358,44 @@ UNION SELECT rowid FROM sessions
 WHERE lifecycle_key IN (SELECT lifecycle_key FROM b_touched WHERE lifecycle_key IS NOT NULL)
 """
 
-# A batch's successful calls, per key, merged into `key_use` commutatively: the stored rows
-# are found once (with their `rowid`), updated by it where the batch widens their span, and
-# the keys not found appended. No primary key: its index made the merge an `ON CONFLICT`,
-# and keeping and checkpointing the index cost more than the merge (at 3M keys, 15,000 a
-# batch: the merge 170-480 -> 90-130 ms, the checkpoint 65-115 -> 10-55 ms, the file
-# 303 -> 34 MiB).
-MERGE_KEY_USE = (
-    """
+
+def _merge_spans(table: str, keys: str, first: str, last: str, rows: str) -> tuple[str, ...]:
+    """Statements merging `rows` (one row per `keys`, with `first_at` and `last_at`) into
+    `table`'s span columns `first` and `last`, commutatively: the stored rows are found
+    once (with their `rowid`), updated by it where the batch widens their span, and the
+    keys not found appended. No primary key: its index made the merge an `ON CONFLICT`,
+    and keeping and checkpointing the index cost more than the merge (at 3M keys, 15,000
+    a batch: the merge 170-480 -> 90-130 ms, the checkpoint 65-115 -> 10-55 ms, the file
+    303 -> 34 MiB)."""
+    return (
+        f"""
 CREATE OR REPLACE TEMP TABLE b_merge_use AS
-SELECT b.*, u.rowid AS rid, u.first_allowed_at AS was_first, u.last_allowed_at AS was_last
-FROM (SELECT access_key_id, min(event_time) AS first_at, max(event_time) AS last_at
-      FROM b_actions WHERE outcome = 'ALLOWED' AND access_key_id IS NOT NULL
-      GROUP BY access_key_id) b
-LEFT JOIN key_use u USING (access_key_id)
+SELECT b.*, u.rowid AS rid, u.{first} AS was_first, u.{last} AS was_last
+FROM ({rows}) b
+LEFT JOIN {table} u USING ({keys})
 """,
-    """
-UPDATE key_use SET first_allowed_at = least(m.was_first, m.first_at),
-                   last_allowed_at = greatest(m.was_last, m.last_at)
+        f"""
+UPDATE {table} SET {first} = least(m.was_first, m.first_at),
+                   {last} = greatest(m.was_last, m.last_at)
 FROM b_merge_use m
-WHERE key_use.rowid = m.rid AND (m.first_at < m.was_first OR m.last_at > m.was_last)
+WHERE {table}.rowid = m.rid AND (m.first_at < m.was_first OR m.last_at > m.was_last)
 """,
-    "INSERT INTO key_use SELECT access_key_id, first_at, last_at FROM b_merge_use "
-    "WHERE rid IS NULL",
-    "DROP TABLE b_merge_use",
+        f"INSERT INTO {table} SELECT {keys}, first_at, last_at FROM b_merge_use WHERE rid IS NULL",
+        "DROP TABLE b_merge_use",
+    )
+
+
+# A batch's successful calls, per key, merged into `key_use`.
+MERGE_KEY_USE = _merge_spans(
+    "key_use",
+    "access_key_id",
+    "first_allowed_at",
+    "last_allowed_at",
+    """
+SELECT access_key_id, min(event_time) AS first_at, max(event_time) AS last_at
+FROM b_actions WHERE outcome = 'ALLOWED' AND access_key_id IS NOT NULL
+GROUP BY access_key_id
+""",
 )
 
 # Calls per source address and caller, as `address_use` keeps them (see the DDL).
@@ -394,23 +408,13 @@ FROM {table} WHERE source_ip IS NOT NULL
 GROUP BY ALL
 """
 
-# A batch's calls, merged into `address_use` commutatively, as `MERGE_KEY_USE` merges.
-MERGE_ADDRESS_USE = (
-    f"""
-CREATE OR REPLACE TEMP TABLE b_merge_use AS
-SELECT b.*, u.rowid AS rid, u.first_at AS was_first, u.last_at AS was_last
-FROM ({ADDRESS_USE_ROWS.format(table="b_actions")}) b
-LEFT JOIN address_use u USING (source_ip, access_key_id, principal_arn)
-""",
-    """
-UPDATE address_use SET first_at = least(m.was_first, m.first_at),
-                       last_at = greatest(m.was_last, m.last_at)
-FROM b_merge_use m
-WHERE address_use.rowid = m.rid AND (m.first_at < m.was_first OR m.last_at > m.was_last)
-""",
-    "INSERT INTO address_use SELECT source_ip, access_key_id, principal_arn, first_at, last_at "
-    "FROM b_merge_use WHERE rid IS NULL",
-    "DROP TABLE b_merge_use",
+# A batch's calls, merged into `address_use`.
+MERGE_ADDRESS_USE = _merge_spans(
+    "address_use",
+    "source_ip, access_key_id, principal_arn",
+    "first_at",
+    "last_at",
+    ADDRESS_USE_ROWS.format(table="b_actions"),
 )
 
 # Sessions whose use may have changed: those holding a key the batch used, and those the
@@ -480,7 +484,7 @@ WHERE sessions.rowid = n.rid;
 MAX_CHAIN_DEPTH = 16  # role chaining is short in practice; bad data may loop
 
 # A batch's keys and their sessions, merged into `key_owner` commutatively (the least
-# session id wins), as `MERGE_KEY_USE` merges: no primary key to keep.
+# session id wins), as `_merge_spans` merges: no primary key to keep.
 MERGE_KEY_OWNER = (
     """
 CREATE OR REPLACE TEMP TABLE b_merge_owner AS
