@@ -435,7 +435,7 @@ class StoreWriter:
         self._register_table("b_chain_seed", self._query_table(CHAIN_SEED))
         # Their chains, and those of every session below them: a parent arriving late
         # completes its children, grandchildren ...
-        sessions_below(self.con, "b_chain_seed")
+        sessions_below(self.con, "b_chain_seed", "b_credentials")
         self._register_table("b_chain_touched", self._query_table("SELECT session_id FROM c_below"))
         self.con.execute("DROP TABLE c_below")
         resolve_chains(self.con, "b_chain_touched")
