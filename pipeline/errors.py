@@ -10,8 +10,9 @@
     │   └── CorruptMessageError   its bytes are not a valid single-object Avro message
     ├── EventValidationError      the message decoded, but the event breaks the contract
     ├── LogError                  the event log cannot be opened, read or written
-    └── StoreError                the DuckDB store cannot be opened or written
-        └── StoreLockedError      another process holds the database for writing
+    ├── StoreError                the DuckDB store cannot be opened or written
+    │   └── StoreLockedError      another process holds the database for writing
+    └── StopRequested             a stop came while a partition's file was waited for
 
 The CLI turns every RolecallError into one line on stderr and a non-zero exit.
 """
@@ -57,3 +58,8 @@ class StoreError(RolecallError):
 
 class StoreLockedError(StoreError):
     """Another process has the database open for writing (DuckDB allows one writer)."""
+
+
+class StopRequested(RolecallError):
+    """A stop (SIGINT/SIGTERM) came while a partition's file was waited for: the
+    materializer ends its run as after its last batch, having read nothing from it."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from pipeline.codec import default_codec
 from pipeline.decode_process import Decoder
-from pipeline.errors import LogError
+from pipeline.errors import LogError, StopRequested
 from pipeline.log.base import EventLog, behind_message
 from pipeline.store import ApplyResult, Batch, Store
 from pipeline.store.columns import prepare
@@ -70,7 +70,9 @@ class _SingleFile:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def positions(self, log_name: str, partitions: Sequence[int]) -> dict[int, int]:
+    def positions(
+        self, log_name: str, partitions: Sequence[int], stop: threading.Event | None = None
+    ) -> dict[int, int]:
         return self.store.writer.positions(log_name)
 
     def release(self, partitions: Sequence[int]) -> None:
@@ -109,9 +111,11 @@ class _InFlight:
         self._pending = None
         return future.result(), batch, read
 
-    def positions(self, log_name: str, partitions: Sequence[int]) -> dict[int, int]:
+    def positions(
+        self, log_name: str, partitions: Sequence[int], stop: threading.Event | None = None
+    ) -> dict[int, int]:
         self._wait()
-        return self.target.positions(log_name, partitions)
+        return self.target.positions(log_name, partitions, stop)
 
     def release(self, partitions: Sequence[int]) -> None:
         self._wait()
@@ -167,7 +171,8 @@ def materialize(
             on_batch(stats)
 
     def positions(parts: Sequence[int]) -> dict[int, int]:
-        found = in_flight.positions(event_log.name, parts)
+        # A stop ends a wait for a partition's file (`PartitionedStore.acquire`).
+        found = in_flight.positions(event_log.name, parts, stop)
         # A log that lost what the store consumed would hand the next events the lost
         # offsets, and they would be skipped as applied: refuse, naming what is missing.
         missing = event_log.behind(found)
@@ -181,7 +186,12 @@ def materialize(
         waiting = follow  # catching up, a poll need not wait when the log is read to its end
         unsettled = 0  # batches applied since the findings were last settled
         while stop is None or not stop.is_set():
-            items = consumer.poll(batch_size, timeout=poll_timeout if waiting else 0.0)
+            try:
+                items = consumer.poll(batch_size, timeout=poll_timeout if waiting else 0.0)
+            except StopRequested:
+                # Stopped while an assignment waited for a partition's file (its previous
+                # owner still held it): nothing was read from it, so stop as after a batch.
+                break
             if not items:
                 done()
                 in_flight.settle_findings()

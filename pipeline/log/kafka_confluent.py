@@ -169,6 +169,12 @@ class ConfluentLogConsumer(GroupMember):
     # Exceptions are kept and raised from the next poll, as with kafka-python: a
     # callback's own exception would surface from librdkafka's poll at a place of its choosing.
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        if self._closing:
+            # close() serves an assignment still pending (librdkafka calls back from
+            # consumer_close, after it may already have left the group): nothing will be
+            # read, and opening the partitions' files would wait for their next owner.
+            consumer.assign([])
+            return
         try:
             offsets = self._resume([tp.partition for tp in partitions])
             for tp in partitions:

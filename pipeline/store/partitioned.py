@@ -24,11 +24,12 @@ Readers attach every file read-only and see views named like the tables
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.errors import StoreLockedError
+from pipeline.errors import StopRequested, StoreLockedError
 from pipeline.store import Store
 from pipeline.store.batch import POSITION, ApplyResult, Batch
 from pipeline.store.columns import prepare
@@ -67,8 +68,13 @@ class PartitionedStore:
         self.lock_timeout = lock_timeout
         self.open: dict[int, Store] = {}
 
-    def acquire(self, partition: int) -> Store:
-        """Open a partition's file, waiting while its previous owner still holds it."""
+    def acquire(self, partition: int, stop: threading.Event | None = None) -> Store:
+        """Open a partition's file, waiting while its previous owner still holds it.
+
+        The wait runs inside the consumer's poll (a Kafka assignment) and lasts up to
+        `lock_timeout`: a set `stop` ends it at once with `StopRequested`, or a SIGTERM
+        would wait for the file's owner (the whole timeout, when the owner keeps it).
+        """
         store = self.open.get(partition)
         if store is not None:
             return store
@@ -79,18 +85,25 @@ class PartitionedStore:
                 store = Store(path)
                 break
             except StoreLockedError:
+                if stop is not None and stop.is_set():
+                    raise StopRequested(
+                        f"stopped while waiting for {path}, held by another process"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise
+                # Not stop.wait(): the SIGTERM handler sets `stop` on this very thread, and
+                # Event.set would block on the lock Event.wait holds when it lands there.
                 time.sleep(0.2)
         self.open[partition] = store
         return store
 
-    def positions(self, log_name: str, partitions: Sequence[int]) -> dict[int, int]:
+    def positions(
+        self, log_name: str, partitions: Sequence[int], stop: threading.Event | None = None
+    ) -> dict[int, int]:
         out: dict[int, int] = {}
         for p in partitions:
-            out.update(
-                {k: v for k, v in self.acquire(p).writer.positions(log_name).items() if k == p}
-            )
+            stored = self.acquire(p, stop).writer.positions(log_name)
+            out.update({k: v for k, v in stored.items() if k == p})
         return out
 
     def release(self, partitions: Sequence[int]) -> None:
