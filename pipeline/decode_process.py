@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import signal
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from pipeline.codec import EventCodec
@@ -47,8 +47,13 @@ class Decoder:
         self._pool: ProcessPoolExecutor | None = None
 
     def decode(self, log_name: str, items: Sequence[LogItem]) -> Batch:
+        return self.start(log_name, items).result()
+
+    def start(self, log_name: str, items: Sequence[LogItem]) -> Decoding:
+        """Start decoding `items`: in the process, the caller goes on meanwhile (the
+        materializer polls the next batch); here, it is done before this returns."""
         if not self._offloads(items):
-            return decode_items(log_name, items, self.codec)
+            return Decoding(self, log_name, items, decode_items(log_name, items, self.codec))
         try:
             future = self._process().submit(
                 _decode_columns,
@@ -57,12 +62,17 @@ class Decoder:
                 list(map(OFFSET_OF, items)),
                 list(map(VALUE_OF, items)),
             )
-            return future.result()
         except BrokenProcessPool as exc:
+            return Decoding(self, log_name, items, self.fall_back(log_name, items, exc))
+        return Decoding(self, log_name, items, future)
+
+    def fall_back(self, log_name: str, items: Sequence[LogItem], exc: BaseException) -> Batch:
+        """`items` decoded here, the process having died (and every later batch too)."""
+        if self.offload is not False:  # said once: a batch queued behind it lands here too
             log.warning("the decoding process stopped (%s); decoding in this process", exc)
-            self.close()
-            self.offload = False
-            return decode_items(log_name, items, self.codec)
+        self.close()
+        self.offload = False
+        return decode_items(log_name, items, self.codec)
 
     @property
     def offloading(self) -> bool:
@@ -97,6 +107,38 @@ class Decoder:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+class Decoding:
+    """A batch being decoded (or decoded already)."""
+
+    def __init__(
+        self,
+        decoder: Decoder,
+        log_name: str,
+        items: Sequence[LogItem],
+        outcome: Batch | Future[Batch],
+    ) -> None:
+        self._decoder = decoder
+        self._log_name = log_name
+        self._items = items  # kept until decoded: should the process die, decoded here
+        self._outcome = outcome
+
+    def result(self) -> Batch:
+        """The decoded batch (waiting for the process if it is still at it)."""
+        if isinstance(self._outcome, Future):
+            try:
+                self._outcome = self._outcome.result()
+            # Cancelled: by the shutdown of a process that died with this batch queued.
+            except (BrokenProcessPool, CancelledError) as exc:
+                self._outcome = self._decoder.fall_back(self._log_name, self._items, exc)
+            self._items = ()
+        return self._outcome
+
+    def cancel(self) -> None:
+        """Not wanted after all (a stop): the process drops it if it has not begun."""
+        if isinstance(self._outcome, Future):
+            self._outcome.cancel()
 
 
 _codec: EventCodec | None = None  # the decoding process's codec, set by `_start`

@@ -12,9 +12,12 @@ batch could change waits in `findings_pending` meanwhile, so a crash loses none 
 
 Decoding and applying overlap: one batch is applied on a writer thread while the next is
 decoded, a large one in a second process (`decode_process`: decoding is Python, and on a
-thread it would hold the GIL the writer's statements wait for). At most one batch is in
-flight, and it is finished before the store is asked for positions or a partition is
-released, so a Kafka rebalance always sees what was applied.
+thread it would hold the GIL the writer's statements wait for), and the one after is
+polled and queued for decoding, so that neither side waits for the other's slower
+batches (a checkpoint, a settling of the findings). Whatever was polled is applied
+before the store is asked for positions or a partition is released, so a Kafka
+rebalance always sees it; a stop drops what was polled and not yet applied (the next
+start reads it again from the stored positions).
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pipeline.codec import default_codec
-from pipeline.decode_process import Decoder
+from pipeline.decode_process import Decoder, Decoding
 from pipeline.errors import LogError, StopRequested
 from pipeline.log.base import EventLog, behind_message
 from pipeline.store import ApplyResult, Batch, Store
@@ -86,29 +90,29 @@ class _SingleFile:
 
 
 class _InFlight:
-    """The one batch being applied on the writer thread, and what to do when it is done."""
+    """The batches handed to the writer thread, applied one after another in that order,
+    and what to do when each is done."""
 
     def __init__(self, target: _SingleFile | PartitionedStore) -> None:
         self.target = target
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="rolecall-apply")
-        self._pending: tuple[Future[ApplyResult], Batch, int] | None = None
+        self._pending: deque[tuple[Future[ApplyResult], Batch, int]] = deque()
 
     def submit(self, batch: Batch, read: int, *, settle: bool) -> None:
-        assert self._pending is None, "finish the batch in flight first"
         future = self._pool.submit(self.target.apply, batch, settle=settle)
-        self._pending = (future, batch, read)
+        self._pending.append((future, batch, read))
 
     def settle_findings(self) -> None:
         """Bring the findings up to date (nothing may be in flight: call `finish` first)."""
-        assert self._pending is None, "finish the batch in flight first"
+        assert not self._pending, "finish the batches in flight first"
         self.target.settle_findings()
 
     def finish(self) -> tuple[ApplyResult, Batch, int] | None:
-        """Wait for the batch in flight (re-raising its error); None when there is none."""
-        if self._pending is None:
+        """Wait for the oldest batch in flight (re-raising its error); None when there is
+        none."""
+        if not self._pending:
             return None
-        future, batch, read = self._pending
-        self._pending = None
+        future, batch, read = self._pending.popleft()
         return future.result(), batch, read
 
     def positions(
@@ -122,13 +126,22 @@ class _InFlight:
         self.target.release(partitions)
 
     def _wait(self) -> None:
-        # Called from inside the consumer's poll: the result is taken later by `finish`.
-        if self._pending is not None:
-            self._pending[0].exception()
+        # Called from inside the consumer's poll: the results are taken later by `finish`.
+        for future, _, _ in self._pending:
+            future.exception()
 
     def close(self) -> None:
         self._wait()  # never leave a write running behind the caller's back
         self._pool.shutdown(wait=True)
+
+
+@dataclass(frozen=True)
+class _Polled:
+    """A polled batch being decoded, not yet handed to the writer."""
+
+    decoding: Decoding
+    read: int  # items polled
+    near_end: bool  # the log's end was reached with it: settle the findings
 
 
 def materialize(
@@ -155,22 +168,37 @@ def materialize(
     consumer = event_log.consumer(group=group)
 
     def done() -> None:
-        finished = in_flight.finish()
-        if finished is None:
+        """Take the results of every batch the writer was handed."""
+        while (finished := in_flight.finish()) is not None:
+            result, batch, read = finished
+            consumer.commit(batch.next_offsets)
+            stats.batches += 1
+            stats.read += read
+            stats.applied += result.applied
+            stats.duplicates += result.duplicates
+            stats.conflicts += result.conflicts
+            stats.dead_letters += result.dead_letters
+            stats.seconds = time.perf_counter() - started
+            if on_batch is not None:
+                on_batch(stats)
+
+    unsettled = 0  # batches handed over since the findings were last settled
+    ahead: _Polled | None = None  # polled and decoding while the writer applies
+
+    def hand_over() -> None:
+        """The batch decoding ahead, once decoded, to the writer."""
+        nonlocal ahead, unsettled
+        if ahead is None:
             return
-        result, batch, read = finished
-        consumer.commit(batch.next_offsets)
-        stats.batches += 1
-        stats.read += read
-        stats.applied += result.applied
-        stats.duplicates += result.duplicates
-        stats.conflicts += result.conflicts
-        stats.dead_letters += result.dead_letters
-        stats.seconds = time.perf_counter() - started
-        if on_batch is not None:
-            on_batch(stats)
+        polled, ahead = ahead, None
+        batch = prepare(polled.decoding.result())
+        settle = polled.near_end or unsettled + 1 >= SETTLE_EVERY
+        unsettled = 0 if settle else unsettled + 1
+        in_flight.submit(batch, polled.read, settle=settle)
 
     def positions(parts: Sequence[int]) -> dict[int, int]:
+        # What was polled before a (Kafka) assignment is applied before the store is asked.
+        hand_over()
         # A stop ends a wait for a partition's file (`PartitionedStore.acquire`).
         found = in_flight.positions(event_log.name, parts, stop)
         # A log that lost what the store consumed would hand the next events the lost
@@ -180,11 +208,15 @@ def materialize(
             raise LogError(behind_message(event_log.name, missing))
         return found
 
+    def release(parts: Sequence[int]) -> None:
+        # What was polled from partitions being revoked is applied before they are let go.
+        hand_over()
+        in_flight.release(parts)
+
     # Asked again on every (Kafka) assignment, so a rebalance resumes from DuckDB.
-    consumer.start(positions, in_flight.release)
+    consumer.start(positions, release)
     try:
         waiting = follow  # catching up, a poll need not wait when the log is read to its end
-        unsettled = 0  # batches applied since the findings were last settled
         while stop is None or not stop.is_set():
             try:
                 items = consumer.poll(batch_size, timeout=poll_timeout if waiting else 0.0)
@@ -193,6 +225,7 @@ def materialize(
                 # owner still held it): nothing was read from it, so stop as after a batch.
                 break
             if not items:
+                hand_over()
                 done()
                 in_flight.settle_findings()
                 unsettled = 0
@@ -203,14 +236,22 @@ def materialize(
                     time.sleep(0.05)
                 continue
             waiting = follow
-            batch = prepare(decoder.decode(event_log.name, items))
-            done()
             # A short poll alone does not say the log's end is near: the file log fills a
             # batch partition by partition, and Kafka from what one fetch brought.
             near_end = len(items) < batch_size and consumer.caught_up()
-            settle = near_end or unsettled + 1 >= SETTLE_EVERY
-            unsettled = 0 if settle else unsettled + 1
-            in_flight.submit(batch, len(items), settle=settle)
+            polled = _Polled(decoder.start(event_log.name, items), len(items), near_end)
+            # While this one decodes, the one before goes to the writer as soon as the
+            # writer is done with its own: both sides stay busy (BENCHMARKS.md).
+            if ahead is not None:
+                done()
+                hand_over()
+            ahead = polled
+            if near_end:  # at the log's end: applied now, not after the next poll
+                done()
+                hand_over()
+        if ahead is not None:  # stopped: polled, not applied, so read again on the next start
+            ahead.decoding.cancel()
+            ahead = None
         done()
         in_flight.settle_findings()
     finally:
