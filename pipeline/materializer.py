@@ -246,7 +246,9 @@ def materialize(
                 done()
                 hand_over()
             ahead = polled
-            if near_end:  # at the log's end: applied now, not after the next poll
+            # At the log's end, or following it with nothing more at hand: applied now,
+            # not after the next poll (which may wait for new events).
+            if near_end or (follow and len(items) < batch_size):
                 done()
                 hand_over()
         if ahead is not None:  # stopped: polled, not applied, so read again on the next start
