@@ -50,3 +50,17 @@ def state_of(store: Store) -> dict[str, list[tuple[object, ...]]]:
         rows = store.con.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608
         out[table] = sorted(rows, key=repr)
     return out
+
+
+def materialized_state(
+    events: list[Event], path: Path, *, batch_size: int = 5000, partitions: int = 4
+) -> dict[str, list[tuple[object, ...]]]:
+    """The state (`state_of`) of a store materialized from a new file log of `events`,
+    both under `path`."""
+    log = FileLog(path / "log", partitions=partitions, fsync=False)
+    log.append(events)
+    with Store(path / "db.duckdb") as store:
+        materialize(log, store, batch_size=batch_size)
+        state = state_of(store)
+    log.close()
+    return state

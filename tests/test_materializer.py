@@ -17,21 +17,9 @@ from pipeline.store.schema import CHAIN_COLUMNS as STORED_CHAIN_COLUMNS
 from pipeline.store.schema import SCHEMA_VERSION
 from pipeline.timeutil import parse_time
 from tests import builders as b
-from tests.conftest import state_of
+from tests.conftest import materialized_state, state_of
 
 SIM = list(simulate(SimulationConfig(start=parse_time("2026-01-05"), days=2, seed=3)))
-
-
-def _materialize(
-    events: list[Event], path: Path, *, batch_size: int = 5000, partitions: int = 4
-) -> dict[str, list[tuple[object, ...]]]:
-    log = FileLog(path / "log", partitions=partitions, fsync=False)
-    log.append(events)
-    with Store(path / "db.duckdb") as store:
-        materialize(log, store, batch_size=batch_size)
-        state = state_of(store)
-    log.close()
-    return state
 
 
 def test_materialize_is_idempotent_and_resumes(tmp_path: Path) -> None:
@@ -50,8 +38,8 @@ def test_materialize_is_idempotent_and_resumes(tmp_path: Path) -> None:
 
 
 def test_same_events_appended_twice_change_nothing(tmp_path: Path) -> None:
-    once = _materialize(SIM, tmp_path / "a")
-    twice = _materialize(SIM + SIM, tmp_path / "b")
+    once = materialized_state(SIM, tmp_path / "a")
+    twice = materialized_state(SIM + SIM, tmp_path / "b")
     assert once == twice
 
 
@@ -73,8 +61,8 @@ def test_state_does_not_depend_on_order_duplicates_or_batching(
     rng = random.Random(seed)
     shuffled = events + rng.sample(events, 80)  # duplicates
     rng.shuffle(shuffled)
-    reference = _materialize(events, factory.mktemp("ref"))
-    other = _materialize(
+    reference = materialized_state(events, factory.mktemp("ref"))
+    other = materialized_state(
         shuffled, factory.mktemp("shuffled"), batch_size=batch_size, partitions=partitions
     )
     assert other == reference
@@ -97,8 +85,8 @@ def test_a_stored_session_updated_later_as_in_one_batch(tmp_path: Path) -> None:
     later_key = b.issued("ASIALISTS0000002", 30, session_id=key)
     again = b.issued(key, 40, session_id=key)  # a key it holds already: its list stays
     events = [inferred, b.issued(key, 0), real, later_key, again, b.exited(50, session_id=key)]
-    one = _materialize(events, tmp_path / "one", batch_size=100, partitions=1)
-    apart = _materialize(events, tmp_path / "apart", batch_size=1, partitions=1)
+    one = materialized_state(events, tmp_path / "one", batch_size=100, partitions=1)
+    apart = materialized_state(events, tmp_path / "apart", batch_size=1, partitions=1)
     assert apart == one
     (row,) = one["sessions"]
     assert "alice" in row and ["team", "project"] in row
@@ -409,7 +397,7 @@ def test_schema_8_store_gets_its_session_hashes_when_migrated(tmp_path: Path) ->
     """A store written before sessions carried their id hash gets it on open, and the
     writer, which finds stored sessions by it, then goes on as on a store it wrote itself."""
     half = len(SIM) // 2
-    fresh = _materialize(SIM, tmp_path / "fresh")
+    fresh = materialized_state(SIM, tmp_path / "fresh")
     log = FileLog(tmp_path / "log", fsync=False)
     log.append(SIM[:half])
     db = tmp_path / "db.duckdb"
@@ -441,7 +429,7 @@ def test_schema_9_store_loses_its_use_keys_and_goes_on(tmp_path: Path) -> None:
     keeps their rows without the keys on open, and the writer's merges, which now keep one
     row per key themselves, go on as on a store they wrote."""
     half = len(SIM) // 2
-    fresh = _materialize(SIM, tmp_path / "fresh")
+    fresh = materialized_state(SIM, tmp_path / "fresh")
     log = FileLog(tmp_path / "log", fsync=False)
     log.append(SIM[:half])
     db = tmp_path / "db.duckdb"

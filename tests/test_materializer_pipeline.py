@@ -15,7 +15,7 @@ from pipeline.materializer import MaterializeStats, materialize
 from pipeline.simulator import SimulationConfig, simulate
 from pipeline.store import ApplyResult, Batch, Store
 from pipeline.timeutil import parse_time
-from tests.conftest import state_of
+from tests.conftest import materialized_state, state_of
 
 SIM = list(simulate(SimulationConfig(start=parse_time("2026-01-05"), days=2, seed=5)))
 BATCH = 300
@@ -66,21 +66,11 @@ class _Log(FileLog):
         return self.given  # type: ignore[return-value]
 
 
-def _whole(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    log = FileLog(path / "log", partitions=4, fsync=False)
-    log.append(SIM)
-    with Store(path / "whole.duckdb") as store:
-        materialize(log, store, batch_size=BATCH)
-        state = state_of(store)
-    log.close()
-    return state
-
-
 @pytest.mark.parametrize("decode_process", [False, True], ids=["here", "process"])
 def test_what_was_polled_is_applied_before_a_rebalance_releases_it(
     tmp_path: Path, decode_process: bool
 ) -> None:
-    whole = _whole(tmp_path / "a")
+    whole = materialized_state(SIM, tmp_path / "a", batch_size=BATCH)
     log = _Log(tmp_path / "b" / "log", partitions=4, fsync=False)
     log.append(SIM)
     with Store(tmp_path / "b" / "db.duckdb") as store:
@@ -99,7 +89,7 @@ def test_what_was_polled_is_applied_before_a_rebalance_releases_it(
 
 
 def test_a_stop_loses_nothing_it_polled(tmp_path: Path) -> None:
-    whole = _whole(tmp_path / "a")
+    whole = materialized_state(SIM, tmp_path / "a", batch_size=BATCH)
     log = FileLog(tmp_path / "b" / "log", partitions=4, fsync=False)
     log.append(SIM)
     stop = threading.Event()
