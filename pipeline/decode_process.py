@@ -135,11 +135,6 @@ class Decoding:
             self._items = ()
         return self._outcome
 
-    def cancel(self) -> None:
-        """Not wanted after all (a stop): the process drops it if it has not begun."""
-        if isinstance(self._outcome, Future):
-            self._outcome.cancel()
-
 
 _codec: EventCodec | None = None  # the decoding process's codec, set by `_start`
 

@@ -251,9 +251,10 @@ def materialize(
             if near_end or (follow and len(items) < batch_size):
                 done()
                 hand_over()
-        if ahead is not None:  # stopped: polled, not applied, so read again on the next start
-            ahead.decoding.cancel()
-            ahead = None
+        # Stopped with a batch polled and not applied: dropped (the decoder's close drops
+        # its queued work), so that a revocation as the consumer closes does not apply it;
+        # the next start reads it again from the stored positions.
+        ahead = None
         done()
         in_flight.settle_findings()
     finally:
